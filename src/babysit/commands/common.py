@@ -1,0 +1,33 @@
+"""Arguments shared by the verbs that work on an experiment config."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import load_config
+from ..rundir import RunDir
+
+
+def add_experiment_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", metavar="CONFIG",
+                        help="experiment config (TOML); without one, the built-in default "
+                             "(digits, 2-layer ReLU MLP, softmax)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set optim.lr=0.01 or --set lr=0.01 "
+                             "(repeatable; a bare name works when it is unambiguous)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def add_run_dir_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", metavar="DIR",
+                        help="write into DIR (default: runs/<name>, or runs/<name>-N when taken)")
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    return load_config(args.config, args.overrides)
+
+
+def run_dir_from_args(args: argparse.Namespace, config: dict) -> RunDir:
+    if getattr(args, "run_dir", None):
+        return RunDir(args.run_dir)
+    return RunDir.create("runs", config["name"])

@@ -1,0 +1,50 @@
+"""``babysit train``: train one experiment into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import experiment
+from ..config import load_config
+from ..errors import UserError
+from ..rundir import RunDir
+from .common import add_experiment_args, add_run_dir_args, config_from_args, run_dir_from_args
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train an experiment (the built-in default without a config)",
+        description="Train the experiment in CONFIG (or the built-in default: an MLP on "
+                    "scikit-learn's handwritten digits) and write its run directory: config.toml, "
+                    "metrics.jsonl and one checkpoint per epoch named with its validation accuracy.",
+        epilog="examples:\n  babysit train\n  babysit train exp.toml --set optim.lr=0.01 --set epochs=20\n"
+               "  babysit train --resume runs/default",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_experiment_args(parser)
+    add_run_dir_args(parser)
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue an interrupted run from its latest checkpoint")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        run_dir = RunDir(args.resume)
+        if not (run_dir / "config.toml").is_file():
+            raise UserError(f"{run_dir.path} holds no run (no config.toml): give a folder "
+                            "that babysit train wrote")
+        config = load_config(run_dir / "config.toml", args.overrides)
+    else:
+        config = config_from_args(args)
+        run_dir = run_dir_from_args(args, config)
+    print(f"run directory: {run_dir.path}", flush=True)
+    exp, state = experiment.train(config, run_dir, quiet=args.quiet, resume=bool(args.resume))
+    print(exp.data.summary())
+    if state.history:
+        best = max(state.history, key=lambda r: r["val_acc"])
+        print(f"best val acc {best['val_acc']:.4f} at epoch {best['epoch']}; "
+              f"final val acc {state.history[-1]['val_acc']:.4f}")
+    if state.stop_reason:
+        print(f"training stopped early: {state.stop_reason}")
+    print(f"run directory: {run_dir.path}")
+    return 1 if state.stop_reason and "loss" in state.stop_reason else 0

@@ -1,0 +1,196 @@
+"""Experiment configuration: TOML files, built-in defaults and ``--set key=value`` overrides.
+
+A config is a nested dict. Every key must exist in :data:`DEFAULTS` (so a typo is an error
+with the list of valid keys, not a silently ignored setting), and every value must have the
+type of its default. Tables listed in :data:`FREE_TABLES` take any keys: they carry keyword
+arguments for a user's own ``module:function`` and, later, search spaces.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .errors import UserError
+
+DEFAULTS: dict[str, Any] = {
+    "name": "default",
+    "seed": 0,
+    "device": "auto",  # auto | cpu | cuda | cuda:N
+    "data": {
+        "dataset": "digits",  # digits | mnist1d | cifar10 | mnist | package.module:function
+        "path": "",  # folder with the CIFAR-10 python batches or the MNIST IDX files
+        "val_fraction": 0.2,
+        "split_seed": 0,  # the validation split is fixed by this seed, apart from `seed`
+        "standardize": True,  # statistics from the training split only
+        "limit": 0,  # use only the first N examples (0: all)
+        "kwargs": {},
+    },
+    "model": {
+        "name": "mlp",  # mlp | convnet | package.module:function
+        "depth": 2,  # hidden layers (mlp) or conv blocks (convnet)
+        "width": 128,  # hidden units (mlp) or channels of the first conv block (convnet)
+        "activation": "relu",  # relu | tanh | sigmoid | leaky_relu | maxout
+        "dropout": 0.0,
+        "init_scale": 1.0,  # multiplies the default initialization of every weight
+        "kwargs": {},
+    },
+    "loss": {
+        "name": "softmax",  # softmax | svm | package.module:function
+        "reg": 1e-4,  # L2 strength: reg_loss = 0.5 * reg * sum(w**2) over weight matrices
+    },
+    "optim": {
+        "name": "nesterov",  # sgd | momentum | nesterov | adagrad | rmsprop | adam | lbfgs | newton
+        "lr": 0.05,
+        "mu": 0.9,  # momentum
+    },
+    "train": {
+        "epochs": 10,
+        "batch_size": 64,
+        "checkpoints": True,  # one checkpoint per epoch in checkpoints/
+        "max_loss": 1e6,  # stop when the loss exceeds this (explodes) or is not finite
+    },
+}
+
+FREE_TABLES = {"data.kwargs", "model.kwargs"}
+
+
+def default_config() -> dict[str, Any]:
+    return copy.deepcopy(DEFAULTS)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """The resolved config: defaults, then the TOML file at `path`, then ``key=value`` overrides."""
+    config = default_config()
+    if path is not None:
+        merge(config, read_toml(path))
+    for item in overrides:
+        key, value = parse_override(item)
+        set_key(config, key, value)
+    return config
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist: give the path of a TOML file, "
+                        "or none for the built-in default")
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {path} is not valid TOML ({exc}): fix that line") from None
+
+
+def merge(config: dict, updates: dict, prefix: str = "") -> dict:
+    """Merge `updates` into `config` in place, checking every key and type against it."""
+    for key, value in updates.items():
+        dotted = f"{prefix}{key}"
+        if prefix.rstrip(".") in FREE_TABLES:
+            config[key] = value
+            continue
+        if key not in config:
+            raise UserError(unknown_key_message(dotted, config, prefix))
+        if isinstance(config[key], dict):
+            if not isinstance(value, dict):
+                raise UserError(f"config key '{dotted}' is a table: write [{dotted}] with keys "
+                                f"{', '.join(sorted(config[key])) or '(any)'}")
+            merge(config[key], value, dotted + ".")
+        else:
+            config[key] = coerce(dotted, value, config[key])
+    return config
+
+
+def unknown_key_message(dotted: str, table: dict, prefix: str) -> str:
+    valid = sorted(table)
+    close = difflib.get_close_matches(dotted.rsplit(".", 1)[-1], valid, n=1)
+    hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+    where = f"[{prefix.rstrip('.')}]" if prefix else "the top level"
+    return f"unknown config key '{dotted}'{hint}: valid keys in {where} are {', '.join(valid)}"
+
+
+def coerce(key: str, value: Any, default: Any) -> Any:
+    """`value` converted to the type of `default`, or a UserError naming the expected type."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        return value if isinstance(value, str) else str(value)
+    else:
+        return value
+    raise UserError(f"config key '{key}' takes a {type(default).__name__} "
+                    f"(like {default!r}), not {value!r}")
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"optim.lr=1e-3"`` -> ``("optim.lr", 0.001)``; values are read as TOML, else as text."""
+    if "=" not in item:
+        raise UserError(f"--set takes key=value (e.g. --set optim.lr=0.01), not {item!r}")
+    key, raw = (s.strip() for s in item.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def all_keys(config: dict, prefix: str = "") -> list[str]:
+    """Every settable dotted key, free tables included as a whole."""
+    keys = []
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and dotted not in FREE_TABLES:
+            keys.extend(all_keys(value, dotted + "."))
+        else:
+            keys.append(dotted)
+    return keys
+
+
+def resolve_key(config: dict, key: str) -> str:
+    """A full dotted key; a bare leaf name (``lr``) is accepted where it is unambiguous."""
+    keys = all_keys(config)
+    if key in keys or any(key.startswith(k + ".") for k in keys if k in FREE_TABLES):
+        return key
+    matches = [k for k in keys if k.rsplit(".", 1)[-1] == key]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise UserError(f"config key '{key}' is ambiguous: write one of {', '.join(matches)}")
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UserError(f"unknown config key '{key}'{hint}: valid keys are {', '.join(keys)}")
+
+
+def set_key(config: dict, key: str, value: Any) -> None:
+    """Set one dotted key, with the same checks as a config file."""
+    parts = resolve_key(config, key).split(".")
+    update: Any = value
+    for part in reversed(parts):
+        update = {part: update}
+    merge(config, update)
+
+
+def get_key(config: dict, key: str) -> Any:
+    node: Any = config
+    for part in resolve_key(config, key).split("."):
+        node = node[part]
+    return node
+
+
+def to_toml(config: dict) -> str:
+    return tomli_w.dumps(config)

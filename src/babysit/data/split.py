@@ -1,0 +1,106 @@
+"""The data as training and validation tensors, one fixed split, standardized from training only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import UserError
+
+
+@dataclass
+class DataSplit:
+    """Training and validation tensors of one data set.
+
+    ``x`` keeps the example shape: ``(N, C, H, W)`` for images (so first-layer filters can be
+    drawn), ``(N, D)`` for vectors. ``y`` holds class indices ``0..num_classes-1``.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    num_classes: int
+    class_names: list[str] = field(default_factory=list)
+    mean: torch.Tensor | None = None  # the standardization applied, from the training split
+    std: torch.Tensor | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.x_train.dim() == 4
+
+    def to(self, device: torch.device | str) -> "DataSplit":
+        moved = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_val", "y_val")}
+        return DataSplit(self.name, **moved, num_classes=self.num_classes,
+                         class_names=self.class_names, mean=self.mean, std=self.std)
+
+    def subset(self, n_train: int, n_val: int | None = None) -> "DataSplit":
+        n_val = len(self.y_val) if n_val is None else n_val
+        return DataSplit(self.name, self.x_train[:n_train], self.y_train[:n_train],
+                         self.x_val[:n_val], self.y_val[:n_val], self.num_classes,
+                         self.class_names, self.mean, self.std)
+
+    def summary(self) -> str:
+        shape = "x".join(map(str, self.input_shape))
+        return (f"{self.name}: {len(self.y_train)} train / {len(self.y_val)} val, "
+                f"inputs {shape}, {self.num_classes} classes")
+
+
+def validate(x: torch.Tensor, y: torch.Tensor, source: str, num_classes: int | None = None) -> int:
+    """Check examples and labels agree and are usable; returns the number of classes."""
+    if x.shape[0] != y.shape[0]:
+        raise UserError(f"{source}: {x.shape[0]} examples but {y.shape[0]} labels; "
+                        "give one label per example")
+    if x.shape[0] == 0:
+        raise UserError(f"{source}: the data set is empty")
+    if y.dim() != 1:
+        raise UserError(f"{source}: labels must be a 1-D vector of class indices, got shape {tuple(y.shape)}")
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise UserError(f"{source}: {bad} input values are NaN or infinite; clean or impute them first")
+    if y.min() < 0:
+        raise UserError(f"{source}: label {int(y.min())} is negative; labels must be 0..C-1")
+    found = int(y.max()) + 1
+    if num_classes is not None and found > num_classes:
+        raise UserError(f"{source}: label {found - 1} is out of range for {num_classes} classes; "
+                        f"labels must be 0..{num_classes - 1}")
+    return num_classes or found
+
+
+def split_and_standardize(name: str, x: torch.Tensor, y: torch.Tensor, *, val_fraction: float,
+                          split_seed: int, standardize: bool, num_classes: int | None = None,
+                          class_names: list[str] | None = None, limit: int = 0) -> DataSplit:
+    """One fixed validation split by `split_seed`; mean/std from the training part only.
+
+    Images are standardized per channel (one mean and std per channel, so filters keep their
+    look); vectors per feature.
+    """
+    x = torch.as_tensor(x).float()
+    y = torch.as_tensor(y).long()
+    num_classes = validate(x, y, name, num_classes)
+    if not 0.0 < val_fraction < 1.0:
+        raise UserError(f"data.val_fraction must be between 0 and 1 (exclusive), not {val_fraction}")
+    generator = torch.Generator().manual_seed(split_seed)
+    order = torch.randperm(len(y), generator=generator)
+    if limit:
+        order = order[:limit]
+    n_val = max(1, int(round(len(order) * val_fraction)))
+    if n_val >= len(order):
+        raise UserError(f"{name}: too few examples ({len(order)}) for a validation split")
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    x_train, x_val = x[train_idx], x[val_idx]
+    mean = std = None
+    if standardize:
+        dims = [0, 2, 3] if x.dim() == 4 else [0]
+        mean = x_train.mean(dim=dims, keepdim=True)
+        std = x_train.std(dim=dims, keepdim=True).clamp_min(1e-6)
+        x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
+    return DataSplit(name, x_train.contiguous(), y[train_idx], x_val.contiguous(), y[val_idx],
+                     num_classes, class_names or [str(i) for i in range(num_classes)],
+                     mean, std)

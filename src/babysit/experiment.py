@@ -1,0 +1,122 @@
+"""An experiment: everything a config describes, built and trained into a run directory.
+
+This is the glue every stage uses — ``babysit train``, the gradient check, the preflight, each
+search trial and each ensemble member build their data, model, loss and optimizer here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from . import data as data_mod
+from . import models, optim
+from .config import to_toml
+from .rundir import RunDir, dumps, load_checkpoint
+from .train import (Callback, Checkpointer, MetricsLogger, ProgressBar, TrainState, fit,
+                    latest_checkpoint, resolve_device, seed_everything)
+
+
+@dataclass
+class Experiment:
+    config: dict
+    data: data_mod.DataSplit
+    model: nn.Module
+    loss_fn: Callable
+    optimizer: torch.optim.Optimizer
+
+    @property
+    def reg(self) -> float:
+        return self.config["loss"]["reg"]
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_data(frozen: str) -> data_mod.DataSplit:
+    return data_mod.from_config(json.loads(frozen))
+
+
+def load_data(config: dict) -> data_mod.DataSplit:
+    """The config's data split; loaded once per process for the same ``[data]`` section."""
+    return _cached_data(json.dumps(config["data"], sort_keys=True))
+
+
+def build_model(config: dict, data: data_mod.DataSplit) -> nn.Module:
+    """A fresh model for `config`, initialized from ``config['seed']``."""
+    seed_everything(config["seed"])
+    return models.from_config(config["model"], data.input_shape, data.num_classes)
+
+
+def build(config: dict) -> Experiment:
+    data = load_data(config)
+    model = build_model(config, data)
+    loss_fn = models.make_loss(config["loss"]["name"])
+    optimizer = optim.from_config(config["optim"], model.parameters())
+    return Experiment(config, data, model, loss_fn, optimizer)
+
+
+def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
+          callbacks: Sequence[Callback] = (), quiet: bool = False,
+          checkpoint_dir: str | Path | None = None, resume: bool = False) -> tuple[Experiment, TrainState]:
+    """Build the experiment in `config` and train it, writing into `run_dir` (if given).
+
+    The run directory gets ``config.toml``, ``metrics.jsonl`` and one checkpoint per epoch in
+    ``checkpoints/`` (or `checkpoint_dir`). With `resume`, training continues from the latest
+    checkpoint there: model, optimizer and shuffling state are restored, so the resumed run
+    gives the same numbers as one that was never interrupted.
+    """
+    exp = build(config)
+    run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
+    cbs: list[Callback] = []
+    resume_state = None
+    if run_dir is not None:
+        run_dir.path.mkdir(parents=True, exist_ok=True)
+        if not (resume and (run_dir / "config.toml").exists()):
+            run_dir.write_text("config.toml", to_toml(config))
+        ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else run_dir / "checkpoints"
+        if resume:
+            resume_state = _restore(exp, ckpt_dir, run_dir)
+        # Checkpoint first, then the metrics line: a kill in between loses no weights, and
+        # _restore mends the metrics file from the checkpoint.
+        if config["train"]["checkpoints"]:
+            cbs.append(Checkpointer(ckpt_dir))
+        cbs.append(MetricsLogger(run_dir / "metrics.jsonl"))
+    if not quiet:
+        cbs.append(ProgressBar(desc=config["name"]))
+    cbs.extend(callbacks)
+    state = fit(exp.model, exp.data, optimizer=exp.optimizer, loss_fn=exp.loss_fn,
+                epochs=config["train"]["epochs"], batch_size=config["train"]["batch_size"],
+                reg=exp.reg, callbacks=cbs, device=resolve_device(config["device"]),
+                seed=config["seed"], max_loss=config["train"]["max_loss"], config=config,
+                resume=resume_state)
+    return exp, state
+
+
+def _restore(exp: Experiment, ckpt_dir: Path, run_dir: RunDir) -> dict | None:
+    """Load the latest checkpoint into `exp`; make metrics.jsonl end at that same epoch."""
+    last = latest_checkpoint(ckpt_dir)
+    if last is None:
+        return None
+    ckpt = load_checkpoint(last)
+    exp.model.load_state_dict(ckpt["model"])
+    exp.optimizer.load_state_dict(ckpt["optimizer"])
+    epoch = int(ckpt["epoch"])
+    kept = [r for r in run_dir.records("metrics.jsonl") if r.get("epoch", 0) <= epoch]
+    if not kept or kept[-1].get("epoch") != epoch:
+        kept.append(ckpt["metrics"])
+    run_dir.write_text("metrics.jsonl", "".join(dumps(r) + "\n" for r in kept))
+    return {"epoch": epoch, "generator": ckpt.get("generator"), "torch_rng": ckpt.get("torch_rng")}
+
+
+def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint was written from, with its weights loaded."""
+    ckpt = load_checkpoint(path)
+    config = ckpt["config"]
+    model = build_model(config, load_data(config))
+    model.load_state_dict(ckpt["model"])
+    return model, ckpt

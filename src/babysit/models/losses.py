@@ -1,0 +1,56 @@
+"""Data losses on class scores: softmax cross-entropy and the multiclass SVM.
+
+Both return the mean over the batch, so their value at chance is independent of batch size:
+softmax ``-ln(1/C)`` (2.303 for C=10) and Weston-Watkins SVM ``C-1`` (9 for C=10) when all
+scores are equal.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import UserError
+from ..plugins import is_reference, load_callable
+
+LOSSES = ("softmax", "svm")
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def softmax_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """L = -log(e^{s_y} / sum_j e^{s_j}), averaged over the batch."""
+    return F.cross_entropy(scores, targets)
+
+
+def svm_loss(scores: torch.Tensor, targets: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Weston-Watkins multiclass hinge: L = sum_{j != y} max(0, s_j - s_y + margin), batch mean.
+
+    Written with ``clamp`` so the hinge is visible to kink detection in the gradient check.
+    """
+    correct = scores.gather(1, targets[:, None])
+    margins = (scores - correct + margin).clamp(min=0)
+    margins = margins.scatter(1, targets[:, None], 0.0)
+    return margins.sum(dim=1).mean()
+
+
+def chance_loss(name: str, num_classes: int) -> float:
+    """The data loss when all class scores are equal (what a freshly initialized net should give)."""
+    import math
+
+    if name == "softmax":
+        return math.log(num_classes)
+    if name == "svm":
+        return float(num_classes - 1)
+    raise UserError(f"no known chance loss for {name!r}")
+
+
+def make_loss(name: str) -> LossFn:
+    if name == "softmax":
+        return softmax_loss
+    if name == "svm":
+        return svm_loss
+    if is_reference(name):
+        return load_callable(name, "loss")
+    raise UserError(f"unknown loss {name!r}: use one of {', '.join(LOSSES)} or package.module:function")

@@ -1,0 +1,33 @@
+"""A progress bar per epoch and a one-line summary after each (to stderr; off with quiet)."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm.auto import tqdm
+
+from .callbacks import Callback, TrainState
+
+
+class ProgressBar(Callback):
+    def __init__(self, desc: str = "train", file=None):
+        self.desc, self.file = desc, file or sys.stderr
+        self.bar = None
+
+    def on_epoch_begin(self, state: TrainState) -> None:
+        self.bar = tqdm(total=state.steps_per_epoch, desc=f"{self.desc} epoch {state.epoch}/{state.epochs}",
+                        leave=False, file=self.file, unit="batch", dynamic_ncols=True)
+
+    def on_batch_end(self, state: TrainState) -> None:
+        self.bar.update(1)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        logs = state.logs
+        line = (f"epoch {state.epoch:>3}/{state.epochs}  train loss {logs['train_loss']:.4f} "
+                f"acc {logs['train_acc']:.3f}  |  val loss {logs['val_loss']:.4f} "
+                f"acc {logs['val_acc']:.3f}  ({logs['seconds']:.1f}s)")
+        if state.stop_reason:
+            line += f"  stopped: {state.stop_reason}"
+        tqdm.write(line, file=self.file)
