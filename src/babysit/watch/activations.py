@@ -1,0 +1,140 @@
+"""Per-layer activation distributions, from forward hooks on the activation modules.
+
+The notes: plot activation histograms for every layer; tanh units should spread over [-1, 1],
+not sit at 0 or at +-1. Two summaries turn the histograms into numbers a rule can judge:
+
+* saturated fraction (tanh, sigmoid): share of outputs within 0.01 of a bound, where the
+  local gradient ``1 - a^2`` (tanh) or ``a (1 - a)`` (sigmoid) is below ~2%;
+* dead units (ReLU): units (features, or channels of a conv layer) that gave 0 on every
+  example of every sampled batch in the window — they receive no gradient and never recover.
+
+The hooks are registered only for the sampled steps ("armed") and removed right after, so
+the other steps run the bare model. Everything is computed on the device and read in batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..models.layers import Maxout
+from .histograms import histogram
+
+# Activation module type -> kind (matched along the class hierarchy: ReLU6 is a Hardtanh).
+KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu",
+                          nn.PReLU: "leaky_relu", nn.ELU: "elu", nn.SELU: "elu", nn.CELU: "elu",
+                          nn.GELU: "gelu", nn.SiLU: "silu", nn.Mish: "silu", nn.Softplus: "softplus",
+                          nn.Tanh: "tanh", nn.Hardtanh: "hardtanh", nn.Softsign: "softsign",
+                          nn.Sigmoid: "sigmoid", nn.Hardsigmoid: "hardsigmoid", Maxout: "maxout"}
+SATURATION_MARGIN = 0.01
+BOUNDS = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
+          "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0)}
+DYING = {"relu", "relu6"}  # units whose output is exactly 0 over a whole region
+
+
+def kind_of(module: nn.Module) -> str | None:
+    for cls in type(module).__mro__:
+        if cls in KINDS:
+            return KINDS[cls]
+    return None
+
+
+def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
+    """``(name, module, kind)`` of every activation module, in registration (forward) order."""
+    return [(name or "model", m, kind) for name, m in model.named_modules()
+            if (kind := kind_of(m)) is not None]
+
+
+@dataclass
+class LayerWindow:
+    """Which units of one layer were ever active in the sampled batches since the last reset."""
+
+    ever_active: torch.Tensor | None = None
+    samples: int = 0
+
+    def add(self, active: torch.Tensor) -> None:
+        self.ever_active = active if self.ever_active is None else self.ever_active | active
+        self.samples += 1
+
+
+class ActivationProbe:
+    """Hooks on the activation layers of `model` that sample one training forward when armed.
+
+    `on_output(name, kind, output)`, when given, is called with each sampled output that
+    requires grad, so the gradient probe can watch the gradient flowing back into it.
+    """
+
+    def __init__(self, model: nn.Module, bins: int = 40, on_output=None):
+        self.model, self.bins, self.on_output = model, bins, on_output
+        self.layers = activation_layers(model)
+        self.windows = {name: LayerWindow() for name, _, kind in self.layers if kind in DYING}
+        self.pending: list = []  # (step, layer name, kind, {stat: device tensor})
+        self.input_shape: tuple | None = None
+        self._handles: list = []
+        self._step = 0
+
+    def arm(self, step: int) -> None:
+        """Sample the next training forward pass (recorded as optimizer step `step`)."""
+        if self._handles:
+            return
+        self._step = step
+        for name, module, kind in self.layers:
+            self._handles.append(module.register_forward_hook(self._hook(name, kind)))
+        if self.input_shape is None:
+            self._handles.append(self.model.register_forward_pre_hook(self._see_input))
+
+    def disarm(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    @property
+    def armed(self) -> bool:
+        return bool(self._handles)
+
+    def _see_input(self, module, args) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            self.input_shape = tuple(args[0].shape[1:])
+
+    def _hook(self, name: str, kind: str):
+        def hook(module: nn.Module, inputs, output) -> None:
+            # Only training forwards: validation passes (eval mode or no_grad) are not sampled.
+            if not (module.training and torch.is_grad_enabled()) or not isinstance(output, torch.Tensor):
+                return
+            self.pending.append((self._step, name, kind, self.summarize(name, kind, output)))
+            if self.on_output is not None and output.requires_grad:
+                self.on_output(name, kind, output)
+        return hook
+
+    def summarize(self, name: str, kind: str, a: torch.Tensor) -> dict[str, torch.Tensor]:
+        a = a.detach()
+        counts, low, high = histogram(a, kind, self.bins)
+        stats = {"counts": counts, "low": low, "high": high, "mean": a.float().mean(),
+                 "std": a.float().std() if a.numel() > 1 else a.new_zeros(())}
+        if kind in BOUNDS:
+            lo, hi = BOUNDS[kind]
+            near = (a <= lo + SATURATION_MARGIN * (hi - lo)) | (a >= hi - SATURATION_MARGIN * (hi - lo))
+            stats["saturated"] = near.float().mean()
+        if kind in DYING and a.dim() >= 2:
+            positive = a > 0
+            stats["zero_fraction"] = 1.0 - positive.float().mean()
+            # a unit is a feature (N, F) or a channel (N, C, ...): active if > 0 anywhere
+            reduce = [d for d in range(a.dim()) if d != 1]
+            self.windows[name].add(positive.any(dim=reduce[0]) if len(reduce) == 1
+                                   else positive.permute(1, *reduce).flatten(1).any(dim=1))
+        return stats
+
+    def dead_fractions(self) -> dict[str, torch.Tensor]:
+        """Per ReLU layer: share of units never active in the window (device tensors); resets it."""
+        out = {}
+        for name, window in self.windows.items():
+            if window.samples:
+                out[name] = 1.0 - window.ever_active.float().mean()
+                self.windows[name] = LayerWindow()
+        return out
+
+    def drain(self) -> list:
+        taken, self.pending = self.pending, []
+        return taken

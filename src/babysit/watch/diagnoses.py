@@ -1,0 +1,365 @@
+"""Diagnoses: what the records say is wrong, each with a stable code, the notes' fix and evidence.
+
+Every rule reads the :class:`~babysit.watch.records.History` (the monitor's records, live or
+loaded from a run directory) and returns a :class:`Diagnosis` or nothing. The thresholds are
+in :class:`Thresholds`; they were calibrated on real runs of small networks on the digits
+data, broken in each way and trained healthily (see ``tests/watch``).
+
+Codes (stable identifiers; the messages are prose and may change):
+
+==================== ======================================================================
+nonfinite            NaN/Inf in the loss, the weights or the gradients
+lr_too_high          the loss explodes, climbs back up, or drops fast and stalls high
+lr_too_low           the loss falls slowly along a nearly straight line
+batch_too_small      the loss wiggles a lot around its trend
+overfitting          training accuracy far above validation, and the gap widens
+underfitting         validation tracks training, both low, and the loss has flattened
+update_ratio_high    a weight tensor's ||dw||/||w|| far above ~1e-3
+update_ratio_low     a weight tensor's ||dw||/||w|| far below ~1e-3
+saturated_units      tanh/sigmoid outputs stuck near their bounds
+dead_units           ReLU units that never activate
+vanishing_gradients  the gradient shrinks on its way back to the first layers
+exploding_gradients  the gradient grows on its way back, or over time
+==================== ======================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .curves import CurveShape, shape
+from .records import History
+
+CODES = ("nonfinite", "lr_too_high", "lr_too_low", "batch_too_small", "overfitting", "underfitting",
+         "update_ratio_high", "update_ratio_low", "saturated_units", "dead_units",
+         "vanishing_gradients", "exploding_gradients")
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass
+class Diagnosis:
+    code: str
+    severity: str  # error (training is broken) | warning (it works, badly) | info
+    message: str  # what is wrong and the fix the notes suggest
+    evidence: dict = field(default_factory=dict)  # the numbers behind it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.code}: {self.message}"
+
+
+@dataclass
+class Thresholds:
+    """Where each rule fires. Ratios are ||dw||/||w|| per step; fractions are shares of units."""
+
+    target_ratio: float = 1e-3  # the notes' rule of thumb for the update:weight ratio
+    ratio_high: float = 1e-2  # median ratio of a weight tensor above this (10x the target) ...
+    ratio_low: float = 1e-4  # ... or below this (a tenth of it), over the last epoch
+    explode_factor: float = 3.0  # the loss rose to this many times its start
+    relapse: float = 0.25  # the trend climbed back up by this share of the progress made
+    stall_level: float = 0.4  # stalled at more than this share of the starting loss ...
+    stall_ratio: float = 1e-2  # ... with steps this large (median weight ratio)
+    slow_progress: float = 0.5  # lr_too_low: less than this share of the starting loss removed
+    straight_bend: float = 0.5  # ... and the second half dropped at least this share of the first
+    noise: float = 0.15  # spread of the loss around its trend, as a share of the starting loss
+    gap: float = 0.1  # train - val accuracy
+    gap_growth: float = 0.03  # the gap grew by this much since its smallest
+    low_accuracy: float = 0.8  # underfitting: training accuracy below this ...
+    tracking_gap: float = 0.1  # ... validation within this of it ...
+    flat: float = 0.15  # ... the last third of training lowered the loss by less than this share
+    min_progress: float = 0.1  # ... after it had learned something (this share of the start removed)
+    saturated: float = 0.4  # share of a layer's tanh/sigmoid outputs within 1% of a bound
+    dead: float = 0.4  # share of a layer's ReLU units never active over an epoch
+    vanishing: float = 1e-2  # RMS gradient of the first weights / of the last weights
+    exploding: float = 1e2  # RMS gradient into the first activation layer / into the last one,
+    #                         or growth of the gradient norm since training began
+    min_epochs: int = 2  # curve and accuracy rules wait for this many epochs
+
+
+# -- reading the history -----------------------------------------------------------------------
+
+
+def losses(history: History) -> np.ndarray:
+    return np.array([r["loss"] for r in history.steps], dtype=float)
+
+
+def curve(history: History) -> CurveShape | None:
+    per_epoch = history.meta.get("steps_per_epoch") or (history.epochs[0]["step"] if history.epochs else 20)
+    return shape(losses(history), window=max(int(per_epoch), 5))
+
+
+def recent(records: list[dict], history: History, epochs: int = 1) -> list[dict]:
+    """Records from the last `epochs` finished epochs (all of them before the first epoch ends)."""
+    if len(history.epochs) <= epochs:
+        return records
+    since = history.epochs[-epochs - 1]["step"]
+    return [r for r in records if r["step"] > since]
+
+
+def weight_ratios(history: History) -> dict[str, float]:
+    """Median update:weight ratio per weight tensor over the last epoch (moving tensors only)."""
+    rows = recent(history.ratios, history)
+    names = history.param_names
+    out = {}
+    for i in history.weight_indices:
+        values = np.array([r["ratios"][i] for r in rows], dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values) and values.max() > 0:  # a tensor that never moved is frozen, not slow
+            out[names[i]] = float(np.median(values))
+    return out
+
+
+def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
+    """Median over recent samples of RMS grad (first weight) / RMS grad (last weight)."""
+    weights = history.weight_indices
+    rows = recent(history.grad_norms, history)
+    if len(weights) < 2 or not rows:
+        return None
+    first, last = weights[0], weights[-1]
+    ratios = [r["rms"][first] / r["rms"][last] for r in rows
+              if r["rms"][last] > 0 and math.isfinite(r["rms"][first]) and math.isfinite(r["rms"][last])]
+    if not ratios:
+        return None
+    names = history.param_names
+    return float(np.median(ratios)), {"first": names[first], "last": names[last]}
+
+
+# -- the rules -----------------------------------------------------------------------------------
+
+
+def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
+    where = {}
+    for r in h.steps:
+        if not math.isfinite(r["loss"]):
+            where["loss_step"] = r["step"]
+            break
+    for r in h.ratios:
+        if any(math.isnan(x) for x in r["ratios"]):
+            where["weights_step"] = r["step"]
+            break
+    for r in h.grad_norms:
+        if not all(math.isfinite(x) for x in r["rms"]):
+            where["gradients_step"] = r["step"]
+            break
+    if not where:
+        return None
+    first = min(where.values())
+    parts = ", ".join(k.replace("_step", "") for k in where)
+    return Diagnosis("nonfinite", "error",
+                     f"NaN/Inf appeared in the {parts} (first at step {first}): training cannot "
+                     "recover. Lower the learning rate (a diverging loss is the usual cause), check "
+                     "the inputs and the loss for NaN/log(0)/division by zero, and restart from the "
+                     "last good checkpoint.", {**where, "first_step": first})
+
+
+def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
+    c = curve(h)
+    if c is None:
+        return None
+    ratios = weight_ratios(h)
+    median_ratio = float(np.median(list(ratios.values()))) if ratios else float("nan")
+    evidence = {"start_loss": c.start, "end_loss": c.end, "best_loss": c.best, "peak_loss": c.peak,
+                "median_update_ratio": median_ratio}
+    if c.peak > t.explode_factor * c.start:
+        how = f"exploded (peaked at {c.peak:.3g}, {c.peak / c.start:.0f}x its start {c.start:.3g})"
+    elif c.progress > 0 and c.end - c.best > t.relapse * (c.start - c.best):
+        how = (f"climbed back up (from a best of {c.best:.3g} to {c.end:.3g}, losing "
+               f"{(c.end - c.best) / (c.start - c.best):.0%} of the progress)")
+    elif (c.early_drop > 0.3 and c.end > t.stall_level * c.start and c.late_drop < t.flat * c.end
+          and median_ratio > t.stall_ratio):
+        how = (f"dropped fast, then stalled at {c.end:.3g} ({c.end / c.start:.0%} of the start) "
+               f"with large steps (update:weight ratio {median_ratio:.1e})")
+    else:
+        return None
+    return Diagnosis("lr_too_high", "error" if "exploded" in how else "warning",
+                     f"The loss {how}: the learning rate is too high. Lower it (try 3-10x smaller), "
+                     "or anneal it (step decay or halve it when validation stops improving).", evidence)
+
+
+def lr_too_low(h: History, t: Thresholds) -> Diagnosis | None:
+    c = curve(h)
+    if c is None or len(h.epochs) < t.min_epochs:
+        return None
+    if not (0 < c.progress < t.slow_progress and c.bend > t.straight_bend):
+        return None
+    return Diagnosis("lr_too_low", "warning",
+                     f"The loss falls slowly along a nearly straight line ({c.progress:.0%} of the "
+                     f"starting loss removed in {len(h.epochs)} epochs; the second half dropped "
+                     f"{c.bend:.2f}x as much as the first): the learning rate is too low. Raise it "
+                     "(try 3-10x larger).",
+                     {"start_loss": c.start, "end_loss": c.end, "progress": c.progress, "bend": c.bend})
+
+
+def batch_too_small(h: History, t: Thresholds) -> Diagnosis | None:
+    c = curve(h)
+    if c is None or len(h.epochs) < 1 or c.noise <= t.noise:
+        return None
+    return Diagnosis("batch_too_small", "warning",
+                     f"The loss is very noisy around its trend (it wiggles by {c.noise:.0%} of the "
+                     "starting loss late in training): the batch is too small for a stable gradient. "
+                     "Use a larger batch (and, if needed, a smaller learning rate).",
+                     {"relative_noise": c.noise, "threshold": t.noise})
+
+
+def overfitting(h: History, t: Thresholds) -> Diagnosis | None:
+    rows = [r for r in h.epochs if "train_acc" in r and "val_acc" in r]
+    if len(rows) < t.min_epochs:
+        return None
+    gaps = [r["train_acc"] - r["val_acc"] for r in rows]
+    if gaps[-1] < t.gap or gaps[-1] - min(gaps) < t.gap_growth:
+        return None
+    last = rows[-1]
+    return Diagnosis("overfitting", "warning",
+                     f"Training accuracy {last['train_acc']:.3f} is far above validation "
+                     f"{last['val_acc']:.3f} (gap {gaps[-1]:.3f}, up from {min(gaps):.3f}): the model "
+                     "is overfitting. Regularize more (stronger L2, dropout), get more data, or stop "
+                     "at the best validation epoch.",
+                     {"train_acc": last["train_acc"], "val_acc": last["val_acc"], "gap": gaps[-1],
+                      "smallest_gap": min(gaps)})
+
+
+def underfitting(h: History, t: Thresholds) -> Diagnosis | None:
+    rows = [r for r in h.epochs if "train_acc" in r and "val_acc" in r]
+    c = curve(h)
+    if len(rows) < t.min_epochs or c is None:
+        return None
+    last = rows[-1]
+    gap = last["train_acc"] - last["val_acc"]
+    ratios = weight_ratios(h)
+    median_ratio = float(np.median(list(ratios.values()))) if ratios else 0.0
+    late_share = c.late_drop / c.end if c.end > 0 else float("inf")
+    if not (last["train_acc"] < t.low_accuracy and abs(gap) < t.tracking_gap and late_share < t.flat
+            and c.progress > t.min_progress and c.bend < t.straight_bend and median_ratio < t.stall_ratio):
+        return None
+    return Diagnosis("underfitting", "warning",
+                     f"Validation accuracy {last['val_acc']:.3f} tracks training {last['train_acc']:.3f}, "
+                     "both are low and the loss has flattened: the model lacks capacity. Make it "
+                     "bigger (more units or layers), and regularize less.",
+                     {"train_acc": last["train_acc"], "val_acc": last["val_acc"], "gap": gap,
+                      "late_drop_share": late_share})
+
+
+def update_ratios(h: History, t: Thresholds) -> list[Diagnosis]:
+    ratios = weight_ratios(h)
+    out = []
+    high = {k: v for k, v in ratios.items() if v > t.ratio_high}
+    low = {k: v for k, v in ratios.items() if v < t.ratio_low}
+    if high:
+        out.append(Diagnosis("update_ratio_high", "warning",
+                             f"Update:weight ratio ||dw||/||w|| is {_listing(high)}, far above the "
+                             f"~{t.target_ratio:g} the notes aim for: the steps are too large. Lower the "
+                             "learning rate.", {**high, "target": t.target_ratio}))
+    if low:
+        out.append(Diagnosis("update_ratio_low", "warning",
+                             f"Update:weight ratio ||dw||/||w|| is {_listing(low)}, far below the "
+                             f"~{t.target_ratio:g} the notes aim for: these weights barely move. Raise the "
+                             "learning rate (or check the gradient reaches them).",
+                             {**low, "target": t.target_ratio}))
+    return out
+
+
+def saturated_units(h: History, t: Thresholds) -> Diagnosis | None:
+    if not h.epochs:
+        return None
+    layers = {k: v for k, v in h.epochs[-1].get("saturated", {}).items() if v > t.saturated}
+    if not layers:
+        return None
+    return Diagnosis("saturated_units", "warning",
+                     f"tanh/sigmoid outputs sit at their bounds ({_listing(layers, '{:.0%}')} within 1% "
+                     "of +-1 or 0/1), where their gradient is nearly zero: the weights are too large. "
+                     "Initialize with a smaller scale (Xavier/He: std sqrt(1/n) or sqrt(2/n)), "
+                     "standardize the inputs, or lower the learning rate.", layers)
+
+
+def dead_units(h: History, t: Thresholds) -> Diagnosis | None:
+    if not h.epochs:
+        return None
+    layers = {k: v for k, v in h.epochs[-1].get("dead", {}).items() if v > t.dead}
+    if not layers:
+        return None
+    return Diagnosis("dead_units", "warning",
+                     f"ReLU units never activated over the last epoch ({_listing(layers, '{:.0%}')} "
+                     "of the layer): they get no gradient and will not recover. Lower the learning "
+                     "rate, initialize biases at 0 or slightly positive (He init for the weights), "
+                     "or use leaky ReLU.", layers)
+
+
+def vanishing_gradients(h: History, t: Thresholds) -> Diagnosis | None:
+    found = gradient_depth_ratio(h)
+    if found is None or not found[0] < t.vanishing:
+        return None
+    ratio, names = found
+    return Diagnosis("vanishing_gradients", "warning",
+                     f"The gradient vanishes on its way back: the first weights ({names['first']}) "
+                     f"get {ratio:.1e}x the RMS gradient of the last ({names['last']}), so the early "
+                     "layers barely learn. Use ReLU instead of sigmoid/tanh, a proper initialization "
+                     "(He/Xavier), or a shallower network.",
+                     {"first_to_last_rms": ratio})
+
+
+def exploding_gradients(h: History, t: Thresholds) -> Diagnosis | None:
+    backward = backward_growth(h)
+    growth = gradient_growth(h)
+    evidence = {"backward_growth": backward if backward is not None else float("nan"),
+                "growth_over_time": growth if growth is not None else float("nan")}
+    if backward is not None and backward > t.exploding:
+        why = (f"the gradient reaching the first activation layer is {backward:.1e}x the one "
+               "reaching the last (it grows on its way back)")
+    elif growth is not None and growth > t.exploding:
+        why = f"the gradient norm grew {growth:.1e}x since training began"
+    else:
+        return None
+    return Diagnosis("exploding_gradients", "warning",
+                     f"The gradient explodes: {why}. Initialize with a smaller scale (He/Xavier), "
+                     "lower the learning rate, or clip the gradient norm.", evidence)
+
+
+def backward_growth(h: History) -> float | None:
+    """Median over recent samples of RMS d(loss)/d(output) at the first activation layer / last."""
+    layers = [layer["name"] for layer in h.meta.get("layers", [])]
+    if len(layers) < 2:
+        return None
+    by_step: dict[int, dict[str, float]] = {}
+    for r in recent(h.gradients, h):
+        by_step.setdefault(r["step"], {})[r["layer"]] = r["rms"]
+    ratios = [v[layers[0]] / v[layers[-1]] for v in by_step.values()
+              if layers[0] in v and layers[-1] in v and v[layers[-1]] > 0 and math.isfinite(v[layers[0]])]
+    return float(np.median(ratios)) if ratios else None
+
+
+def gradient_growth(h: History) -> float | None:
+    """Largest total RMS gradient lately / median over the first samples."""
+    rows = [r for r in h.grad_norms if all(math.isfinite(x) for x in r["rms"])]
+    if len(rows) < 6:
+        return None
+    totals = np.array([math.sqrt(sum(x * x for x in r["rms"])) for r in rows])
+    base = float(np.median(totals[:3]))
+    return float(np.median(totals[-3:]) / base) if base > 0 else None
+
+
+def _listing(values: dict, fmt: str = "{:.1e}") -> str:
+    items = sorted(values.items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{fmt.format(v)} for {k}" for k, v in items[:4])
+    return shown + (f" and {len(items) - 4} more" if len(items) > 4 else "")
+
+
+RULES = (nonfinite, lr_too_high, lr_too_low, batch_too_small, overfitting, underfitting,
+         update_ratios, saturated_units, dead_units, vanishing_gradients, exploding_gradients)
+
+
+def diagnose(history: History, thresholds: Thresholds | None = None) -> list[Diagnosis]:
+    """Every rule over `history`; errors first, then warnings, each in the order of CODES."""
+    thresholds = thresholds or Thresholds()
+    found: list[Diagnosis] = []
+    for rule in RULES:
+        result = rule(history, thresholds)
+        if isinstance(result, Diagnosis):
+            found.append(result)
+        elif result:
+            found.extend(result)
+    return sorted(found, key=lambda d: (SEVERITIES.index(d.severity), CODES.index(d.code)))

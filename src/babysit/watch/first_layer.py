@@ -1,0 +1,53 @@
+"""The first layer's weights, as pictures: image tiles for image inputs, a heat map otherwise.
+
+The notes: on image data, draw the first layer's filters — noisy filters hint at a network that
+has not converged, a badly set learning rate or too little regularization; smooth, clean and
+diverse ones at training that goes well. A fully connected first layer on images is drawn the
+same way, each row of W reshaped to the input image. On vector data there is nothing to look
+at as a picture, so W is shown as a heat map (units x inputs).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..rundir import RunDir, atomic_write_bytes
+
+
+def first_weight(model: nn.Module) -> tuple[str, torch.Tensor] | None:
+    """The first weight matrix or filter bank (2+ dims) in the model's registration order."""
+    for name, p in model.named_parameters():
+        if p.dim() > 1:
+            return name, p
+    return None
+
+
+def as_pictures(weight: np.ndarray, input_shape: tuple | None) -> tuple[str, np.ndarray]:
+    """``("tiles", (K, H, W, C))`` when the weights look at images, else ``("heatmap", (K, D))``."""
+    if weight.ndim == 4 and weight.shape[1] in (1, 3):  # conv filters (out, C, kh, kw)
+        return "tiles", weight.transpose(0, 2, 3, 1)
+    if (weight.ndim == 2 and input_shape is not None and len(input_shape) == 3
+            and input_shape[0] in (1, 3) and int(np.prod(input_shape)) == weight.shape[1]):
+        return "tiles", weight.reshape(weight.shape[0], *input_shape).transpose(0, 2, 3, 1)
+    return "heatmap", weight.reshape(weight.shape[0], -1)
+
+
+def save(run_dir: RunDir, model: nn.Module) -> str | None:
+    """Write the first layer's weights to ``watch/first_layer.npy``; returns the layer's name."""
+    found = first_weight(model)
+    if found is None:
+        return None
+    name, weight = found
+    buffer = io.BytesIO()
+    np.save(buffer, weight.detach().float().cpu().numpy())
+    atomic_write_bytes(run_dir / "watch/first_layer.npy", buffer.getvalue())
+    return name
+
+
+def load(run_dir: RunDir | str) -> np.ndarray | None:
+    path = RunDir(run_dir) / "watch/first_layer.npy" if not isinstance(run_dir, RunDir) else run_dir / "watch/first_layer.npy"
+    return np.load(path, allow_pickle=False) if path.exists() else None

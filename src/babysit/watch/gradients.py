@@ -1,0 +1,47 @@
+"""Gradients: per-layer distributions of the gradient flowing back, and per-tensor norms.
+
+Two views, both taken on the sampled steps only and kept on the device:
+
+* the gradient of the loss with respect to each activation layer's output (a tensor hook
+  on the output the activation probe saw) — its histogram shows whether the backward signal
+  shrinks layer by layer (vanishing) or grows (exploding);
+* the root-mean-square gradient of every parameter tensor, ``||g|| / sqrt(numel)``, read just
+  before the optimizer step — comparable across layers of different sizes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .histograms import histogram
+
+
+class GradientProbe:
+    def __init__(self, params: list[torch.Tensor], bins: int = 40):
+        self.params, self.bins = params, bins
+        self.sizes = [float(p.numel()) ** 0.5 for p in params]
+        self.pending_layers: list = []  # (step, layer name, {stat: device tensor})
+        self.pending_norms: list = []  # (step, device tensor of per-tensor RMS gradients)
+        self.step = 0
+
+    def watch_output(self, name: str, kind: str, output: torch.Tensor) -> None:
+        """Histogram the gradient that reaches `output` in the coming backward pass."""
+        step = self.step
+
+        def hook(grad: torch.Tensor) -> None:
+            counts, low, high = histogram(grad, "gradient", self.bins)
+            rms = grad.detach().float().pow(2).mean().sqrt()
+            self.pending_layers.append((step, name, {"counts": counts, "low": low, "high": high, "rms": rms}))
+        output.register_hook(hook)
+
+    def record_norms(self, step: int) -> None:
+        """RMS gradient of every parameter (0 where a parameter got no gradient this step)."""
+        grads = [p.grad if p.grad is not None else torch.zeros((), device=p.device, dtype=p.dtype)
+                 for p in self.params]
+        norms = torch.stack([n.float() for n in torch._foreach_norm(grads)])
+        self.pending_norms.append((step, norms / norms.new_tensor(self.sizes)))
+
+    def drain(self) -> tuple[list, list]:
+        layers, norms = self.pending_layers, self.pending_norms
+        self.pending_layers, self.pending_norms = [], []
+        return layers, norms

@@ -1,0 +1,41 @@
+"""Histograms computed on the device, with a range that suits the layer.
+
+A bounded activation gets its natural, fixed range: tanh spreads over [-1, 1] when healthy
+(the notes: not all at 0, not all at +-1), sigmoid over [0, 1]. An unbounded quantity (ReLU
+outputs, gradients) has no natural range, so it is binned over [0, max] or [-m, m] with
+``m = max |x|`` — and m stays on the device too: ``histc(x / m, bins, -1, 1)`` bins over a
+fixed range, so nothing is read back to the host when the histogram is taken.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# layer kind -> (low, high) of a fixed range, or the shape of a data-scaled one
+FIXED_RANGES = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
+                "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0)}
+NONNEGATIVE = {"relu", "relu6", "softplus"}
+
+
+def histogram(x: torch.Tensor, kind: str, bins: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(counts, low, high)`` of the values in `x`, all three tensors on x's device.
+
+    `kind` picks the range: a fixed one for bounded activations, ``[0, max x]`` for
+    non-negative ones and ``[-max|x|, max|x|]`` for anything else (gradients included).
+    """
+    x = x.detach().float().flatten()
+    if kind in FIXED_RANGES:
+        low, high = FIXED_RANGES[kind]
+        counts = torch.histc(x, bins=bins, min=low, max=high)
+        return counts, x.new_tensor(low), x.new_tensor(high)
+    # A zero scale (all values 0, e.g. a dead layer) must not divide by zero: clamp it.
+    if kind in NONNEGATIVE:
+        scale = x.amax().clamp_min(1e-30)
+        return torch.histc(x / scale, bins=bins, min=0.0, max=1.0), torch.zeros_like(scale), scale
+    scale = x.abs().amax().clamp_min(1e-30)
+    return torch.histc(x / scale, bins=bins, min=-1.0, max=1.0), -scale, scale
+
+
+def bin_edges(low: float, high: float, bins: int) -> list[float]:
+    step = (high - low) / bins
+    return [low + i * step for i in range(bins + 1)]

@@ -1,0 +1,285 @@
+"""`Monitor`: babysitting the learning process, in any PyTorch training loop, with two lines.
+
+    mon = babysit.Monitor(model, optimizer, run_dir="runs/x")
+    ...  optimizer.step(); mon.step(loss)          # every step
+    mon.epoch(train_acc=..., val_acc=..., val_loss=...)   # every epoch
+    for d in mon.diagnoses(): print(d.code, d.severity, d.message)
+    mon.close()
+
+It hooks into the optimizer's step (for the update:weight ratios and the gradient norms) and
+into the model's activation modules (for the histograms) by itself. What it measures stays
+on the device; it is read back every `flush_every` steps, in one transfer, and appended to the
+files in ``run_dir/watch/`` (see :mod:`babysit.watch.records`). A loss given as a tensor is
+read back in those batches too, so the monitor adds no host-device synchronization per step.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from ..rundir import RunDir
+from . import first_layer
+from .activations import ActivationProbe
+from .diagnoses import Diagnosis, Thresholds, diagnose
+from .gradients import GradientProbe
+from .readback import read_back
+from .records import History, Recorder
+from .updates import UpdateRatios, ratios
+
+
+class Monitor:
+    """Watches one model and its optimizer while they train.
+
+    Options: `ratio_every` (update:weight ratios every N steps; 0 turns them off),
+    `hist_every` (activation and gradient histograms every N steps; 0: off), `bins`,
+    `flush_every` (steps between reads from the device and writes to disk), `plots` (draw the
+    PNG plots on :meth:`close`), `tensorboard` (also write TensorBoard event files, if the
+    ``tensorboard`` package is installed), `thresholds` (a :class:`Thresholds` or a dict of
+    its fields), `steps_per_epoch`, `start_step` (the step count of a resumed run).
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 run_dir: str | Path | RunDir | None = "runs/x", *, ratio_every: int = 1,
+                 hist_every: int = 10, bins: int = 40, flush_every: int = 50, plots: bool = False,
+                 tensorboard: bool = False, thresholds: Thresholds | dict | None = None,
+                 steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
+        for key, value in (("ratio_every", ratio_every), ("hist_every", hist_every),
+                           ("bins", bins), ("flush_every", flush_every)):
+            if not isinstance(value, int) or value < 0 or (value == 0 and key in ("bins", "flush_every")):
+                raise UserError(f"Monitor option {key} must be a whole number >= "
+                                f"{1 if key in ('bins', 'flush_every') else 0}, not {value!r}")
+        self.model, self.optimizer = model, optimizer
+        self.ratio_every, self.hist_every, self.flush_every = ratio_every, hist_every, flush_every
+        self.plots = plots
+        self.thresholds = thresholds if isinstance(thresholds, Thresholds) else Thresholds(**(thresholds or {}))
+        names, self.params = watched_parameters(model, optimizer)
+        self.history = History(meta={
+            "params": [{"name": n, "shape": list(p.shape)} for n, p in zip(names, self.params)],
+            "layers": [], "input_shape": None, "first_layer": None, "bins": bins,
+            "steps_per_epoch": steps_per_epoch, "target_ratio": self.thresholds.target_ratio})
+        self.recorder = Recorder(run_dir, self.history)
+        self.run_dir = self.recorder.run_dir
+        self.updates = UpdateRatios(self.params) if ratio_every else None
+        self.gradients = GradientProbe(self.params, bins)
+        self.activations = (ActivationProbe(model, bins, on_output=self.gradients.watch_output)
+                            if hist_every else None)
+        if self.activations is not None:
+            self.history.meta["layers"] = [{"name": n, "kind": k} for n, _, k in self.activations.layers]
+        self.tensorboard = _tensorboard_writer(self.run_dir) if tensorboard else None
+        self.steps_taken = start_step  # optimizer steps, over all epochs
+        self.epochs_done = start_epoch
+        self._losses: list = []  # (step, loss as float or 0-d device tensor) not yet read back
+        self._ratio_due = False
+        self._closed = False
+        self._handles = [optimizer.register_step_pre_hook(self._before_step),
+                         optimizer.register_step_post_hook(self._after_step)]
+        self.recorder.write_meta()
+        self._arm_if_due()
+
+    # -- the optimizer's step ------------------------------------------------------------------
+
+    def _before_step(self, optimizer, args, kwargs) -> None:
+        coming = self.steps_taken + 1
+        self._ratio_due = self.updates is not None and coming % self.ratio_every == 0
+        if self._ratio_due:
+            self.updates.before_step()
+        if self.activations is not None and self.activations.armed:
+            self.gradients.record_norms(coming)
+
+    def _after_step(self, optimizer, args, kwargs) -> None:
+        self.steps_taken += 1
+        if self._ratio_due:
+            self.updates.after_step(self.steps_taken)
+            self._ratio_due = False
+        if self.activations is not None and self.activations.armed:
+            self.activations.disarm()
+        self._arm_if_due()
+
+    def _arm_if_due(self) -> None:
+        """Sample the coming step's forward and backward passes every `hist_every` steps."""
+        if self.activations is not None and self.steps_taken % self.hist_every == 0:
+            self.gradients.step = self.steps_taken + 1
+            self.activations.arm(self.steps_taken + 1)
+
+    # -- the contract --------------------------------------------------------------------------
+
+    def step(self, loss: torch.Tensor | float) -> None:
+        """Record this step's loss (a tensor stays on the device until the next batch read)."""
+        if isinstance(loss, torch.Tensor):
+            loss = loss.detach()
+        self._losses.append((self.steps_taken, loss))
+        if len(self._losses) >= self.flush_every:
+            self.flush()
+
+    def epoch(self, train_acc: float | None = None, val_acc: float | None = None,
+              val_loss: float | None = None, **metrics) -> None:
+        """Close one epoch: record its metrics, the window's unit statistics, and diagnose."""
+        self.epochs_done += 1
+        self.flush()
+        record = {"epoch": self.epochs_done, "step": self.steps_taken}
+        for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
+            if value is not None:
+                record[key] = _number(value)
+        record.update(self._unit_statistics())
+        self.recorder.append("epochs", [record])
+        if self.run_dir is not None:
+            self._save_first_layer()
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                    self.tensorboard.add_scalar(f"epoch/{key}", value, self.epochs_done)
+        self.recorder.write_diagnoses(self.diagnoses())
+
+    def diagnoses(self) -> list[Diagnosis]:
+        """What looks wrong so far, most severe first (see :mod:`babysit.watch.diagnoses`)."""
+        self.flush()
+        return diagnose(self.history, self.thresholds)
+
+    def close(self) -> list[Diagnosis]:
+        """Read everything back, write the final diagnoses (and plots), unhook. Idempotent."""
+        if self._closed:
+            return diagnose(self.history, self.thresholds)
+        self._closed = True
+        for handle in self._handles:
+            handle.remove()
+        if self.activations is not None:
+            self.activations.disarm()
+        found = self.diagnoses()
+        self.recorder.write_diagnoses(found)
+        if self.run_dir is not None:
+            self._save_first_layer()
+            if self.plots:
+                from .plots import draw_all
+                draw_all(self.run_dir, self.history)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        return found
+
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading back in batches ---------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Read the pending device numbers back in one transfer and append them to the records."""
+        losses, self._losses = self._losses, []
+        updates = self.updates.drain() if self.updates is not None else []
+        layer_grads, norms = self.gradients.drain()
+        acts = self.activations.drain() if self.activations is not None else []
+        tensors = [v for _, v in losses if isinstance(v, torch.Tensor)]
+        tensors += [row for _, row in updates] + [row for _, row in norms]
+        for _, _, _, stats in acts:
+            tensors += list(stats.values())
+        for _, _, stats in layer_grads:
+            tensors += list(stats.values())
+        values = iter(read_back(tensors))
+        epoch = self.epochs_done
+        self.recorder.append("steps", [
+            {"step": s, "epoch": epoch, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
+            for s, v in losses])
+        n = len(self.params)
+        self.recorder.append("ratios", [{"step": s, "ratios": ratios(next(values), n)} for s, _ in updates])
+        self.recorder.append("grad_norms", [{"step": s, "rms": next(values)} for s, _ in norms])
+        self.recorder.append("activations", [
+            {"step": s, "layer": name, "kind": kind, **{k: next(values) for k in stats}}
+            for s, name, kind, stats in acts])
+        self.recorder.append("gradients", [
+            {"step": s, "layer": name, **{k: next(values) for k in stats}} for s, name, stats in layer_grads])
+        self._note_input_shape()
+        if self.tensorboard is not None:
+            _export(self.tensorboard, self.history, losses, updates, acts)
+
+    def _unit_statistics(self) -> dict:
+        """Dead ReLU units over the window since the last epoch, and the mean saturated share."""
+        out: dict = {}
+        if self.activations is None:
+            return out
+        dead = self.activations.dead_fractions()
+        out["dead"] = dict(zip(dead, read_back(list(dead.values()))))
+        since = self.history.epochs[-1]["step"] if self.history.epochs else -1
+        saturated: dict[str, list[float]] = {}
+        for r in self.history.activations:
+            if r["step"] > since and "saturated" in r:
+                saturated.setdefault(r["layer"], []).append(r["saturated"])
+        out["saturated"] = {k: sum(v) / len(v) for k, v in saturated.items()}
+        return out
+
+    def _note_input_shape(self) -> None:
+        if (self.activations is not None and self.activations.input_shape is not None
+                and self.history.meta["input_shape"] is None):
+            self.history.meta["input_shape"] = list(self.activations.input_shape)
+            self.recorder.write_meta()
+
+    def _save_first_layer(self) -> None:
+        name = first_layer.save(self.run_dir, self.model)
+        if name and self.history.meta.get("first_layer") != name:
+            self.history.meta["first_layer"] = name
+            self.recorder.write_meta()
+
+
+def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[list[str], list]:
+    """The optimizer's trainable parameters, named as in the model (in the model's order)."""
+    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"] if p.requires_grad}
+    names, params, seen = [], [], set()
+    for name, p in model.named_parameters():
+        if id(p) in in_optimizer and id(p) not in seen:
+            names.append(name)
+            params.append(p)
+            seen.add(id(p))
+    for group in optimizer.param_groups:  # parameters the optimizer has but the model does not name
+        for p in group["params"]:
+            if p.requires_grad and id(p) not in seen:
+                names.append(f"param{len(names)}")
+                params.append(p)
+                seen.add(id(p))
+    if not params:
+        raise UserError("the optimizer has no trainable parameters to watch: build it from model.parameters()")
+    return names, params
+
+
+def _number(value) -> float:
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    return float(value)
+
+
+def _tensorboard_writer(run_dir: RunDir | None):
+    """A SummaryWriter into ``watch/tensorboard`` when the optional package is installed."""
+    if run_dir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # the `tensorboard` extra is not installed: plain files only
+        return None
+    return SummaryWriter(str(run_dir / "watch" / "tensorboard"))
+
+
+def _export(writer, history: History, losses: list, updates: list, acts: list) -> None:
+    """Mirror the records just read back into TensorBoard (scalars and histograms)."""
+    names = history.param_names
+    for record in history.steps[-len(losses):] if losses else []:
+        if math.isfinite(record["loss"]):
+            writer.add_scalar("loss", record["loss"], record["step"])
+    for record in history.ratios[-len(updates):] if updates else []:
+        for name, r in zip(names, record["ratios"]):
+            if r > 0 and math.isfinite(r):
+                writer.add_scalar(f"update_ratio_log10/{name}", math.log10(r), record["step"])
+    for record in history.activations[-len(acts):] if acts else []:
+        counts = record["counts"]
+        low, high = record["low"], record["high"]
+        if not (math.isfinite(low) and math.isfinite(high)) or high <= low or not sum(counts):
+            continue
+        width = (high - low) / len(counts)
+        limits = [low + (i + 1) * width for i in range(len(counts))]
+        writer.add_histogram_raw(f"activations/{record['layer']}", min=low, max=high,
+                                 num=int(sum(counts)), sum=float(record["mean"] * sum(counts)),
+                                 sum_squares=float((record["std"] ** 2 + record["mean"] ** 2) * sum(counts)),
+                                 bucket_limits=limits, bucket_counts=counts, global_step=record["step"])

@@ -1,0 +1,107 @@
+"""The monitor's records: plain files in ``run_dir/watch/``, and the same records in memory.
+
+Files (JSON lines are append-only and can be read while training runs)::
+
+    watch/meta.json            parameter names and shapes, activation layers, input shape
+    watch/steps.jsonl          {"step", "epoch", "loss"}                      one per step
+    watch/ratios.jsonl         {"step", "ratios": [per tensor, meta order]}   one per step
+    watch/grad_norms.jsonl     {"step", "rms": [per tensor]}                  sampled steps
+    watch/activations.jsonl    {"step", "layer", "kind", "low", "high", "counts", "mean", "std",
+                                "saturated" | "zero_fraction"}                 sampled steps
+    watch/gradients.jsonl      {"step", "layer", "low", "high", "counts", "rms"}
+    watch/epochs.jsonl         {"epoch", "step", "train_acc", "val_acc", ..., "dead": {layer: f},
+                                "saturated": {layer: f}}                      one per epoch
+    watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  rewritten each epoch
+
+A :class:`History` holds the records the rules and the plots read, whether the monitor has
+just made them or they were loaded back from a run directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..rundir import RunDir, dumps, iter_jsonl, read_json
+
+STREAMS = ("steps", "ratios", "grad_norms", "activations", "gradients", "epochs")
+
+
+@dataclass
+class History:
+    meta: dict = field(default_factory=dict)
+    steps: list = field(default_factory=list)
+    ratios: list = field(default_factory=list)
+    grad_norms: list = field(default_factory=list)
+    activations: list = field(default_factory=list)
+    gradients: list = field(default_factory=list)
+    epochs: list = field(default_factory=list)
+
+    @property
+    def param_names(self) -> list[str]:
+        return [p["name"] for p in self.meta.get("params", [])]
+
+    @property
+    def weight_indices(self) -> list[int]:
+        """Indices of the weight matrices and filters (2+ dims): the tensors the rules judge.
+
+        Biases start at zero, so their ratio is huge early on for any learning rate.
+        """
+        return [i for i, p in enumerate(self.meta.get("params", [])) if len(p["shape"]) > 1]
+
+    def epoch_position(self):
+        """A function mapping a step number to its position in epochs (the notes' x axis).
+
+        Step s of an epoch that ran from step s0 to s1 sits at ``e0 + (s - s0) / (s1 - s0)``;
+        steps of the epoch in progress use the last epoch's length (or the known steps per
+        epoch, or, before any epoch ended, the steps so far).
+        """
+        ends = [(0, 0)] + [(int(r["step"]), int(r["epoch"])) for r in self.epochs]
+        if len(ends) > 1:
+            span = max(ends[-1][0] - ends[-2][0], 1)
+        else:
+            span = self.meta.get("steps_per_epoch") or max((r["step"] for r in self.steps), default=1)
+
+        def position(step: float) -> float:
+            for (s0, e0), (s1, e1) in zip(ends, ends[1:]):
+                if step <= s1:
+                    return e0 + (step - s0) / max(s1 - s0, 1) * (e1 - e0)
+            return ends[-1][1] + (step - ends[-1][0]) / max(span, 1)
+        return position
+
+
+class Recorder:
+    """Appends records to the files of ``watch/`` (when there is a run directory) and to memory."""
+
+    def __init__(self, run_dir: str | Path | RunDir | None, history: History):
+        self.run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
+        self.history = history
+        if self.run_dir is not None:
+            (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
+
+    def write_meta(self) -> None:
+        if self.run_dir is not None:
+            self.run_dir.write_json("watch/meta.json", self.history.meta)
+
+    def append(self, stream: str, records: list[dict]) -> None:
+        """Add `records` to one stream; the file gets them in one write of whole lines."""
+        if not records:
+            return
+        getattr(self.history, stream).extend(records)
+        if self.run_dir is not None:
+            with open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8") as f:
+                f.write("".join(dumps(r) + "\n" for r in records))
+
+    def write_diagnoses(self, found: list) -> None:
+        if self.run_dir is not None:
+            self.run_dir.write_json("watch/diagnoses.json", [d.to_dict() for d in found])
+
+
+def load_history(run_dir: str | Path | RunDir) -> History:
+    """The records a monitor wrote into ``run_dir/watch`` (possibly while it is still running)."""
+    folder = Path(run_dir) / "watch"
+    meta_path = folder / "meta.json"
+    history = History(meta=read_json(meta_path) if meta_path.exists() else {})
+    for stream in STREAMS:
+        getattr(history, stream).extend(iter_jsonl(folder / f"{stream}.jsonl"))
+    return history
