@@ -55,6 +55,15 @@ DEFAULTS: dict[str, Any] = {
         "checkpoints": True,  # one checkpoint per epoch in checkpoints/
         "max_loss": 1e6,  # stop when the loss exceeds this (explodes) or is not finite
     },
+    "watch": {  # the training monitor (babysit.watch), on for every training with a run directory
+        "enabled": True,
+        "ratio_every": 1,  # update:weight ratios every N steps (0: off)
+        "hist_every": 10,  # activation/gradient histograms every N steps (0: off)
+        "bins": 40,  # histogram bins
+        "flush_every": 50,  # steps between reads from the device and appends to watch/*.jsonl
+        "plots": False,  # draw watch/plots/*.png when training ends (else: babysit plots RUN_DIR)
+        "tensorboard": False,  # also write TensorBoard event files (needs the tensorboard extra)
+    },
 }
 
 FREE_TABLES = {"data.kwargs", "model.kwargs"}

@@ -104,7 +104,11 @@ def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Ca
     One line per companion (learning-rate schedules, the monitor, parameter averaging...):
     each reads its own config section and returns nothing when switched off.
     """
+    from .watch.callback import from_config as watch_companion
+
     found: list[Callback] = []
+    if (monitor := watch_companion(config, run_dir)) is not None:
+        found.append(monitor)
     return found
 
 
