@@ -21,6 +21,7 @@ class Run:
     history: object
     diagnoses: list
     state: object
+    run_dir: object
 
     @property
     def codes(self) -> set[str]:
@@ -48,7 +49,7 @@ def train(name, run_dir, *, data=None, depth=2, width=64, activation="relu", ini
     callback = MonitorCallback(run_dir, **options)
     state = fit(model, data, optimizer=opt, epochs=epochs, batch_size=batch_size, reg=reg,
                 callbacks=[callback], seed=seed, max_loss=1e4)
-    return Run(name, callback.monitor.history, callback.monitor.diagnoses(), state)
+    return Run(name, callback.monitor.history, callback.monitor.diagnoses(), state, run_dir)
 
 
 def with_nan_input(data):

@@ -1,0 +1,162 @@
+"""The Monitor in a user's own loop: the two-line contract, its records and what it measures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import babysit
+from babysit import Monitor, build_model, fit, load_data
+from babysit.errors import UserError
+from babysit.watch import load_history
+from babysit.watch.histograms import histogram
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("digits")
+
+
+def user_loop(model, optimizer, data, mon, epochs=2, batch_size=64, tensor_loss=True):
+    """A hand-written PyTorch loop with the monitor's two lines added."""
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        for i in range(0, len(data.y_train), batch_size):
+            xb, yb = data.x_train[i:i + batch_size], data.y_train[i:i + batch_size]
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            mon.step(loss if tensor_loss else loss.item())
+        with torch.no_grad():
+            model.eval()
+            val_scores = model(data.x_val)
+            model.train()
+        mon.epoch(train_acc=0.5, val_acc=(val_scores.argmax(1) == data.y_val).float().mean(),
+                  val_loss=loss_fn(val_scores, data.y_val), lr=optimizer.param_groups[0]["lr"])
+
+
+@pytest.fixture(scope="module")
+def convnet_run(digits, tmp_path_factory):
+    torch.manual_seed(0)
+    run_dir = tmp_path_factory.mktemp("convnet")
+    model = build_model("convnet", digits.input_shape, digits.num_classes, depth=2, width=8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    mon = babysit.Monitor(model, optimizer, run_dir=run_dir, hist_every=5, flush_every=7)
+    user_loop(model, optimizer, digits, mon)
+    found = mon.diagnoses()
+    mon.close()
+    return run_dir, mon, found
+
+
+def test_contract_records_every_step_and_epoch(convnet_run, digits):
+    run_dir, mon, found = convnet_run
+    steps_per_epoch = -(-len(digits.y_train) // 64)
+    history = load_history(run_dir)
+    assert [r["step"] for r in history.steps] == list(range(1, 2 * steps_per_epoch + 1))
+    assert [r["step"] for r in history.ratios] == list(range(1, 2 * steps_per_epoch + 1))
+    assert [e["epoch"] for e in history.epochs] == [1, 2]
+    assert {"train_acc", "val_acc", "val_loss", "lr", "dead"} <= set(history.epochs[-1])
+    assert history.meta["input_shape"] == [1, 8, 8]
+    assert [layer["kind"] for layer in history.meta["layers"]] == ["relu", "relu"]
+    # every 5th step sampled: steps 1, 6, 11, ... for each activation layer
+    sampled = sorted({r["step"] for r in history.activations})
+    assert sampled == list(range(1, 2 * steps_per_epoch + 1, 5))
+    assert {r["step"] for r in history.gradients} == set(sampled)
+    assert all(isinstance(d, babysit.Diagnosis) for d in found)
+    assert json.loads((run_dir / "watch" / "diagnoses.json").read_text()) == [d.to_dict() for d in mon.close()]
+
+
+def test_close_unhooks_the_optimizer_and_the_model(convnet_run):
+    _, mon, _ = convnet_run
+    assert not mon.optimizer._optimizer_step_pre_hooks and not mon.optimizer._optimizer_step_post_hooks
+    assert all(not m._forward_hooks for m in mon.model.modules())
+
+
+def test_records_are_readable_while_training(digits, tmp_path):
+    torch.manual_seed(0)
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    mon = Monitor(model, optimizer, run_dir=tmp_path, flush_every=10)
+    loss_fn = nn.CrossEntropyLoss()
+    for i in range(25):
+        loss = loss_fn(model(digits.x_train[i * 32:(i + 1) * 32]), digits.y_train[i * 32:(i + 1) * 32])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        mon.step(loss)
+    # no epoch has ended and the monitor is open: two batches of 10 steps are on disk already
+    lines = (tmp_path / "watch" / "steps.jsonl").read_text().splitlines()
+    assert len(lines) == 20 and json.loads(lines[-1])["step"] == 20
+    assert len(load_history(tmp_path).ratios) == 20
+    mon.close()
+    assert len(load_history(tmp_path).steps) == 25
+
+
+def test_update_ratio_is_the_change_the_step_made(digits):
+    """For plain SGD the update is -lr * grad: the recorded ratio must be lr ||g|| / ||w_after||."""
+    torch.manual_seed(0)
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
+    mon = Monitor(model, optimizer, run_dir=None, hist_every=0)
+    expected = []
+    for i in range(3):
+        loss = nn.functional.cross_entropy(model(digits.x_train[i * 50:(i + 1) * 50]), digits.y_train[i * 50:(i + 1) * 50])
+        optimizer.zero_grad()
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        optimizer.step()
+        mon.step(loss)
+        expected.append([(0.3 * g.norm() / p.norm()).item() for g, p in zip(grads, model.parameters())])
+    mon.close()
+    got = [r["ratios"] for r in mon.history.ratios]
+    assert len(got) == 3
+    for row, want in zip(got, expected):
+        assert row == pytest.approx(want, rel=1e-4)
+
+
+def test_monitoring_does_not_change_training(digits, tmp_path):
+    def train(watched):
+        torch.manual_seed(0)
+        model = build_model("mlp", digits.input_shape, digits.num_classes, depth=2, width=32, activation="tanh")
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+        callbacks = [babysit.MonitorCallback(tmp_path, hist_every=3)] if watched else []
+        fit(model, digits.subset(400), optimizer=optimizer, epochs=2, callbacks=callbacks, seed=1)
+        return [p.detach().clone() for p in model.parameters()]
+    for a, b in zip(train(False), train(True)):
+        assert torch.equal(a, b)
+
+
+def test_histogram_ranges_suit_the_layer():
+    x = torch.linspace(-3, 3, 601)
+    counts, low, high = histogram(torch.tanh(x), "tanh", 10)
+    assert (low.item(), high.item()) == (-1.0, 1.0) and counts.sum() == 601
+    counts, low, high = histogram(torch.sigmoid(x), "sigmoid", 10)
+    assert (low.item(), high.item()) == (0.0, 1.0)
+    counts, low, high = histogram(torch.relu(x), "relu", 10)
+    assert (low.item(), high.item()) == (0.0, 3.0) and counts.sum() == 601
+    counts, low, high = histogram(x * 1e-6, "gradient", 10)
+    assert high.item() == pytest.approx(3e-6) and low.item() == pytest.approx(-3e-6)
+    assert counts.sum() == 601 and (counts - counts.flip(0)).abs().max() <= 1  # symmetric bins
+
+
+def test_float_losses_and_no_run_dir(digits):
+    torch.manual_seed(0)
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    mon = Monitor(model, optimizer, run_dir=None)
+    user_loop(model, optimizer, digits.subset(256), mon, epochs=1, tensor_loss=False)
+    mon.close()
+    assert len(mon.history.steps) == 4 and all(isinstance(r["loss"], float) for r in mon.history.steps)
+
+
+def test_bad_options_name_the_fix(digits):
+    model = nn.Linear(3, 2)
+    with pytest.raises(UserError, match="hist_every"):
+        Monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=None, hist_every=-1)
+    frozen = nn.Linear(3, 2).requires_grad_(False)
+    with pytest.raises(UserError, match="no trainable parameters"):
+        Monitor(frozen, torch.optim.SGD(frozen.parameters(), lr=0.1), run_dir=None)
