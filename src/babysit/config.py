@@ -58,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "watch": {  # the training monitor (babysit.watch), on for every training with a run directory
         "enabled": True,
         "ratio_every": 1,  # update:weight ratios every N steps (0: off)
-        "hist_every": 10,  # activation/gradient histograms every N steps (0: off)
+        "hist_every": 25,  # activation/gradient histograms every N steps (0: off)
         "bins": 40,  # histogram bins
         "flush_every": 50,  # steps between reads from the device and appends to watch/*.jsonl
         "plots": False,  # draw watch/plots/*.png when training ends (else: babysit plots RUN_DIR)

@@ -111,8 +111,7 @@ class ActivationProbe:
     def summarize(self, name: str, kind: str, a: torch.Tensor) -> dict[str, torch.Tensor]:
         a = a.detach()
         counts, low, high = histogram(a, kind, self.bins)
-        stats = {"counts": counts, "low": low, "high": high, "mean": a.float().mean(),
-                 "std": a.float().std() if a.numel() > 1 else a.new_zeros(())}
+        stats = {"counts": counts, "low": low, "high": high}
         if kind in BOUNDS:
             lo, hi = BOUNDS[kind]
             near = (a <= lo + SATURATION_MARGIN * (hi - lo)) | (a >= hi - SATURATION_MARGIN * (hi - lo))

@@ -74,11 +74,11 @@ class Thresholds:
     flat: float = 0.15  # ... the last third of training lowered the loss by less than this share
     min_progress: float = 0.1  # ... after it had learned something (this share of the start removed)
     saturated: float = 0.4  # share of a layer's tanh/sigmoid outputs within 1% of a bound
-    dead: float = 0.4  # share of a layer's ReLU units never active over an epoch
+    dead: float = 0.4  # share of a layer's ReLU units never active in an epoch's sampled batches
     vanishing: float = 1e-2  # RMS gradient of the first weights / of the last weights
     exploding: float = 1e2  # RMS gradient into the first activation layer / into the last one,
     #                         or growth of the gradient norm since training began
-    min_epochs: int = 2  # curve and accuracy rules wait for this many epochs
+    min_epochs: int = 2  # curve, accuracy and update-ratio rules wait for this many epochs
 
 
 # -- reading the history -----------------------------------------------------------------------
@@ -245,6 +245,9 @@ def underfitting(h: History, t: Thresholds) -> Diagnosis | None:
 
 
 def update_ratios(h: History, t: Thresholds) -> list[Diagnosis]:
+    # The first epoch is a transient (large gradients at the start): judge the steady state.
+    if len(h.epochs) < t.min_epochs:
+        return []
     ratios = weight_ratios(h)
     out = []
     high = {k: v for k, v in ratios.items() if v > t.ratio_high}
@@ -263,10 +266,16 @@ def update_ratios(h: History, t: Thresholds) -> list[Diagnosis]:
     return out
 
 
+def latest(h: History, key: str) -> dict:
+    """The latest epoch's per-layer numbers under `key` (epochs without a sampled step have none)."""
+    for record in reversed(h.epochs):
+        if record.get(key):
+            return record[key]
+    return {}
+
+
 def saturated_units(h: History, t: Thresholds) -> Diagnosis | None:
-    if not h.epochs:
-        return None
-    layers = {k: v for k, v in h.epochs[-1].get("saturated", {}).items() if v > t.saturated}
+    layers = {k: v for k, v in latest(h, "saturated").items() if v > t.saturated}
     if not layers:
         return None
     return Diagnosis("saturated_units", "warning",
@@ -277,13 +286,11 @@ def saturated_units(h: History, t: Thresholds) -> Diagnosis | None:
 
 
 def dead_units(h: History, t: Thresholds) -> Diagnosis | None:
-    if not h.epochs:
-        return None
-    layers = {k: v for k, v in h.epochs[-1].get("dead", {}).items() if v > t.dead}
+    layers = {k: v for k, v in latest(h, "dead").items() if v > t.dead}
     if not layers:
         return None
     return Diagnosis("dead_units", "warning",
-                     f"ReLU units never activated over the last epoch ({_listing(layers, '{:.0%}')} "
+                     f"ReLU units never activated in the sampled batches of an epoch ({_listing(layers, '{:.0%}')} "
                      "of the layer): they get no gradient and will not recover. Lower the learning "
                      "rate, initialize biases at 0 or slightly positive (He init for the weights), "
                      "or use leaky ReLU.", layers)

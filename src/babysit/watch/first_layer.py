@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..rundir import RunDir, atomic_write_bytes
+from ..rundir import RunDir
 
 
 def first_weight(model: nn.Module) -> tuple[str, torch.Tensor] | None:
@@ -36,16 +36,15 @@ def as_pictures(weight: np.ndarray, input_shape: tuple | None) -> tuple[str, np.
     return "heatmap", weight.reshape(weight.shape[0], -1)
 
 
-def save(run_dir: RunDir, model: nn.Module) -> str | None:
-    """Write the first layer's weights to ``watch/first_layer.npy``; returns the layer's name."""
+def snapshot(model: nn.Module) -> tuple[str, bytes] | None:
+    """The first layer's name and its weights as ``.npy`` bytes (for ``watch/first_layer.npy``)."""
     found = first_weight(model)
     if found is None:
         return None
     name, weight = found
     buffer = io.BytesIO()
     np.save(buffer, weight.detach().float().cpu().numpy())
-    atomic_write_bytes(run_dir / "watch/first_layer.npy", buffer.getvalue())
-    return name
+    return name, buffer.getvalue()
 
 
 def load(run_dir: RunDir | str) -> np.ndarray | None:

@@ -17,8 +17,9 @@ FIXED_RANGES = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0,
 NONNEGATIVE = {"relu", "relu6", "softplus"}
 
 
-def histogram(x: torch.Tensor, kind: str, bins: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(counts, low, high)`` of the values in `x`, all three tensors on x's device.
+def histogram(x: torch.Tensor, kind: str, bins: int) -> tuple[torch.Tensor, torch.Tensor | float, torch.Tensor | float]:
+    """``(counts, low, high)`` of the values in `x`: counts on x's device, and the range as
+    floats when it is fixed, else as tensors on the device.
 
     `kind` picks the range: a fixed one for bounded activations, ``[0, max x]`` for
     non-negative ones and ``[-max|x|, max|x|]`` for anything else (gradients included).
@@ -26,12 +27,11 @@ def histogram(x: torch.Tensor, kind: str, bins: int) -> tuple[torch.Tensor, torc
     x = x.detach().float().flatten()
     if kind in FIXED_RANGES:
         low, high = FIXED_RANGES[kind]
-        counts = torch.histc(x, bins=bins, min=low, max=high)
-        return counts, x.new_tensor(low), x.new_tensor(high)
+        return torch.histc(x, bins=bins, min=low, max=high), low, high
     # A zero scale (all values 0, e.g. a dead layer) must not divide by zero: clamp it.
     if kind in NONNEGATIVE:
         scale = x.amax().clamp_min(1e-30)
-        return torch.histc(x / scale, bins=bins, min=0.0, max=1.0), torch.zeros_like(scale), scale
+        return torch.histc(x / scale, bins=bins, min=0.0, max=1.0), 0.0, scale
     scale = x.abs().amax().clamp_min(1e-30)
     return torch.histc(x / scale, bins=bins, min=-1.0, max=1.0), -scale, scale
 

@@ -15,7 +15,6 @@ read back in those batches too, so the monitor adds no host-device synchronizati
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ from .diagnoses import Diagnosis, Thresholds, diagnose
 from .gradients import GradientProbe
 from .readback import read_back
 from .records import History, Recorder
+from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, ratios
 
 
@@ -45,7 +45,7 @@ class Monitor:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
                  run_dir: str | Path | RunDir | None = "runs/x", *, ratio_every: int = 1,
-                 hist_every: int = 10, bins: int = 40, flush_every: int = 50, plots: bool = False,
+                 hist_every: int = 25, bins: int = 40, flush_every: int = 50, plots: bool = False,
                  tensorboard: bool = False, thresholds: Thresholds | dict | None = None,
                  steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
         for key, value in (("ratio_every", ratio_every), ("hist_every", hist_every),
@@ -70,11 +70,12 @@ class Monitor:
                             if hist_every else None)
         if self.activations is not None:
             self.history.meta["layers"] = [{"name": n, "kind": k} for n, _, k in self.activations.layers]
-        self.tensorboard = _tensorboard_writer(self.run_dir) if tensorboard else None
+        self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
         self.steps_taken = start_step  # optimizer steps, over all epochs
         self.epochs_done = start_epoch
         self._losses: list = []  # (step, loss as float or 0-d device tensor) not yet read back
         self._ratio_due = False
+        self._weight_norms: list[float] = []  # the latest ||w|| per tensor, read back
         self._closed = False
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
@@ -153,6 +154,8 @@ class Monitor:
         self.recorder.write_diagnoses(found)
         if self.run_dir is not None:
             self._save_first_layer()
+        self.recorder.close()  # everything on disk before the plots read it back
+        if self.run_dir is not None:
             if self.plots:
                 from .plots import draw_all
                 draw_all(self.run_dir, self.history)
@@ -175,27 +178,34 @@ class Monitor:
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
         tensors = [v for _, v in losses if isinstance(v, torch.Tensor)]
-        tensors += [row for _, row in updates] + [row for _, row in norms]
+        for _, update_norms, weight_norms in updates:
+            tensors += [*update_norms, *(weight_norms or ())]
+        tensors += [row for _, row in norms]
         for _, _, _, stats in acts:
-            tensors += list(stats.values())
+            tensors += [v for v in stats.values() if isinstance(v, torch.Tensor)]
         for _, _, stats in layer_grads:
-            tensors += list(stats.values())
+            tensors += [v for v in stats.values() if isinstance(v, torch.Tensor)]
         values = iter(read_back(tensors))
         epoch = self.epochs_done
         self.recorder.append("steps", [
             {"step": s, "epoch": epoch, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
             for s, v in losses])
-        n = len(self.params)
-        self.recorder.append("ratios", [{"step": s, "ratios": ratios(next(values), n)} for s, _ in updates])
+        rows = []
+        for s, update_norms, weight_norms in updates:
+            du = [next(values) for _ in update_norms]
+            if weight_norms is not None:
+                self._weight_norms = [next(values) for _ in weight_norms]
+            rows.append({"step": s, "ratios": ratios(du, self._weight_norms)})
+        self.recorder.append("ratios", rows)
         self.recorder.append("grad_norms", [{"step": s, "rms": next(values)} for s, _ in norms])
         self.recorder.append("activations", [
-            {"step": s, "layer": name, "kind": kind, **{k: next(values) for k in stats}}
+            {"step": s, "layer": name, "kind": kind, **_values(stats, values)}
             for s, name, kind, stats in acts])
         self.recorder.append("gradients", [
-            {"step": s, "layer": name, **{k: next(values) for k in stats}} for s, name, stats in layer_grads])
+            {"step": s, "layer": name, **_values(stats, values)} for s, name, stats in layer_grads])
         self._note_input_shape()
         if self.tensorboard is not None:
-            _export(self.tensorboard, self.history, losses, updates, acts)
+            export(self.tensorboard, self.history, len(losses), len(updates), len(acts))
 
     def _unit_statistics(self) -> dict:
         """Dead ReLU units over the window since the last epoch, and the mean saturated share."""
@@ -219,8 +229,12 @@ class Monitor:
             self.recorder.write_meta()
 
     def _save_first_layer(self) -> None:
-        name = first_layer.save(self.run_dir, self.model)
-        if name and self.history.meta.get("first_layer") != name:
+        found = first_layer.snapshot(self.model)
+        if found is None:
+            return
+        name, data = found
+        self.recorder.write_bytes("watch/first_layer.npy", data)
+        if self.history.meta.get("first_layer") != name:
             self.history.meta["first_layer"] = name
             self.recorder.write_meta()
 
@@ -245,41 +259,12 @@ def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tu
     return names, params
 
 
+def _values(stats: dict, values) -> dict:
+    """`stats` with each device tensor replaced by its value read back (floats stay as they are)."""
+    return {k: next(values) if isinstance(v, torch.Tensor) else v for k, v in stats.items()}
+
+
 def _number(value) -> float:
     if isinstance(value, torch.Tensor):
         value = value.item()
     return float(value)
-
-
-def _tensorboard_writer(run_dir: RunDir | None):
-    """A SummaryWriter into ``watch/tensorboard`` when the optional package is installed."""
-    if run_dir is None:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # the `tensorboard` extra is not installed: plain files only
-        return None
-    return SummaryWriter(str(run_dir / "watch" / "tensorboard"))
-
-
-def _export(writer, history: History, losses: list, updates: list, acts: list) -> None:
-    """Mirror the records just read back into TensorBoard (scalars and histograms)."""
-    names = history.param_names
-    for record in history.steps[-len(losses):] if losses else []:
-        if math.isfinite(record["loss"]):
-            writer.add_scalar("loss", record["loss"], record["step"])
-    for record in history.ratios[-len(updates):] if updates else []:
-        for name, r in zip(names, record["ratios"]):
-            if r > 0 and math.isfinite(r):
-                writer.add_scalar(f"update_ratio_log10/{name}", math.log10(r), record["step"])
-    for record in history.activations[-len(acts):] if acts else []:
-        counts = record["counts"]
-        low, high = record["low"], record["high"]
-        if not (math.isfinite(low) and math.isfinite(high)) or high <= low or not sum(counts):
-            continue
-        width = (high - low) / len(counts)
-        limits = [low + (i + 1) * width for i in range(len(counts))]
-        writer.add_histogram_raw(f"activations/{record['layer']}", min=low, max=high,
-                                 num=int(sum(counts)), sum=float(record["mean"] * sum(counts)),
-                                 sum_squares=float((record["std"] ** 2 + record["mean"] ** 2) * sum(counts)),
-                                 bucket_limits=limits, bucket_counts=counts, global_step=record["step"])

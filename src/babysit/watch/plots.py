@@ -158,7 +158,7 @@ def activations(h: History):
             return f"saturated {r['saturated']:.0%}"
         if "zero_fraction" in r:
             return f"zero {r['zero_fraction']:.0%}"
-        return f"mean {r['mean']:.2g}, std {r['std']:.2g}"
+        return ""
     return _histogram_grid(h.activations, "activations per layer (tanh should spread over [-1, 1])",
                            "activation", describe)
 

@@ -11,13 +11,29 @@ import torch
 
 
 def read_back(tensors: list[torch.Tensor]) -> list[list[float] | float]:
-    """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise."""
+    """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise.
+
+    Scalars (most of what the instruments leave: norms, fractions, losses) are stacked in one
+    op, everything else concatenated in another; then one copy to the host each.
+    """
     if not tensors:
         return []
-    flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors]).tolist()
+    scalars = [t for t in tensors if t.dim() == 0]
+    vectors = [t for t in tensors if t.dim() != 0]
+    scalar_values = iter(_stack(scalars).tolist()) if scalars else iter(())
+    flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in vectors]).tolist() if vectors else []
     out, at = [], 0
     for t in tensors:
-        n = t.numel()
-        out.append(flat[at] if t.dim() == 0 else flat[at:at + n])
-        at += n
+        if t.dim() == 0:
+            out.append(next(scalar_values))
+        else:
+            out.append(flat[at:at + t.numel()])
+            at += t.numel()
     return out
+
+
+def _stack(scalars: list[torch.Tensor]) -> torch.Tensor:
+    dtype = scalars[0].dtype
+    if all(t.dtype == dtype and t.device == scalars[0].device for t in scalars):
+        return torch.stack(scalars).detach().to(torch.float64)
+    return torch.stack([t.detach().to(torch.float64, device=scalars[0].device) for t in scalars])

@@ -6,7 +6,7 @@ Files (JSON lines are append-only and can be read while training runs)::
     watch/steps.jsonl          {"step", "epoch", "loss"}                      one per step
     watch/ratios.jsonl         {"step", "ratios": [per tensor, meta order]}   one per step
     watch/grad_norms.jsonl     {"step", "rms": [per tensor]}                  sampled steps
-    watch/activations.jsonl    {"step", "layer", "kind", "low", "high", "counts", "mean", "std",
+    watch/activations.jsonl    {"step", "layer", "kind", "low", "high", "counts",
                                 "saturated" | "zero_fraction"}                 sampled steps
     watch/gradients.jsonl      {"step", "layer", "low", "high", "counts", "rms"}
     watch/epochs.jsonl         {"epoch", "step", "train_acc", "val_acc", ..., "dead": {layer: f},
@@ -19,6 +19,10 @@ just made them or they were loaded back from a run directory.
 
 from __future__ import annotations
 
+import os
+import queue
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,30 +75,103 @@ class History:
 
 
 class Recorder:
-    """Appends records to the files of ``watch/`` (when there is a run directory) and to memory."""
+    """Appends records to memory at once and to the files of ``watch/`` from a writer thread.
+
+    The training thread only hands finished records over; opening, writing, fsync-ing and
+    renaming happen on the writer thread, so a slow disk never stalls a training step. Files
+    keep one writer and FIFO order: a JSON-lines file only ever grows by whole lines, and
+    whole-file documents (meta, diagnoses) are replaced atomically (temp file + rename).
+    """
 
     def __init__(self, run_dir: str | Path | RunDir | None, history: History):
         self.run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
         self.history = history
-        if self.run_dir is not None:
-            (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._files: dict[str, object] = {}
 
     def write_meta(self) -> None:
+        self.write_document("watch/meta.json", self.history.meta)
+
+    def write_document(self, rel: str, obj) -> None:
+        """Replace one JSON file atomically (serialized now: later changes to `obj` don't leak)."""
         if self.run_dir is not None:
-            self.run_dir.write_json("watch/meta.json", self.history.meta)
+            self._submit(replace_file, self.run_dir / rel, (dumps(obj, indent=2) + "\n").encode("utf-8"))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        if self.run_dir is not None:
+            self._submit(replace_file, self.run_dir / rel, data)
 
     def append(self, stream: str, records: list[dict]) -> None:
-        """Add `records` to one stream; the file gets them in one write of whole lines."""
+        """Add `records` to one stream: in memory now, in the file with one write of whole lines."""
         if not records:
             return
         getattr(self.history, stream).extend(records)
         if self.run_dir is not None:
-            with open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8") as f:
-                f.write("".join(dumps(r) + "\n" for r in records))
+            self._submit(self._append_lines, stream, records)
 
     def write_diagnoses(self, found: list) -> None:
-        if self.run_dir is not None:
-            self.run_dir.write_json("watch/diagnoses.json", [d.to_dict() for d in found])
+        self.write_document("watch/diagnoses.json", [d.to_dict() for d in found])
+
+    def sync(self) -> None:
+        """Wait until everything handed over so far is on disk."""
+        if self._thread is not None:
+            done = threading.Event()
+            self._queue.put((done.set, ()))
+            done.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        self.sync()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        for f in self._files.values():
+            f.close()
+        self._files = {}
+
+    def _submit(self, fn, *args) -> None:
+        if self._thread is None:
+            (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
+            self._thread = threading.Thread(target=self._work, name="babysit-watch-writer", daemon=True)
+            self._thread.start()
+        self._queue.put((fn, args))
+
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            fn, args = job
+            try:
+                fn(*args)
+            except BaseException as exc:  # reported on the training thread at the next sync
+                self._error = self._error or exc
+
+    def _append_lines(self, stream: str, records: list[dict]) -> None:
+        f = self._files.get(stream)
+        if f is None:
+            f = self._files[stream] = open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8")
+        f.write("".join(dumps(r) + "\n" for r in records))
+        f.flush()  # whole lines visible to readers now
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Replace `path` atomically (temp file + rename): readers see the old or the new file.
+
+    Unlike :func:`babysit.rundir.atomic_write_bytes` it does not fsync: these documents are
+    derived from the JSON lines and rewritten every epoch, and on a busy disk one fsync can
+    cost more than an epoch of a small model. A crash keeps the previous complete version.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_history(run_dir: str | Path | RunDir) -> History:

@@ -1,0 +1,106 @@
+"""How much the training monitor slows training down, against the bare loop.
+
+Trains the digits convnet and an MLP with a hand-written PyTorch loop, three ways, with the
+repetitions interleaved (bare, loss only, default, bare, ...) so that load from other processes
+hits all of them alike, and prints the ratio of median times to the bare loop:
+
+* loss only: ``Monitor(ratio_every=0, hist_every=0)`` and ``mon.step(loss)`` — target <= 1.01x
+* default: loss and accuracy, update:weight ratios every step, histograms every 10 steps,
+  per-epoch diagnoses and records on disk — target <= 1.05x
+
+Both monitored loops call ``mon.epoch(...)`` with the validation accuracy the bare loop also
+computes. Run: ``python bench/monitor_overhead.py [--epochs 3] [--reps 7] [--threads 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from babysit import Monitor, build_model, load_data  # noqa: E402
+
+VARIANTS = ("bare", "loss only", "default")
+TARGETS = {"loss only": 1.01, "default": 1.05}
+
+
+def train_once(model_name: str, variant: str, data, epochs: int, batch_size: int, run_dir: str) -> float:
+    torch.manual_seed(0)
+    kwargs = dict(depth=2, width=16) if model_name == "convnet" else dict(depth=2, width=128)
+    model = build_model(model_name, data.input_shape, data.num_classes, **kwargs)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    mon = None
+    if variant == "loss only":
+        mon = Monitor(model, optimizer, run_dir=run_dir, ratio_every=0, hist_every=0)
+    elif variant == "default":
+        mon = Monitor(model, optimizer, run_dir=run_dir)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = data.x_train, data.y_train
+    generator = torch.Generator().manual_seed(0)
+    started = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=generator)
+        for start in range(0, len(y), batch_size):
+            idx = order[start:start + batch_size]
+            loss = loss_fn(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_value = loss.item()  # what every loop reads: the one host sync per step
+            if mon is not None:
+                mon.step(loss_value)
+        with torch.no_grad():
+            model.eval()
+            val_acc = (model(data.x_val).argmax(1) == data.y_val).float().mean().item()
+            model.train()
+        if mon is not None:
+            mon.epoch(val_acc=val_acc)
+    if mon is not None:
+        mon.close()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: least noise)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_data("digits")
+    failed = False
+    for model_name in ("convnet", "mlp"):
+        times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        with tempfile.TemporaryDirectory() as tmp:
+            train_once(model_name, "default", data, 1, args.batch_size, f"{tmp}/warmup")  # warm up
+            for rep in range(args.reps):
+                order = VARIANTS if rep % 2 == 0 else VARIANTS[::-1]
+                for variant in order:
+                    times[variant].append(train_once(model_name, variant, data, args.epochs,
+                                                     args.batch_size, f"{tmp}/{variant}-{rep}"))
+        bare = statistics.median(times["bare"])
+        steps = args.epochs * -(-len(data.y_train) // args.batch_size)
+        print(f"{model_name}: bare loop {bare:.3f}s for {steps} steps ({bare / steps * 1e3:.2f} ms/step), "
+              f"median of {args.reps}")
+        for variant in VARIANTS[1:]:
+            ratio = statistics.median(times[variant]) / bare
+            # per-rep paired ratios show the spread the machine's load adds
+            paired = sorted(t / b for t, b in zip(times[variant], times["bare"]))
+            ok = ratio <= TARGETS[variant]
+            failed |= not ok
+            print(f"  {variant:>9}: {ratio:.3f}x  (target <= {TARGETS[variant]:.2f}x, "
+                  f"paired ratios {paired[0]:.3f}..{paired[-1]:.3f})  {'ok' if ok else 'MISSED'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
