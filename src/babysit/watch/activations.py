@@ -49,14 +49,19 @@ def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
 
 @dataclass
 class LayerWindow:
-    """Which units of one layer were ever active in the sampled batches since the last reset."""
+    """Which units of one layer were active in each sampled batch since the last reset."""
 
-    ever_active: torch.Tensor | None = None
-    samples: int = 0
+    active: list = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return len(self.active)
 
     def add(self, active: torch.Tensor) -> None:
-        self.ever_active = active if self.ever_active is None else self.ever_active | active
-        self.samples += 1
+        self.active.append(active)  # combined once per window, not once per sample
+
+    def ever_active(self) -> torch.Tensor:
+        return torch.stack(self.active).any(dim=0)
 
 
 class ActivationProbe:
@@ -108,21 +113,21 @@ class ActivationProbe:
                 self.on_output(name, kind, output)
         return hook
 
-    def summarize(self, name: str, kind: str, a: torch.Tensor) -> dict[str, torch.Tensor]:
+    def summarize(self, name: str, kind: str, a: torch.Tensor) -> dict:
+        """Device tensors (few ops: they run on a sampled step); ``(tensor, n)`` reads as tensor / n."""
         a = a.detach()
         counts, low, high = histogram(a, kind, self.bins)
-        stats = {"counts": counts, "low": low, "high": high}
+        stats: dict = {"counts": counts, "low": low, "high": high}
         if kind in BOUNDS:
             lo, hi = BOUNDS[kind]
-            near = (a <= lo + SATURATION_MARGIN * (hi - lo)) | (a >= hi - SATURATION_MARGIN * (hi - lo))
-            stats["saturated"] = near.float().mean()
+            center, half = (lo + hi) / 2, (hi - lo) / 2
+            edge = half * (1 - 2 * SATURATION_MARGIN)  # within 1% of the range from a bound
+            near = (a.abs() if center == 0 else (a - center).abs()) >= edge
+            stats["saturated"] = (torch.count_nonzero(near), a.numel())
         if kind in DYING and a.dim() >= 2:
-            positive = a > 0
-            stats["zero_fraction"] = 1.0 - positive.float().mean()
+            stats["zero_fraction"] = (a.numel() - torch.count_nonzero(a), a.numel())
             # a unit is a feature (N, F) or a channel (N, C, ...): active if > 0 anywhere
-            reduce = [d for d in range(a.dim()) if d != 1]
-            self.windows[name].add(positive.any(dim=reduce[0]) if len(reduce) == 1
-                                   else positive.permute(1, *reduce).flatten(1).any(dim=1))
+            self.windows[name].add(a.amax(dim=[d for d in range(a.dim()) if d != 1]) > 0)
         return stats
 
     def dead_fractions(self) -> dict[str, torch.Tensor]:
@@ -130,7 +135,7 @@ class ActivationProbe:
         out = {}
         for name, window in self.windows.items():
             if window.samples:
-                out[name] = 1.0 - window.ever_active.float().mean()
+                out[name] = 1.0 - window.ever_active().float().mean()
                 self.windows[name] = LayerWindow()
         return out
 

@@ -84,10 +84,25 @@ class Thresholds:
 # -- reading the history -----------------------------------------------------------------------
 
 
+def memo(fn):
+    """Compute once per state of the history (several rules read the same curve and ratios)."""
+    def cached(history: History):
+        key = (fn.__name__, len(history.steps), len(history.ratios), len(history.grad_norms), len(history.epochs))
+        store = history.__dict__.setdefault("_memo", {})
+        if key not in store:
+            store.clear() if len(store) > 32 else None
+            store[key] = fn(history)
+        return store[key]
+    cached.__name__, cached.__doc__ = fn.__name__, fn.__doc__
+    return cached
+
+
+@memo
 def losses(history: History) -> np.ndarray:
     return np.array([r["loss"] for r in history.steps], dtype=float)
 
 
+@memo
 def curve(history: History) -> CurveShape | None:
     per_epoch = history.meta.get("steps_per_epoch") or (history.epochs[0]["step"] if history.epochs else 20)
     return shape(losses(history), window=max(int(per_epoch), 5))
@@ -101,6 +116,7 @@ def recent(records: list[dict], history: History, epochs: int = 1) -> list[dict]
     return [r for r in records if r["step"] > since]
 
 
+@memo
 def weight_ratios(history: History) -> dict[str, float]:
     """Median update:weight ratio per weight tensor over the last epoch (moving tensors only)."""
     rows = recent(history.ratios, history)
@@ -134,18 +150,16 @@ def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
 
 def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
     where = {}
-    for r in h.steps:
-        if not math.isfinite(r["loss"]):
-            where["loss_step"] = r["step"]
-            break
-    for r in h.ratios:
-        if any(math.isnan(x) for x in r["ratios"]):
-            where["weights_step"] = r["step"]
-            break
-    for r in h.grad_norms:
-        if not all(math.isfinite(x) for x in r["rms"]):
-            where["gradients_step"] = r["step"]
-            break
+    bad = ~np.isfinite(losses(h))
+    if bad.any():
+        where["loss_step"] = h.steps[int(bad.argmax())]["step"]
+    for key, records, field_name in (("weights_step", h.ratios, "ratios"), ("gradients_step", h.grad_norms, "rms")):
+        if records:
+            # NaN ratios mean NaN weights; a gradient norm must also be finite
+            values = np.array([r[field_name] for r in records], dtype=float)
+            bad = (np.isnan(values) if field_name == "ratios" else ~np.isfinite(values)).any(axis=1)
+            if bad.any():
+                where[key] = records[int(bad.argmax())]["step"]
     if not where:
         return None
     first = min(where.values())

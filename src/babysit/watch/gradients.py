@@ -21,7 +21,7 @@ class GradientProbe:
         self.params, self.bins = params, bins
         self.sizes = [float(p.numel()) ** 0.5 for p in params]
         self.pending_layers: list = []  # (step, layer name, {stat: device tensor})
-        self.pending_norms: list = []  # (step, device tensor of per-tensor RMS gradients)
+        self.pending_norms: list = []  # (step, per-tensor gradient norms: 0-d device tensors)
         self.step = 0
 
     def watch_output(self, name: str, kind: str, output: torch.Tensor) -> None:
@@ -30,7 +30,7 @@ class GradientProbe:
 
         def hook(grad: torch.Tensor) -> None:
             counts, low, high = histogram(grad, "gradient", self.bins)
-            rms = grad.detach().float().pow(2).mean().sqrt()
+            rms = (torch.linalg.vector_norm(grad.detach()), grad.numel() ** 0.5)  # read as norm / sqrt(n)
             self.pending_layers.append((step, name, {"counts": counts, "low": low, "high": high, "rms": rms}))
         output.register_hook(hook)
 
@@ -38,8 +38,7 @@ class GradientProbe:
         """RMS gradient of every parameter (0 where a parameter got no gradient this step)."""
         grads = [p.grad if p.grad is not None else torch.zeros((), device=p.device, dtype=p.dtype)
                  for p in self.params]
-        norms = torch.stack([n.float() for n in torch._foreach_norm(grads)])
-        self.pending_norms.append((step, norms / norms.new_tensor(self.sizes)))
+        self.pending_norms.append((step, torch._foreach_norm(grads)))  # divided by sqrt(n) when read
 
     def drain(self) -> tuple[list, list]:
         layers, norms = self.pending_layers, self.pending_norms

@@ -77,8 +77,11 @@ class Monitor:
         self._ratio_due = False
         self._weight_norms: list[float] = []  # the latest ||w|| per tensor, read back
         self._closed = False
-        self._handles = [optimizer.register_step_pre_hook(self._before_step),
-                         optimizer.register_step_post_hook(self._after_step)]
+        # Loss only: nothing to do inside the optimizer's step, so no hooks (and steps are counted
+        # by step() calls instead of optimizer steps).
+        self._hooked = self.updates is not None or self.activations is not None
+        self._handles = ([optimizer.register_step_pre_hook(self._before_step),
+                          optimizer.register_step_post_hook(self._after_step)] if self._hooked else [])
         self.recorder.write_meta()
         self._arm_if_due()
 
@@ -113,6 +116,8 @@ class Monitor:
         """Record this step's loss (a tensor stays on the device until the next batch read)."""
         if isinstance(loss, torch.Tensor):
             loss = loss.detach()
+        if not self._hooked:
+            self.steps_taken += 1
         self._losses.append((self.steps_taken, loss))
         if len(self._losses) >= self.flush_every:
             self.flush()
@@ -128,8 +133,6 @@ class Monitor:
                 record[key] = _number(value)
         record.update(self._unit_statistics())
         self.recorder.append("epochs", [record])
-        if self.run_dir is not None:
-            self._save_first_layer()
         if self.tensorboard is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("epoch", "step"):
@@ -180,11 +183,11 @@ class Monitor:
         tensors = [v for _, v in losses if isinstance(v, torch.Tensor)]
         for _, update_norms, weight_norms in updates:
             tensors += [*update_norms, *(weight_norms or ())]
-        tensors += [row for _, row in norms]
+        tensors += [t for _, row in norms for t in row]
         for _, _, _, stats in acts:
-            tensors += [v for v in stats.values() if isinstance(v, torch.Tensor)]
+            tensors += _tensors(stats)
         for _, _, stats in layer_grads:
-            tensors += [v for v in stats.values() if isinstance(v, torch.Tensor)]
+            tensors += _tensors(stats)
         values = iter(read_back(tensors))
         epoch = self.epochs_done
         self.recorder.append("steps", [
@@ -197,7 +200,8 @@ class Monitor:
                 self._weight_norms = [next(values) for _ in weight_norms]
             rows.append({"step": s, "ratios": ratios(du, self._weight_norms)})
         self.recorder.append("ratios", rows)
-        self.recorder.append("grad_norms", [{"step": s, "rms": next(values)} for s, _ in norms])
+        sizes = self.gradients.sizes
+        self.recorder.append("grad_norms", [{"step": s, "rms": [next(values) / n for n in sizes]} for s, _ in norms])
         self.recorder.append("activations", [
             {"step": s, "layer": name, "kind": kind, **_values(stats, values)}
             for s, name, kind, stats in acts])
@@ -259,9 +263,26 @@ def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tu
     return names, params
 
 
+def _tensors(stats: dict) -> list[torch.Tensor]:
+    """The device tensors in a probe's stats, in order (a ``(tensor, n)`` pair counts its tensor)."""
+    out = []
+    for v in stats.values():
+        if isinstance(v, tuple):
+            v = v[0]
+        if isinstance(v, torch.Tensor):
+            out.append(v)
+    return out
+
+
 def _values(stats: dict, values) -> dict:
-    """`stats` with each device tensor replaced by its value read back (floats stay as they are)."""
-    return {k: next(values) if isinstance(v, torch.Tensor) else v for k, v in stats.items()}
+    """`stats` with each tensor replaced by its value read back, ``(tensor, n)`` by value / n."""
+    out = {}
+    for k, v in stats.items():
+        if isinstance(v, tuple):
+            out[k] = next(values) / v[1] if isinstance(v[0], torch.Tensor) else v[0] / v[1]
+        else:
+            out[k] = next(values) if isinstance(v, torch.Tensor) else v
+    return out
 
 
 def _number(value) -> float:

@@ -36,4 +36,4 @@ def _stack(scalars: list[torch.Tensor]) -> torch.Tensor:
     dtype = scalars[0].dtype
     if all(t.dtype == dtype and t.device == scalars[0].device for t in scalars):
         return torch.stack(scalars).detach().to(torch.float64)
-    return torch.stack([t.detach().to(torch.float64, device=scalars[0].device) for t in scalars])
+    return torch.stack([t.detach().to(device=scalars[0].device, dtype=torch.float64) for t in scalars])

@@ -19,6 +19,7 @@ just made them or they were loaded back from a run directory.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import tempfile
@@ -75,12 +76,13 @@ class History:
 
 
 class Recorder:
-    """Appends records to memory at once and to the files of ``watch/`` from a writer thread.
+    """Appends records to memory and to the files of ``watch/``.
 
-    The training thread only hands finished records over; opening, writing, fsync-ing and
-    renaming happen on the writer thread, so a slow disk never stalls a training step. Files
-    keep one writer and FIFO order: a JSON-lines file only ever grows by whole lines, and
-    whole-file documents (meta, diagnoses) are replaced atomically (temp file + rename).
+    JSON lines go straight to files kept open (one write of whole lines per batch, flushed so
+    readers see them: a few microseconds). Whole-file documents (meta, diagnoses, the first
+    layer's weights) are replaced atomically — temp file + rename — on a writer thread,
+    because creating a file can take milliseconds on a busy disk and the thread waits for it
+    without holding the interpreter lock.
     """
 
     def __init__(self, run_dir: str | Path | RunDir | None, history: History):
@@ -109,7 +111,7 @@ class Recorder:
             return
         getattr(self.history, stream).extend(records)
         if self.run_dir is not None:
-            self._submit(self._append_lines, stream, records)
+            self._append_lines(stream, records)
 
     def write_diagnoses(self, found: list) -> None:
         self.write_document("watch/diagnoses.json", [d.to_dict() for d in found])
@@ -152,9 +154,18 @@ class Recorder:
     def _append_lines(self, stream: str, records: list[dict]) -> None:
         f = self._files.get(stream)
         if f is None:
+            (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
             f = self._files[stream] = open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8")
-        f.write("".join(dumps(r) + "\n" for r in records))
+        f.write("".join(_line(r) for r in records))
         f.flush()  # whole lines visible to readers now
+
+
+def _line(record: dict) -> str:
+    """One JSON line; the C encoder for plain numbers, babysit's for NaN/Inf (written as "nan")."""
+    try:
+        return json.dumps(record, allow_nan=False) + "\n"
+    except (ValueError, TypeError):
+        return dumps(record) + "\n"
 
 
 def replace_file(path: Path, data: bytes) -> None:
