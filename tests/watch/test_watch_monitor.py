@@ -171,3 +171,31 @@ def test_bad_options_name_the_fix(digits):
     frozen = nn.Linear(3, 2).requires_grad_(False)
     with pytest.raises(UserError, match="no trainable parameters"):
         Monitor(frozen, torch.optim.SGD(frozen.parameters(), lr=0.1), run_dir=None)
+
+
+def test_no_host_reads_between_batch_reads(digits, monkeypatch):
+    """The instruments leave everything on the device: no .item()/.tolist()/bool() per step."""
+    torch.manual_seed(0)
+    model = build_model("convnet", digits.input_shape, digits.num_classes, depth=1, width=4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    mon = Monitor(model, optimizer, run_dir=None, hist_every=2, flush_every=1000)
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name):
+            reads.append(_name)
+            return _original(self, *args)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    for i in range(6):  # sampled steps (1, 3, 5) included
+        loss = nn.functional.cross_entropy(model(digits.x_train[i * 32:(i + 1) * 32]), digits.y_train[i * 32:(i + 1) * 32])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        mon.step(loss)
+    assert reads == []
+    mon.flush()  # the batch read: one transfer for scalars, one for vectors
+    assert sorted(reads) == ["tolist", "tolist"]
+    monkeypatch.undo()
+    mon.close()
+    assert len(mon.history.activations) == 3 and len(mon.history.ratios) == 6

@@ -62,4 +62,10 @@ def test_tensorboard_export(tmp_path):
     config = load_config(overrides=["epochs=1", "data.limit=300", "watch.tensorboard=true",
                                     "train.checkpoints=false"])
     experiment.train(config, tmp_path, quiet=True)
-    assert list((tmp_path / "watch" / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "watch" / "tensorboard")).Reload()
+    tags = events.Tags()
+    assert len(events.Scalars("loss")) == 4  # 240 training examples, batches of 64
+    assert "epoch/val_acc" in tags["scalars"] and any(t.startswith("update_ratio_log10/") for t in tags["scalars"])
+    assert any(t.startswith("activations/") for t in tags["histograms"])
