@@ -78,6 +78,14 @@ def test_diagnoses_json_matches_and_is_rewritten(runs):
     assert [e["epoch"] for e in epochs] == list(range(1, 31))
 
 
+def test_a_loss_that_blows_up_at_once_is_lr_too_high(runs):
+    run = runs("lr_explodes")
+    assert run.state.stop_reason and len(run.history.epochs) == 1
+    found = next(d for d in run.diagnoses if d.code == "lr_too_high")
+    assert found.severity == "error" and found.evidence["peak_loss"] > 100 * found.evidence["start_loss"]
+    assert run.codes <= {"lr_too_high", "nonfinite", "dead_units", "exploding_gradients"}
+
+
 def test_nan_is_caught_within_the_step(runs):
     run = runs("nonfinite")
     found = next(d for d in run.diagnoses if d.code == "nonfinite")

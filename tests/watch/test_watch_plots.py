@@ -69,3 +69,19 @@ def test_tensorboard_export(tmp_path):
     assert len(events.Scalars("loss")) == 4  # 240 training examples, batches of 64
     assert "epoch/val_acc" in tags["scalars"] and any(t.startswith("update_ratio_log10/") for t in tags["scalars"])
     assert any(t.startswith("activations/") for t in tags["histograms"])
+
+
+def test_resumed_training_continues_the_records(tmp_path):
+    overrides = ["data.limit=300", "train.checkpoints=true", "model.width=16"]
+    experiment.train(load_config(overrides=overrides + ["epochs=2"]), tmp_path, quiet=True)
+    # the run "died" during epoch 3: records past the epoch-2 checkpoint must be dropped
+    with open(tmp_path / "watch" / "steps.jsonl", "a") as f:
+        f.write('{"step": 9, "epoch": 2, "loss": 1.0}\n')
+    experiment.train(load_config(overrides=overrides + ["epochs=3"]), tmp_path, quiet=True, resume=True)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "watch" / "steps.jsonl").read_text().splitlines()]
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "watch" / "epochs.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 13)) and epochs == [1, 2, 3]
+    # a fresh run into the same folder starts the records over
+    experiment.train(load_config(overrides=overrides + ["epochs=1"]), tmp_path, quiet=True)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "watch" / "steps.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]

@@ -66,6 +66,7 @@ def dead_first_layer(model):
 SCENARIOS = {
     "healthy": dict(),
     "lr_too_high": dict(optimizer="nesterov", lr=3.0),
+    "lr_explodes": dict(optimizer="nesterov", lr=20.0, epochs=2),  # stopped within the first epoch
     "lr_too_low": dict(optimizer="sgd", lr=3e-3),
     "batch_too_small": dict(data="small", batch_size=1, optimizer="sgd", lr=0.01, epochs=3),
     "nonfinite": dict(data="nan"),

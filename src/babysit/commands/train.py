@@ -46,5 +46,11 @@ def run(args: argparse.Namespace) -> int:
               f"final val acc {state.history[-1]['val_acc']:.4f}")
     if state.stop_reason:
         print(f"training stopped early: {state.stop_reason}")
+    diagnoses = run_dir.read_json("watch/diagnoses.json")
+    if diagnoses is not None:  # the monitor watched this run ([watch] enabled)
+        for d in diagnoses:
+            print(f"{d['severity']:>7}  {d['code']}: {d['message']}")
+        print(f"monitor: {len(diagnoses) or 'no'} problem{'s' * (len(diagnoses) != 1)} found; "
+              f"plots: babysit plots {run_dir.path}")
     print(f"run directory: {run_dir.path}")
     return 1 if state.stop_reason and "loss" in state.stop_reason else 0

@@ -171,7 +171,28 @@ def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
                      "last good checkpoint.", {**where, "first_step": first})
 
 
+def explosion(h: History, t: Thresholds) -> dict | None:
+    """The loss rose to `explode_factor` times where it started (checked from the 2nd step on,
+    so a run that blows up within a few steps and is stopped is caught too)."""
+    values = losses(h)
+    finite = values[np.isfinite(values)]
+    if len(finite) < 2:
+        return None
+    start = float(np.median(finite[:min(3, len(finite) - 1)]))
+    peak = float(finite[1:].max())
+    if start > 0 and peak > t.explode_factor * start:
+        return {"start_loss": start, "peak_loss": peak}
+    return None
+
+
 def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
+    exploded = explosion(h, t)
+    if exploded:
+        start, peak = exploded["start_loss"], exploded["peak_loss"]
+        return Diagnosis("lr_too_high", "error",
+                         f"The loss exploded (peaked at {peak:.3g}, {peak / start:.0f}x its start "
+                         f"{start:.3g}): the learning rate is far too high. Lower it (try 10x "
+                         "smaller), and check the initialization scale.", exploded)
     c = curve(h)
     if c is None:
         return None
@@ -179,9 +200,7 @@ def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
     median_ratio = float(np.median(list(ratios.values()))) if ratios else float("nan")
     evidence = {"start_loss": c.start, "end_loss": c.end, "best_loss": c.best, "peak_loss": c.peak,
                 "median_update_ratio": median_ratio}
-    if c.peak > t.explode_factor * c.start:
-        how = f"exploded (peaked at {c.peak:.3g}, {c.peak / c.start:.0f}x its start {c.start:.3g})"
-    elif c.progress > 0 and c.end - c.best > t.relapse * (c.start - c.best):
+    if c.progress > 0 and c.end - c.best > t.relapse * (c.start - c.best):
         how = (f"climbed back up (from a best of {c.best:.3g} to {c.end:.3g}, losing "
                f"{(c.end - c.best) / (c.start - c.best):.0%} of the progress)")
     elif (c.early_drop > 0.3 and c.end > t.stall_level * c.start and c.late_drop < t.flat * c.end
@@ -190,7 +209,7 @@ def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
                f"with large steps (update:weight ratio {median_ratio:.1e})")
     else:
         return None
-    return Diagnosis("lr_too_high", "error" if "exploded" in how else "warning",
+    return Diagnosis("lr_too_high", "warning",
                      f"The loss {how}: the learning rate is too high. Lower it (try 3-10x smaller), "
                      "or anneal it (step decay or halve it when validation stops improving).", evidence)
 

@@ -40,7 +40,9 @@ class Monitor:
     `flush_every` (steps between reads from the device and writes to disk), `plots` (draw the
     PNG plots on :meth:`close`), `tensorboard` (also write TensorBoard event files, if the
     ``tensorboard`` package is installed), `thresholds` (a :class:`Thresholds` or a dict of
-    its fields), `steps_per_epoch`, `start_step` (the step count of a resumed run).
+    its fields), `steps_per_epoch`, `start_step` and `start_epoch` (where a resumed run
+    continues: the records up to there are kept, later ones dropped; a fresh monitor clears
+    the records an earlier run left in the same ``run_dir/watch``).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -63,6 +65,7 @@ class Monitor:
             "layers": [], "input_shape": None, "first_layer": None, "bins": bins,
             "steps_per_epoch": steps_per_epoch, "target_ratio": self.thresholds.target_ratio})
         self.recorder = Recorder(run_dir, self.history)
+        self.recorder.start(start_step, start_epoch)
         self.run_dir = self.recorder.run_dir
         self.updates = UpdateRatios(self.params) if ratio_every else None
         self.gradients = GradientProbe(self.params, bins)

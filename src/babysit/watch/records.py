@@ -93,6 +93,26 @@ class Recorder:
         self._error: BaseException | None = None
         self._files: dict[str, object] = {}
 
+    def start(self, step: int, epoch: int) -> None:
+        """Begin recording at `step`: a fresh run (step 0) clears the records of an earlier run
+        in the same folder; a resumed one keeps those up to `step` (and `epoch`) — dropping
+        what the interrupted run recorded after its last checkpoint — and loads them."""
+        if self.run_dir is None:
+            return
+        folder = self.run_dir / "watch"
+        for stream in STREAMS:
+            path = folder / f"{stream}.jsonl"
+            if not path.exists():
+                continue
+            kept = [r for r in iter_jsonl(path)
+                    if (r.get("epoch", 0) <= epoch if stream == "epochs" else r.get("step", 0) <= step)]
+            if step == 0 or not kept:
+                path.unlink()
+                continue
+            replace_file(path, "".join(_line(r) for r in kept).encode("utf-8"))
+            getattr(self.history, stream).extend(kept)
+        (folder / "diagnoses.json").unlink(missing_ok=True) if step == 0 else None
+
     def write_meta(self) -> None:
         self.write_document("watch/meta.json", self.history.meta)
 
