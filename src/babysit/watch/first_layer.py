@@ -10,6 +10,7 @@ at as a picture, so W is shown as a heat map (units x inputs).
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -48,5 +49,6 @@ def snapshot(model: nn.Module) -> tuple[str, bytes] | None:
 
 
 def load(run_dir: RunDir | str) -> np.ndarray | None:
-    path = RunDir(run_dir) / "watch/first_layer.npy" if not isinstance(run_dir, RunDir) else run_dir / "watch/first_layer.npy"
+    """The weights :func:`snapshot` wrote into ``watch/first_layer.npy``, if any."""
+    path = Path(run_dir) / "watch" / "first_layer.npy"
     return np.load(path, allow_pickle=False) if path.exists() else None

@@ -121,11 +121,13 @@ def update_ratios(h: History):
     return fig
 
 
-def _histogram_grid(records: list[dict], title: str, xlabel: str, describe=None):
-    """One panel per layer: the first sampled histogram (light) and the last one (dark)."""
-    layers: dict[str, list[dict]] = {}
+def _histogram_grid(h: History, records: list[dict], title: str, xlabel: str, describe=None):
+    """One panel per layer in forward order: the first sampled histogram (light), the last (dark)."""
+    kinds = {layer["name"]: layer["kind"] for layer in h.meta.get("layers", [])}
+    layers: dict[str, list[dict]] = {name: [] for name in kinds}
     for r in records:
         layers.setdefault(r["layer"], []).append(r)
+    layers = {name: recs for name, recs in layers.items() if recs}
     if not layers:
         return None
     n = len(layers)
@@ -140,8 +142,8 @@ def _histogram_grid(records: list[dict], title: str, xlabel: str, describe=None)
                 continue
             edges = np.linspace(low, high, len(counts) + 1)
             ax.stairs(counts / counts.sum(), edges, fill=alpha < 0.5, alpha=alpha, color=TRAIN, label=label)
-        kind = recs[-1].get("kind", "")
-        ax.set_title(f"{layer} {kind}".strip() + (f"\n{describe(recs[-1])}" if describe else ""), fontsize=9)
+        kind = kinds.get(layer, "")
+        ax.set_title((f"layer {layer} ({kind})" if kind else f"layer {layer}") + (f"\n{describe(recs[-1])}" if describe else ""), fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
@@ -159,12 +161,12 @@ def activations(h: History):
         if "zero_fraction" in r:
             return f"zero {r['zero_fraction']:.0%}"
         return ""
-    return _histogram_grid(h.activations, "activations per layer (tanh should spread over [-1, 1])",
+    return _histogram_grid(h, h.activations, "activations per layer (tanh should spread over [-1, 1])",
                            "activation", describe)
 
 
 def gradients(h: History):
-    return _histogram_grid(h.gradients, "gradient of the loss w.r.t. each layer's output",
+    return _histogram_grid(h, h.gradients, "gradient of the loss w.r.t. each layer's output",
                            "gradient", lambda r: f"RMS {r['rms']:.1e}")
 
 
