@@ -194,8 +194,8 @@ def test_no_host_reads_between_batch_reads(digits, monkeypatch):
         optimizer.step()
         mon.step(loss)
     assert reads == []
-    mon.flush()  # the batch read: one transfer for scalars, one for vectors
-    assert sorted(reads) == ["tolist", "tolist"]
+    mon.flush()  # the batch read: one transfer per kind (scalars per dtype, vectors)
+    assert set(reads) == {"tolist"} and len(reads) <= 4
     monkeypatch.undo()
     mon.close()
     assert len(mon.history.activations) == 3 and len(mon.history.ratios) == 6

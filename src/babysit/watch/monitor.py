@@ -160,7 +160,7 @@ class Monitor:
         self.recorder.write_diagnoses(found)
         if self.run_dir is not None:
             self._save_first_layer()
-        self.recorder.close()  # everything on disk before the plots read it back
+        self.recorder.close()  # close the JSON-lines files before the plots read them back
         if self.run_dir is not None:
             if self.plots:
                 from .plots import draw_all

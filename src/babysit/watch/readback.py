@@ -13,27 +13,25 @@ import torch
 def read_back(tensors: list[torch.Tensor]) -> list[list[float] | float]:
     """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise.
 
-    Scalars (most of what the instruments leave: norms, fractions, losses) are stacked in one
-    op, everything else concatenated in another; then one copy to the host each.
+    Scalars (most of what the instruments leave: norms, counts, losses) are stacked in one op
+    per dtype, everything else concatenated in one more; then one copy to the host each.
     """
     if not tensors:
         return []
-    scalars = [t for t in tensors if t.dim() == 0]
-    vectors = [t for t in tensors if t.dim() != 0]
-    scalar_values = iter(_stack(scalars).tolist()) if scalars else iter(())
-    flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in vectors]).tolist() if vectors else []
-    out, at = [], 0
-    for t in tensors:
-        if t.dim() == 0:
-            out.append(next(scalar_values))
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tensors):
+        groups.setdefault((t.dim() == 0, t.dtype, t.device), []).append(i)
+    out: list = [None] * len(tensors)
+    for (scalar, _, _), where in groups.items():
+        if scalar:
+            values = torch.stack([tensors[i] for i in where]).detach().tolist()
+            for i, v in zip(where, values):
+                out[i] = float(v)
         else:
-            out.append(flat[at:at + t.numel()])
-            at += t.numel()
+            flat = torch.cat([tensors[i].detach().reshape(-1) for i in where]).tolist()
+            at = 0
+            for i in where:
+                n = tensors[i].numel()
+                out[i] = [float(v) for v in flat[at:at + n]]
+                at += n
     return out
-
-
-def _stack(scalars: list[torch.Tensor]) -> torch.Tensor:
-    dtype = scalars[0].dtype
-    if all(t.dtype == dtype and t.device == scalars[0].device for t in scalars):
-        return torch.stack(scalars).detach().to(torch.float64)
-    return torch.stack([t.detach().to(device=scalars[0].device, dtype=torch.float64) for t in scalars])

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,20 +76,19 @@ class History:
 class Recorder:
     """Appends records to memory and to the files of ``watch/``.
 
-    JSON lines go straight to files kept open (one write of whole lines per batch, flushed so
-    readers see them: a few microseconds). Whole-file documents (meta, diagnoses, the first
-    layer's weights) are replaced atomically — temp file + rename — on a writer thread,
-    because creating a file can take milliseconds on a busy disk and the thread waits for it
-    without holding the interpreter lock.
+    JSON lines go to files kept open: one write of whole lines per batch, flushed so readers
+    see them. Whole-file documents (meta, diagnoses, the first layer's weights) are replaced
+    atomically (temp file + rename). All on the training thread, a few times per epoch: a
+    writer thread was tried and cost more — each hand-over makes the training thread wait
+    for the interpreter lock.
     """
 
     def __init__(self, run_dir: str | Path | RunDir | None, history: History):
         self.run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
         self.history = history
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
         self._files: dict[str, object] = {}
+        if self.run_dir is not None:
+            (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
 
     def start(self, step: int, epoch: int) -> None:
         """Begin recording at `step`: a fresh run (step 0) clears the records of an earlier run
@@ -111,73 +108,41 @@ class Recorder:
                 continue
             replace_file(path, "".join(_line(r) for r in kept).encode("utf-8"))
             getattr(self.history, stream).extend(kept)
-        (folder / "diagnoses.json").unlink(missing_ok=True) if step == 0 else None
+        if step == 0:
+            (folder / "diagnoses.json").unlink(missing_ok=True)
 
     def write_meta(self) -> None:
         self.write_document("watch/meta.json", self.history.meta)
 
     def write_document(self, rel: str, obj) -> None:
-        """Replace one JSON file atomically (serialized now: later changes to `obj` don't leak)."""
+        """Replace one JSON file atomically."""
         if self.run_dir is not None:
-            self._submit(replace_file, self.run_dir / rel, (dumps(obj, indent=2) + "\n").encode("utf-8"))
+            replace_file(self.run_dir / rel, (dumps(obj, indent=2) + "\n").encode("utf-8"))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         if self.run_dir is not None:
-            self._submit(replace_file, self.run_dir / rel, data)
+            replace_file(self.run_dir / rel, data)
 
     def append(self, stream: str, records: list[dict]) -> None:
-        """Add `records` to one stream: in memory now, in the file with one write of whole lines."""
+        """Add `records` to one stream: in memory, and in its file with one write of whole lines."""
         if not records:
             return
         getattr(self.history, stream).extend(records)
-        if self.run_dir is not None:
-            self._append_lines(stream, records)
+        if self.run_dir is None:
+            return
+        f = self._files.get(stream)
+        if f is None:
+            f = self._files[stream] = open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8")
+        f.write("".join(_line(r) for r in records))
+        f.flush()  # whole lines, visible to readers now
 
     def write_diagnoses(self, found: list) -> None:
         self.write_document("watch/diagnoses.json", [d.to_dict() for d in found])
 
-    def sync(self) -> None:
-        """Wait until everything handed over so far is on disk."""
-        if self._thread is not None:
-            done = threading.Event()
-            self._queue.put((done.set, ()))
-            done.wait()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
     def close(self) -> None:
-        self.sync()
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
         for f in self._files.values():
             f.close()
         self._files = {}
-
-    def _submit(self, fn, *args) -> None:
-        if self._thread is None:
-            (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
-            self._thread = threading.Thread(target=self._work, name="babysit-watch-writer", daemon=True)
-            self._thread.start()
-        self._queue.put((fn, args))
-
-    def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
-            fn, args = job
-            try:
-                fn(*args)
-            except BaseException as exc:  # reported on the training thread at the next sync
-                self._error = self._error or exc
-
-    def _append_lines(self, stream: str, records: list[dict]) -> None:
-        f = self._files.get(stream)
-        if f is None:
-            (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
-            f = self._files[stream] = open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8")
-        f.write("".join(_line(r) for r in records))
-        f.flush()  # whole lines visible to readers now
 
 
 def _line(record: dict) -> str:
