@@ -168,6 +168,8 @@ def test_bad_options_name_the_fix(digits):
     model = nn.Linear(3, 2)
     with pytest.raises(UserError, match="hist_every"):
         Monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=None, hist_every=-1)
+    with pytest.raises(UserError, match="unknown Monitor threshold.*ratio_high"):
+        Monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=None, thresholds={"ratio_hi": 1.0})
     frozen = nn.Linear(3, 2).requires_grad_(False)
     with pytest.raises(UserError, match="no trainable parameters"):
         Monitor(frozen, torch.optim.SGD(frozen.parameters(), lr=0.1), run_dir=None)

@@ -58,7 +58,7 @@ class Monitor:
         self.model, self.optimizer = model, optimizer
         self.ratio_every, self.hist_every, self.flush_every = ratio_every, hist_every, flush_every
         self.plots = plots
-        self.thresholds = thresholds if isinstance(thresholds, Thresholds) else Thresholds(**(thresholds or {}))
+        self.thresholds = thresholds if isinstance(thresholds, Thresholds) else make_thresholds(thresholds or {})
         names, self.params = watched_parameters(model, optimizer)
         self.history = History(meta={
             "params": [{"name": n, "shape": list(p.shape)} for n, p in zip(names, self.params)],
@@ -244,6 +244,14 @@ class Monitor:
         if self.history.meta.get("first_layer") != name:
             self.history.meta["first_layer"] = name
             self.recorder.write_meta()
+
+
+def make_thresholds(values: dict) -> Thresholds:
+    known = set(Thresholds.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UserError(f"unknown Monitor threshold(s) {', '.join(unknown)}: use any of {', '.join(sorted(known))}")
+    return Thresholds(**values)
 
 
 def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[list[str], list]:
