@@ -87,6 +87,7 @@ class Recorder:
         self.run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
         self.history = history
         self._files: dict[str, object] = {}
+        self._written: dict[str, bytes] = {}  # last contents of each document
         if self.run_dir is not None:
             (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
 
@@ -115,9 +116,14 @@ class Recorder:
         self.write_document("watch/meta.json", self.history.meta)
 
     def write_document(self, rel: str, obj) -> None:
-        """Replace one JSON file atomically."""
-        if self.run_dir is not None:
-            replace_file(self.run_dir / rel, (dumps(obj, indent=2) + "\n").encode("utf-8"))
+        """Replace one JSON file atomically — unless it would get the very same bytes again
+        (a healthy run's diagnoses stay ``[]`` epoch after epoch)."""
+        if self.run_dir is None:
+            return
+        data = (dumps(obj) + "\n").encode("utf-8")
+        if self._written.get(rel) != data:
+            replace_file(self.run_dir / rel, data)
+            self._written[rel] = data
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         if self.run_dir is not None:
