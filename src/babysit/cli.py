@@ -14,6 +14,7 @@ from . import __version__
 from .errors import UserError
 
 VERBS = [
+    "config",
     "train",
 ]
 
