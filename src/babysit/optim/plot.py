@@ -45,7 +45,7 @@ def figure(paths: dict | None = None):
     for ax, surface in zip(axes, SURFACES):
         _landscape(ax, surface)
         for rule, path in paths[surface.name].items():
-            ax.plot(path[:, 0], path[:, 1], "-", color=COLORS.get(rule), lw=1.8, alpha=0.9,
+            ax.plot(path[:, 0], path[:, 1], "-", color=COLORS.get(rule), lw=1.8,
                     label=_label(rule, surface))
             ax.plot(path[-1, 0], path[-1, 1], "o", color=COLORS.get(rule), ms=4)
         ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
