@@ -190,3 +190,48 @@ def test_defaults_are_the_notes():
     assert adam["betas"] == (0.9, 0.999) and adam["eps"] == 1e-8
     assert isinstance(make_optimizer("lbfgs", p), torch.optim.LBFGS)
     assert make_optimizer("lbfgs", p).param_groups[0]["line_search_fn"] == "strong_wolfe"
+
+
+def test_velocity_and_state_dict_round_trip():
+    """The stored (s, e) form gives back the notes' v, and a reloaded optimizer continues exactly."""
+    mu, lr = 0.9, 0.03
+    ours = run_torch("momentum", lr)
+    xs = start()
+    params = [torch.tensor(x, requires_grad=True) for x in xs]
+    opt = make_optimizer("momentum", params, lr=lr)
+    v = [np.zeros(s) for s in SHAPES]
+    for t in range(STEPS):
+        if t == STEPS // 2:  # swap in a fresh optimizer loaded from the state dict
+            state = opt.state_dict()
+            opt = make_optimizer("momentum", params, lr=lr)
+            opt.load_state_dict(state)
+        opt.param_groups[0]["lr"] = lr_at(t, lr)
+        opt.zero_grad()
+        f_torch(params).backward()
+        v = [mu * vi - lr_at(t, lr) * dx for vi, dx in zip(v, grad_np([p.detach().numpy() for p in params]))]
+        opt.step()
+    final = np.concatenate([p.detach().numpy().ravel() for p in params])
+    assert np.abs(final - ours[-1]).max() <= 1e-10
+    for p, vi in zip(params, v):
+        assert np.abs(opt.velocity(p).numpy() - vi).max() <= 1e-10
+
+
+def test_a_parameter_without_gradient_keeps_its_velocity():
+    """A parameter skipped in one step (grad None) neither moves by v nor decays it, as in torch."""
+    a = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+    opt = make_optimizer("nesterov", [a, b], lr=0.1, mu=0.5)
+    va, vb = np.zeros(2), np.zeros(1)
+    xa, xb = a.detach().numpy().copy(), b.detach().numpy().copy()
+    for t in range(6):
+        opt.zero_grad()
+        use_b = t != 2
+        ((a ** 2).sum() + ((b ** 2).sum() if use_b else 0)).backward()
+        opt.step()
+        va_prev, va = va, 0.5 * va - 0.1 * 2 * xa
+        xa = xa - 0.5 * va_prev + 1.5 * va
+        if use_b:
+            vb_prev, vb = vb, 0.5 * vb - 0.1 * 2 * xb
+            xb = xb - 0.5 * vb_prev + 1.5 * vb
+    assert np.abs(a.detach().numpy() - xa).max() <= 1e-12
+    assert np.abs(b.detach().numpy() - xb).max() <= 1e-12

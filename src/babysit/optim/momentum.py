@@ -3,8 +3,18 @@
 ``torch.optim.SGD`` keeps the learning rate outside the velocity (``v = mu*v + dx;
 x -= lr*v``), which is a different trajectory as soon as the learning rate changes: a decayed
 lr there also shrinks the velocity built up before. The notes put lr inside the velocity, so
-an lr change only affects new gradients. Both rules update every parameter of a group with a
-handful of multi-tensor (``torch._foreach_*``) kernels, like ``SGD(foreach=True)``.
+an lr change only affects new gradients.
+
+How the velocity is stored (for speed, not a different rule): ``v = -s * e``, where ``e`` is
+a weighted average of the past gradients and ``s`` a scalar per parameter. The notes'
+recursion ``v = mu*v - lr*dx`` then becomes::
+
+    s' = mu*s + lr
+    e' = e + (lr/s') * (dx - e)          (one torch._foreach_lerp_)
+
+which is exact algebra (``-s'e' = -mu*s*e - lr*dx``) and holds for any lr and mu at every
+step, schedules included. Momentum's step is then two multi-tensor kernels, Nesterov's three
+(torch's own SGD momentum needs three), each touching every parameter once.
 """
 
 from __future__ import annotations
@@ -24,19 +34,38 @@ class Momentum(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 0.01, mu: float = 0.9):
         super().__init__(params, {"lr": lr, "mu": mu})
 
-    def _gather(self, group: dict) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        """(params with a gradient, their gradients, their velocities), velocities made on first use."""
-        params, grads, velocities = [], [], []
+    def velocity(self, p: torch.Tensor) -> torch.Tensor:
+        """The notes' v for parameter `p` (zeros before its first step)."""
+        state = self.state.get(p, {})
+        if "grad_average" not in state:
+            return torch.zeros_like(p)
+        return -state["scale"] * state["grad_average"]
+
+    def _buckets(self, group: dict) -> list[tuple[float, list, list, list]]:
+        """Parameters with a gradient, bucketed by their scale s (normally all share one):
+        [(s, params, grads, gradient averages)]; state is created on first use (s = 0, e = 0)."""
+        buckets: dict[float, tuple[list, list, list]] = {}
         for p in group["params"]:
             if p.grad is None:
                 continue
             state = self.state[p]
-            if "velocity" not in state:
-                state["velocity"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            params.append(p)
-            grads.append(p.grad)
-            velocities.append(state["velocity"])
-        return params, grads, velocities
+            if "grad_average" not in state:
+                state["grad_average"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["scale"] = 0.0
+            bucket = buckets.setdefault(state["scale"], ([], [], []))
+            bucket[0].append(p)
+            bucket[1].append(p.grad)
+            bucket[2].append(state["grad_average"])
+        return [(s, *lists) for s, lists in buckets.items()]
+
+    def _update_velocity(self, group: dict, s: float, params: list, grads: list, averages: list) -> float:
+        """``v = mu*v - lr*dx`` in the (s, e) form; returns the new s."""
+        new_s = group["mu"] * s + group["lr"]
+        if new_s > 0:
+            torch._foreach_lerp_(averages, grads, group["lr"] / new_s)
+        for p in params:
+            self.state[p]["scale"] = new_s
+        return new_s
 
     @torch.no_grad()
     def step(self, closure: Callable | None = None):
@@ -45,12 +74,9 @@ class Momentum(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params, grads, v = self._gather(group)
-            if not params:
-                continue
-            torch._foreach_mul_(v, group["mu"])  # v = mu * v
-            torch._foreach_add_(v, grads, alpha=-group["lr"])  # v -= lr * dx
-            torch._foreach_add_(params, v)  # x += v
+            for s, params, grads, averages in self._buckets(group):
+                s = self._update_velocity(group, s, params, grads, averages)
+                torch._foreach_add_(params, averages, alpha=-s)  # x += v
         return loss
 
 
@@ -62,9 +88,10 @@ class Nesterov(Momentum):
 
         v_prev = v;  v = mu*v - lr*dx;  x += -mu*v_prev + (1 + mu)*v
 
-    ``form="lookahead"`` keeps the parameters at x and evaluates the gradient at the
-    lookahead point ``x + mu*v`` (so it needs a `closure` that recomputes the loss and its
-    gradient; :func:`babysit.fit` passes one)::
+    (computed as the equal ``x += mu*v - lr*dx`` with the new v). ``form="lookahead"`` keeps
+    the parameters at x and evaluates the gradient at the lookahead point ``x + mu*v`` (so it
+    needs a `closure` that recomputes the loss and its gradient; :func:`babysit.fit` passes
+    one)::
 
         x_ahead = x + mu*v;  v = mu*v - lr*dx(x_ahead);  x += v
 
@@ -91,14 +118,10 @@ class Nesterov(Momentum):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params, grads, v = self._gather(group)
-            if not params:
-                continue
-            mu = group["mu"]
-            torch._foreach_add_(params, v, alpha=-mu)  # x += -mu * v_prev
-            torch._foreach_mul_(v, mu)  # v = mu * v - lr * dx
-            torch._foreach_add_(v, grads, alpha=-group["lr"])
-            torch._foreach_add_(params, v, alpha=1 + mu)  # x += (1 + mu) * v
+            for s, params, grads, averages in self._buckets(group):
+                s = self._update_velocity(group, s, params, grads, averages)
+                torch._foreach_add_(params, averages, alpha=-group["mu"] * s)  # x += mu*v
+                torch._foreach_add_(params, grads, alpha=-group["lr"])  # x -= lr*dx
         return loss
 
     def _lookahead_step(self, closure: Callable | None):
@@ -107,19 +130,17 @@ class Nesterov(Momentum):
                                "loss and its gradient (the gradient is taken at x + mu*v)")
         shifts = []
         for group in self.param_groups:  # move every parameter to x + mu*v
-            params = list(group["params"])
-            v = [self.state[p].setdefault("velocity", torch.zeros_like(p)) for p in params]
-            torch._foreach_add_(params, v, alpha=group["mu"])
-            shifts.append((params, v, group["mu"]))
+            params = [p for p in group["params"] if "grad_average" in self.state.get(p, {})]
+            for p in params:
+                p.add_(self.state[p]["grad_average"], alpha=-group["mu"] * self.state[p]["scale"])
+            shifts.append((group["mu"], params))
         with torch.enable_grad():
             loss = closure()
-        for params, v, mu in shifts:  # back to x, before the update
-            torch._foreach_add_(params, v, alpha=-mu)
+        for mu, params in shifts:  # back to x, before the update
+            for p in params:
+                p.add_(self.state[p]["grad_average"], alpha=mu * self.state[p]["scale"])
         for group in self.param_groups:
-            params, grads, v = self._gather(group)
-            if not params:
-                continue
-            torch._foreach_mul_(v, group["mu"])
-            torch._foreach_add_(v, grads, alpha=-group["lr"])
-            torch._foreach_add_(params, v)
+            for s, params, grads, averages in self._buckets(group):
+                s = self._update_velocity(group, s, params, grads, averages)
+                torch._foreach_add_(params, averages, alpha=-s)  # x += v
         return loss
