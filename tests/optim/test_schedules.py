@@ -105,3 +105,16 @@ def test_momentum_ramp_per_epoch_inside_training():
                              "train.checkpoints=false"])
     experiment.train(cfg, None, quiet=True, callbacks=[Spy()])
     assert seen == pytest.approx([0.5, 0.7, 0.9, 0.9])
+
+
+def test_a_resumed_run_continues_the_schedule_exactly(tmp_path):
+    """The schedule's a0 and the velocity live in the optimizer state: resume == never stopped."""
+    overrides = ["model.width=16", "data.limit=300", "train.batch_size=100", "optim.name=nesterov",
+                 "optim.lr=0.08", "optim.schedule=step", "optim.step_every=1", "optim.mu_epochs=3"]
+    whole = load_config(None, [*overrides, "train.epochs=4"])
+    _, straight = experiment.train(whole, tmp_path / "straight", quiet=True)
+    experiment.train(load_config(None, [*overrides, "train.epochs=2"]), tmp_path / "cut", quiet=True)
+    _, resumed = experiment.train(whole, tmp_path / "cut", quiet=True, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [3, 4]
+    for a, b in zip(straight.history[2:], resumed.history):
+        assert a["lr"] == pytest.approx(b["lr"]) and a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
