@@ -78,7 +78,9 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
     the validation split. ``state.history`` holds one dict per epoch with ``train_loss``,
     ``train_acc``, ``val_loss``, ``val_acc``, ``lr`` and ``seconds``. A full-batch optimizer
     (``optimizer.full_batch``: L-BFGS, Newton) takes one closure step per epoch on the whole
-    training split instead; the hooks run as for one big batch. Training stops early when
+    training split instead; the hooks run as for one big batch. An optimizer with
+    ``needs_closure`` (or any L-BFGS) gets ``step(closure)`` every step, and one with
+    ``create_graph`` a closure whose backward keeps the graph (Newton's Hessian). Training stops early when
     the loss is not finite or exceeds `max_loss` (``state.stop_reason`` says why) or when a
     callback calls ``state.stop``. `resume` (``epoch``, ``generator``, ``torch_rng`` from a
     checkpoint) continues a run after that epoch with the random streams it had.
