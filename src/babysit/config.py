@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "optim": {
         "name": "nesterov",  # sgd | momentum | nesterov | adagrad | rmsprop | adam | lbfgs | newton
-        "lr": 0.05,
+        "lr": 0.05,  # for lbfgs and newton, 1.0 is the plain method (a full step)
         "mu": 0.9,  # momentum (momentum, nesterov)
         "nesterov_form": "rewritten",  # rewritten | lookahead (gradient at x + mu*v: two per step)
         "decay": 0.99,  # rmsprop: cache = decay*cache + (1-decay)*dx**2
