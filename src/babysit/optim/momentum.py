@@ -128,19 +128,26 @@ class Nesterov(Momentum):
         if closure is None:
             raise RuntimeError("Nesterov(form='lookahead') needs a closure that recomputes the "
                                "loss and its gradient (the gradient is taken at x + mu*v)")
-        shifts = []
-        for group in self.param_groups:  # move every parameter to x + mu*v
-            params = [p for p in group["params"] if "grad_average" in self.state.get(p, {})]
-            for p in params:
-                p.add_(self.state[p]["grad_average"], alpha=-group["mu"] * self.state[p]["scale"])
-            shifts.append((group["mu"], params))
+        self._shift_by_mu_v(+1.0)  # every parameter to x + mu*v
         with torch.enable_grad():
             loss = closure()
-        for mu, params in shifts:  # back to x, before the update
-            for p in params:
-                p.add_(self.state[p]["grad_average"], alpha=mu * self.state[p]["scale"])
+        self._shift_by_mu_v(-1.0)  # back to x, before the update
         for group in self.param_groups:
             for s, params, grads, averages in self._buckets(group):
                 s = self._update_velocity(group, s, params, grads, averages)
                 torch._foreach_add_(params, averages, alpha=-s)  # x += v
         return loss
+
+    @torch.no_grad()
+    def _shift_by_mu_v(self, sign: float) -> None:
+        """``x += sign * mu * v`` for every parameter that has a velocity."""
+        for group in self.param_groups:
+            buckets: dict[float, tuple[list, list]] = {}
+            for p in group["params"]:
+                state = self.state.get(p, {})
+                if "grad_average" in state:
+                    bucket = buckets.setdefault(state["scale"], ([], []))
+                    bucket[0].append(p)
+                    bucket[1].append(state["grad_average"])
+            for scale, (params, averages) in buckets.items():  # v = -scale * e
+                torch._foreach_add_(params, averages, alpha=-sign * group["mu"] * scale)
