@@ -5,7 +5,7 @@ from PIL import Image
 
 from babysit import cli
 from babysit.optim import FIRST_ORDER
-from babysit.optim.paths import SURFACES, all_paths
+from babysit.optim.paths import all_paths
 
 
 def test_paths_show_the_rules_character():

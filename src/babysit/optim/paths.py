@@ -54,8 +54,9 @@ def trajectory(rule: str, surface: Surface, steps: int | None = None, lr: float 
         optimizer.zero_grad()
         surface.f(point).backward()
         optimizer.step()
-        x, y = path.append(point.detach().numpy().copy()) or path[-1]
-        if not (xmin <= x <= xmax and ymin <= y <= ymax):
+        path.append(point.detach().numpy().copy())
+        x, y = path[-1]
+        if not (xmin <= x <= xmax and ymin <= y <= ymax):  # off the picture (the saddle falls forever)
             break
     return np.array(path)
 
