@@ -85,23 +85,18 @@ class Newton(torch.optim.Optimizer):
         return loss
 
     @staticmethod
-    def _hessian(flat_grad: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
-        """Row i of H is the gradient of (grad f)_i; all rows in one batched backward pass."""
+    def _hessian(flat_grad: torch.Tensor, params: list[torch.Tensor], chunk: int = 256) -> torch.Tensor:
+        """Row i of H is the gradient of (grad f)_i, taken `chunk` rows at a time."""
         n = flat_grad.numel()
-        eye = torch.eye(n, dtype=flat_grad.dtype, device=flat_grad.device)
-        try:
-            rows = torch.autograd.grad(flat_grad, params, grad_outputs=eye, retain_graph=True,
-                                       is_grads_batched=True, allow_unused=True)
-            return torch.cat([(r if r is not None else torch.zeros(n, *p.shape, dtype=eye.dtype,
-                                                                   device=eye.device)).reshape(n, -1)
-                              for r, p in zip(rows, params)], dim=1)
-        except RuntimeError:  # an op without a batching rule: one backward per row
-            out = torch.empty(n, n, dtype=flat_grad.dtype, device=flat_grad.device)
-            for i in range(n):
-                row = torch.autograd.grad(flat_grad[i], params, retain_graph=True, allow_unused=True)
-                out[i] = torch.cat([(r if r is not None else torch.zeros_like(p)).reshape(-1)
-                                    for r, p in zip(row, params)])
-            return out
+        out = torch.empty(n, n, dtype=flat_grad.dtype, device=flat_grad.device)
+        for start in range(0, n, chunk):
+            rows = torch.eye(n, dtype=flat_grad.dtype, device=flat_grad.device)[start:start + chunk]
+            blocks = _row_gradients(flat_grad, params, rows)
+            out[start:start + len(rows)] = torch.cat(
+                [(b if b is not None else torch.zeros(len(rows), p.numel(), dtype=out.dtype,
+                                                      device=out.device)).reshape(len(rows), -1)
+                 for b, p in zip(blocks, params)], dim=1)
+        return out
 
     def _solve(self, hessian: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         damping = self.param_groups[0]["damping"]
@@ -111,3 +106,20 @@ class Newton(torch.optim.Optimizer):
             return torch.linalg.solve(hessian, grad)
         except RuntimeError:  # singular: the minimum-norm least-squares step
             return torch.linalg.pinv(hessian, hermitian=True) @ grad
+
+
+def _row_gradients(flat_grad: torch.Tensor, params: list[torch.Tensor],
+                   rows: torch.Tensor) -> list[torch.Tensor | None]:
+    """For each parameter, the stacked gradients of ``row . flat_grad`` for every row.
+
+    One batched backward pass (vmap) is much faster than a pass per row; the chunked rows
+    bound its memory. Ops without a batching rule fall back to a pass per row.
+    """
+    try:
+        return list(torch.autograd.grad(flat_grad, params, grad_outputs=rows, retain_graph=True,
+                                        is_grads_batched=True, allow_unused=True))
+    except RuntimeError:
+        per_row = [torch.autograd.grad(flat_grad, params, grad_outputs=row, retain_graph=True,
+                                       allow_unused=True) for row in rows]
+        return [None if per_row[0][j] is None else torch.stack([r[j] for r in per_row])
+                for j in range(len(params))]
