@@ -65,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
         "factor": 0.5,  # step: lr *= factor every step_every; plateau: lr *= factor
         "step_every": 5,  # step: epochs (or iterations) between decays
         "patience": 2,  # plateau: epochs without a better validation loss before decaying
-        "mu_start": 0.5,  # momentum schedule: mu rises from mu_start to mu ...
+        "mu_start": 0.5,  # momentum schedule (momentum, nesterov): mu rises from mu_start to mu ...
         "mu_epochs": 0.0,  # ... over the first mu_epochs epochs (0: no momentum schedule)
     },
     "train": {
