@@ -104,25 +104,25 @@ class IterationLRSchedule(LRSchedule):
 class PlateauSchedule(Callback):
     """Multiply the lr by `factor` when the validation loss has not improved for `patience` epochs.
 
-    Its memory (best loss, epochs without improvement) lives in the callback: a resumed run
-    starts counting patience afresh from the learning rate its checkpoint holds.
+    Its memory (best loss, epochs without improvement) is kept in the optimizer's first
+    parameter group, so it travels with checkpoints. (The checkpoint of an epoch is written
+    before this callback judges that epoch, so a resumed run skips one judgment.)
     """
 
     def __init__(self, factor: float = 0.5, patience: int = 2):
         self.factor, self.patience = factor, patience
-        self.best = math.inf
-        self.bad_epochs = 0
 
     def on_epoch_end(self, state: TrainState) -> None:
+        memory = state.optimizer.param_groups[0]
         val = state.logs.get("val_loss", math.nan)
-        if val < self.best:
-            self.best, self.bad_epochs = val, 0
+        if val < memory.get("plateau_best", math.inf):
+            memory["plateau_best"], memory["plateau_bad_epochs"] = val, 0
             return
-        self.bad_epochs += 1
-        if self.bad_epochs >= self.patience:
+        memory["plateau_bad_epochs"] = memory.get("plateau_bad_epochs", 0) + 1
+        if memory["plateau_bad_epochs"] >= self.patience:
             for group in state.optimizer.param_groups:
                 group["lr"] *= self.factor
-            self.bad_epochs = 0
+            memory["plateau_bad_epochs"] = 0
 
 
 def momentum_key(optimizer) -> str | None:
