@@ -107,6 +107,7 @@ def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Ca
     from .watch.callback import from_config as watch_companion
 
     found: list[Callback] = []
+    found += optim.schedule_callbacks(config["optim"])
     if (monitor := watch_companion(config, run_dir)) is not None:
         found.append(monitor)
     return found
