@@ -281,6 +281,10 @@ def update_ratios(h: History, t: Thresholds) -> list[Diagnosis]:
     # The first epoch is a transient (large gradients at the start): judge the steady state.
     if len(h.epochs) < t.min_epochs:
         return []
+    # The ~1e-3 rule of thumb is for many small minibatch steps; a full-batch method (L-BFGS,
+    # Newton: one step per epoch) takes few large ones by design.
+    if h.epochs[-1]["step"] - h.epochs[-2]["step"] <= 1:
+        return []
     ratios = weight_ratios(h)
     out = []
     high = {k: v for k, v in ratios.items() if v > t.ratio_high}
