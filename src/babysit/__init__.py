@@ -14,7 +14,9 @@ from .models import build_model, chance_loss, l2_penalty, make_loss
 from .optim import make_optimizer
 from .rundir import RunDir, load_checkpoint
 from .train import Callback, TrainState, evaluate, fit
+from .ensemble import EnsembleRow, build_ensembles
 
 __all__ = ["__version__", "default_config", "load_config", "DataSplit", "load_data", "UserError",
            "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "RunDir",
-           "load_checkpoint", "Callback", "TrainState", "fit", "evaluate"]
+           "load_checkpoint", "Callback", "TrainState", "fit", "evaluate", "build_ensembles",
+           "EnsembleRow"]

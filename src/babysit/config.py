@@ -55,6 +55,14 @@ DEFAULTS: dict[str, Any] = {
         "checkpoints": True,  # one checkpoint per epoch in checkpoints/
         "max_loss": 1e6,  # stop when the loss exceeds this (explodes) or is not finite
     },
+    "ensemble": {
+        # Running average of the parameters kept during every training (0 disables):
+        # avg <- d*avg + (1-d)*w after each step, d = min(ema_decay, (1+t)/(10+t)).
+        "ema_decay": 0.99,
+        "k": 5,  # members per ensemble (seeds, top trials, checkpoints)
+        "temperature": 4.0,  # distillation: softmax(z/T) of teacher and student
+        "alpha": 0.9,  # distillation: weight of the soft-target loss; 1-alpha on the hard labels
+    },
 }
 
 FREE_TABLES = {"data.kwargs", "model.kwargs"}

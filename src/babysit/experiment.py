@@ -74,6 +74,9 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
     run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
     cbs: list[Callback] = []
     resume_state = None
+    # Companions first: what they add to the epoch's logs (val_acc_avg) and to
+    # state.checkpoint_extra (the averaged weights) is then in metrics.jsonl and the checkpoint.
+    cbs.extend(companions(config, run_dir, exp))
     if run_dir is not None:
         run_dir.path.mkdir(parents=True, exist_ok=True)
         if not (resume and (run_dir / "config.toml").exists()):
@@ -86,7 +89,6 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
         if config["train"]["checkpoints"]:
             cbs.append(Checkpointer(ckpt_dir))
         cbs.append(MetricsLogger(run_dir / "metrics.jsonl"))
-    cbs.extend(companions(config, run_dir, exp))
     if not quiet:
         cbs.append(ProgressBar(desc=config["name"]))
     cbs.extend(callbacks)
@@ -105,6 +107,9 @@ def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Ca
     each reads its own config section and returns nothing when switched off.
     """
     found: list[Callback] = []
+    if config["ensemble"]["ema_decay"] > 0:
+        from .ensemble.averaging import ParameterAverage
+        found.append(ParameterAverage(config["ensemble"]["ema_decay"]))
     return found
 
 
