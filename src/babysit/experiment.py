@@ -126,7 +126,9 @@ def _restore(exp: Experiment, ckpt_dir: Path, run_dir: RunDir) -> dict | None:
     if not kept or kept[-1].get("epoch") != epoch:
         kept.append(ckpt["metrics"])
     run_dir.write_text("metrics.jsonl", "".join(dumps(r) + "\n" for r in kept))
-    return {"epoch": epoch, "generator": ckpt.get("generator"), "torch_rng": ckpt.get("torch_rng")}
+    standard = {"model", "optimizer", "epoch", "metrics", "config", "generator", "torch_rng"}
+    return {"epoch": epoch, "generator": ckpt.get("generator"), "torch_rng": ckpt.get("torch_rng"),
+            "checkpoint_extra": {k: v for k, v in ckpt.items() if k not in standard}}
 
 
 def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:

@@ -76,9 +76,12 @@ class ParameterAverage(Callback):
         self.average: AveragedModel | None = None
 
     def on_train_begin(self, state: TrainState) -> None:
-        # On a resumed run the average restarts from the restored weights.
         self.average = AveragedModel(state.model, multi_avg_fn=ema_multi_avg_fn(self.decay),
                                      use_buffers=True)
+        saved = state.checkpoint_extra.get(AVERAGE_KEY)
+        if saved is not None and state.epoch > 0:  # resumed: go on from the saved average
+            self.average.module.load_state_dict(saved)
+            self.average.n_averaged.fill_(state.step)
 
     def after_optimizer_step(self, state: TrainState) -> None:
         self.average.update_parameters(state.model)
