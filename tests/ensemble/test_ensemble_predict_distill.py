@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from babysit.ensemble.distill import distillation_loss
-from babysit.ensemble.predict import PeakTensorMemory, ensemble_probabilities, eval_cost
+from babysit.ensemble.predict import PeakTensorMemory, compare_cost, ensemble_probabilities
 from babysit.models import mlp
 
 
@@ -33,7 +33,7 @@ def test_peak_memory_counts_live_tensors_once():
 def test_five_members_cost_more_memory_than_one():
     models = [mlp((1, 8, 8), 10, width=64) for _ in range(5)]
     x = torch.randn(100, 1, 8, 8)
-    one, five = eval_cost(models[:1], x, repeats=1), eval_cost(models, x, repeats=1)
+    five, one = compare_cost(models, models[:1], x, repeats=1)
     weights = sum(p.numel() * 4 for p in models[0].parameters()) / 2**20
     assert five.memory_mb - one.memory_mb >= 4 * weights * 0.99
 

@@ -21,7 +21,7 @@ from ..rundir import RunDir
 from ..train import resolve_device
 from . import members as sources
 from .distill import distill
-from .predict import accuracy, ensemble_probabilities, eval_cost
+from .predict import accuracy, compare_cost, ensemble_probabilities, eval_cost
 from .table import EnsembleRow, format_table, write_table
 
 KINDS = ("seeds", "top_trials", "checkpoints", "average", "distill")
@@ -157,7 +157,7 @@ class _Stage:
         models = [m.model for m in members]
         acc = self._accuracy(models)
         best = max(self._accuracy([m]) for m in models)
-        cost, single = self._cost(models), self._cost(models[:1])
+        cost, single = compare_cost(models, models[:1], self.x_val)
         row = EnsembleRow(kind, len(members), acc, best, acc - best, cost.seconds, cost.memory_mb,
                           time_ratio=cost.seconds / single.seconds,
                           memory_ratio=cost.memory_mb / single.memory_mb, detail=detail)

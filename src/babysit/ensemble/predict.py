@@ -61,15 +61,43 @@ class EvalCost:
 
 def eval_cost(models: Sequence[nn.Module], x: torch.Tensor, repeats: int = 3) -> EvalCost:
     """Seconds (median of `repeats`) and peak memory (MB) of predicting `x` with `models`."""
-    ensemble_probabilities(models, x)  # warm-up: first calls pay for lazy init and caches
-    times = []
+    return compare_cost(models, models[:1], x, repeats)[0]
+
+
+def compare_cost(models: Sequence[nn.Module], single: Sequence[nn.Module], x: torch.Tensor,
+                 repeats: int = 5) -> tuple[EvalCost, EvalCost]:
+    """Costs of predicting `x` with `models` and with `single`, timed side by side.
+
+    The two are timed in alternation (so a busy machine slows both alike), each timing
+    repeating the prediction until it lasts at least 20 ms (a single small model takes well
+    under a millisecond, below the clock's noise); seconds are per prediction, median of
+    `repeats`.
+    """
+    loops = {id(models): _loops_for(models, x), id(single): _loops_for(single, x)}
+    times: dict[int, list[float]] = {id(models): [], id(single): []}
     for _ in range(repeats):
-        _sync(x.device)
-        started = time.perf_counter()
+        for group in (models, single):
+            times[id(group)].append(_time(group, x, loops[id(group)]) / loops[id(group)])
+    return tuple(EvalCost(statistics.median(times[id(group)]), peak_memory_mb(group, x))
+                 for group in (models, single))
+
+
+def _time(models: Sequence[nn.Module], x: torch.Tensor, loops: int) -> float:
+    _sync(x.device)
+    started = time.perf_counter()
+    for _ in range(loops):
         ensemble_probabilities(models, x)
-        _sync(x.device)
-        times.append(time.perf_counter() - started)
-    return EvalCost(statistics.median(times), peak_memory_mb(models, x))
+    _sync(x.device)
+    return time.perf_counter() - started
+
+
+def _loops_for(models: Sequence[nn.Module], x: torch.Tensor, at_least: float = 0.02) -> int:
+    """How many predictions in a row last `at_least` seconds (after one warm-up call)."""
+    ensemble_probabilities(models, x)  # warm-up: first calls pay for lazy init and caches
+    loops = 1
+    while (elapsed := _time(models, x, loops)) < at_least and loops < 10_000:
+        loops = max(loops * 2, int(loops * at_least / max(elapsed, 1e-9)) + 1)
+    return loops
 
 
 def peak_memory_mb(models: Sequence[nn.Module], x: torch.Tensor) -> float:
