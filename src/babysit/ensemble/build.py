@@ -21,7 +21,7 @@ from ..rundir import RunDir
 from ..train import resolve_device
 from . import members as sources
 from .distill import distill
-from .predict import accuracy, compare_cost, ensemble_probabilities, eval_cost
+from .predict import accuracy, compare_cost, ensemble_probabilities
 from .table import EnsembleRow, format_table, write_table
 
 KINDS = ("seeds", "top_trials", "checkpoints", "average", "distill")
@@ -48,7 +48,9 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
 
     With the default `kinds`, a kind whose input is missing is skipped (no ``trials/``: no
     top-trials ensemble; checkpoints without averaged weights: no average row). Asked for
-    explicitly, a missing input is a :class:`UserError`.
+    explicitly, a missing input is a :class:`UserError`. The student of ``distill`` learns
+    from the first ensemble built in this call (the seed copies when none was: trained, or
+    reused from ``ensemble/seeds/``).
     """
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     if not run_dir.path.is_dir():
@@ -92,9 +94,10 @@ class _Stage:
 
     def seeds(self, explicit: bool) -> EnsembleRow:
         self.say(f"training {self.k} copies of {self.config['name']} with seeds "
-                 f"{self.config['seed']}..{self.config['seed'] + self.k - 1}")
+                 f"{self.config['seed']}..{self.config['seed'] + self.k - 1} (reused when trained)")
         members = sources.seed_members(self.config, self.run_dir, self.k, quiet=self.quiet)
-        return self._ensemble_row("seeds", members, f"seeds {members[0].name[5:]}..{members[-1].name[5:]}")
+        first = self.config["seed"]
+        return self._ensemble_row("seeds", members, f"seeds {first}..{first + self.k - 1}")
 
     def top_trials(self, explicit: bool) -> EnsembleRow | None:
         if not explicit and not sources.trial_folders(self.run_dir):
@@ -116,9 +119,12 @@ class _Stage:
             self.say("the run's checkpoints hold no averaged weights: skipping the average row")
             return None
         raw, averaged, ckpt = sources.average_from_checkpoint(path)
+        raw, averaged = raw.to(self.device), averaged.to(self.device)
         raw_acc, avg_acc = self._accuracy([raw]), self._accuracy([averaged])
-        cost = self._cost([averaged])
+        cost, single = compare_cost([averaged], [raw], self.x_val)
         return EnsembleRow("average", 1, avg_acc, raw_acc, avg_acc - raw_acc, cost.seconds, cost.memory_mb,
+                           time_ratio=cost.seconds / single.seconds,
+                           memory_ratio=cost.memory_mb / single.memory_mb,
                            detail=f"epoch {int(ckpt['epoch'])}, decay {ckpt.get('average_decay', '?')} "
                                   "vs its raw weights")
 
@@ -135,11 +141,12 @@ class _Stage:
                              alpha=alpha, seed=self.config["seed"] + self.k, quiet=self.quiet)
         student.to(self.device).eval()
         acc = self._accuracy([student])
-        cost = self._cost([student])
+        cost, single = compare_cost([student], [members[0].model], self.x_val)
         kept = (f"keeps {(acc - teacher_row.best_member_acc) / teacher_row.gain:.0%} of its gain"
                 if teacher_row.gain > 0 else "the ensemble had no gain to keep")
         return EnsembleRow("distill", 1, acc, teacher_row.best_member_acc, acc - teacher_row.best_member_acc,
-                           cost.seconds, cost.memory_mb,
+                           cost.seconds, cost.memory_mb, time_ratio=cost.seconds / single.seconds,
+                           memory_ratio=cost.memory_mb / single.memory_mb,
                            detail=f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); "
                                   f"{kept}; T={temperature:g}, alpha={alpha:g}")
 
@@ -175,6 +182,3 @@ class _Stage:
 
     def _accuracy(self, models: list[nn.Module]) -> float:
         return accuracy(ensemble_probabilities(models, self.x_val), self.y_val)
-
-    def _cost(self, models: list[nn.Module]):
-        return eval_cost(models, self.x_val)

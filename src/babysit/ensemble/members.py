@@ -121,7 +121,7 @@ def checkpoint_members(run_dir: RunDir, k: int) -> list[Member]:
     if k > len(found):
         raise UserError(f"asked for {k} checkpoints but {run_dir / 'checkpoints'} has only "
                         f"{len(found)}: use -k {len(found)} or fewer")
-    return [load_member(path, f"epoch {int(load_checkpoint(path)['epoch'])}") for path in found[-k:]]
+    return [load_member(path, f"epoch {int(path.name.split('_')[1])}") for path in found[-k:]]
 
 
 def average_from_checkpoint(path: str | Path) -> tuple[nn.Module, nn.Module, dict]:
