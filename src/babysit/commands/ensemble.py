@@ -14,15 +14,21 @@ KIND_CHOICES = ("seeds", "top", "checkpoints", "average", "distill")
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "ensemble", help="ensembles of a run: seeds, top trials, checkpoints, average, distillation",
-        description="Build model ensembles from RUN_DIR and compare each with its best single "
-                    "member: K copies of the config trained from different seeds (into "
-                    "RUN_DIR/ensemble/seeds/), the K best trials of a search (RUN_DIR/trials/), "
-                    "the last K checkpoints of the run (RUN_DIR/checkpoints/), the running "
-                    "average of the parameters against the raw weights, and one student "
-                    "distilled from an ensemble. Predictions average the members' class "
-                    "probabilities. The table (validation accuracy, gain over the best member, "
-                    "evaluation time and memory against one model) is printed and written to "
-                    "RUN_DIR/ensemble/table.json and table.txt.",
+        description=(
+            "Build the notes' model ensembles from RUN_DIR and compare each with its best single\n"
+            "member. Predictions average the members' class probabilities.\n\n"
+            "kinds:\n"
+            "  seeds        K copies of the config trained from seeds seed..seed+K-1\n"
+            "               (into RUN_DIR/ensemble/seeds/<seed>/; reused when already trained)\n"
+            "  top          the K best trials of a search in RUN_DIR/trials/ (no retraining)\n"
+            "  checkpoints  the last K per-epoch checkpoints in RUN_DIR/checkpoints/\n"
+            "  average      the running average of the parameters kept during training\n"
+            "               (ensemble.ema_decay) against the raw weights of the last checkpoint\n"
+            "  distill      one student trained on an ensemble's soft targets at temperature T\n"
+            "               (ensemble.temperature, ensemble.alpha), at the cost of one model\n\n"
+            "The table (validation accuracy, gain over the best member, evaluation time and peak\n"
+            "memory, and both against one model) is printed and written to\n"
+            "RUN_DIR/ensemble/table.json and table.txt, with a plot in RUN_DIR/ensemble/plots/."),
         epilog="examples:\n"
                "  babysit ensemble runs/default                    every kind whose input exists\n"
                "  babysit ensemble runs/default --kind checkpoints --kind average\n"
