@@ -107,9 +107,10 @@ def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Ca
     each reads its own config section and returns nothing when switched off.
     """
     found: list[Callback] = []
-    if config["ensemble"]["ema_decay"] > 0:
+    ema_decay = config.get("ensemble", {}).get("ema_decay", 0.0)
+    if ema_decay > 0:  # the running average of the parameters (babysit.ensemble.averaging)
         from .ensemble.averaging import ParameterAverage
-        found.append(ParameterAverage(config["ensemble"]["ema_decay"]))
+        found.append(ParameterAverage(ema_decay))
     return found
 
 
