@@ -54,7 +54,7 @@ def one_repetition(base: int, overrides: list[str], root: Path) -> dict:
         "checkpoints_gain": rows["checkpoints"].gain,
         "average_gain": rows["average"].gain,
         "average_gain_members": statistics.mean(members_avg_minus_raw),
-        "student_acc": distilled.val_acc,
+        "student_acc": distilled.val_acc, "student_gain": distilled.gain,
         "kept": (distilled.gain / seeds.gain) if seeds.gain > 0 else float("nan"),
         "time_ratio": seeds.time_ratio, "memory_ratio": seeds.memory_ratio,
     }
@@ -100,6 +100,9 @@ def main() -> int:
     ]
     for name, value, target, ok in checks:
         print(f"  {name:<50} {value:>10}   target {target:<11} {'met' if ok else 'MISSED'}")
+    print(f"  {'student gain over the best member':<50} {100 * med['student_gain']:+.2f} pt   "
+          f"(median; the ratio of medians is "
+          f"{med['student_gain'] / med['gain'] if med['gain'] > 0 else float('nan'):.0%})")
     print(f"  {'5-member ensemble gain over its mean member':<50} "
           f"{100 * med['gain_over_mean_member']:+.2f} pt   (for reference)")
     print(f"  {'ensemble evaluation cost over one member':<50} x{med['time_ratio']:.1f} time, "
