@@ -20,6 +20,7 @@ every evaluation and before the averaged weights are saved.
 from __future__ import annotations
 
 import copy
+
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
