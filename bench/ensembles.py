@@ -48,6 +48,9 @@ def one_repetition(base: int, overrides: list[str], root: Path) -> dict:
         members_avg_minus_raw.append(last["val_acc_avg"] - last["val_acc"])
         member_accs.append(last["val_acc"])
     seeds, distilled = rows["seeds"], rows["distill"]
+    # The student's twin: the same seed and config trained on the hard labels alone.
+    twin = load_config(overrides=[*overrides, f"seed={base + K}", "train.checkpoints=false"])
+    _, twin_state = experiment.train(twin, None, quiet=True)
     return {
         "ensemble_acc": seeds.val_acc, "best_member_acc": seeds.best_member_acc, "gain": seeds.gain,
         "gain_over_mean_member": seeds.val_acc - statistics.mean(member_accs),
@@ -55,6 +58,7 @@ def one_repetition(base: int, overrides: list[str], root: Path) -> dict:
         "average_gain": rows["average"].gain,
         "average_gain_members": statistics.mean(members_avg_minus_raw),
         "student_acc": distilled.val_acc, "student_gain": distilled.gain,
+        "student_over_twin": distilled.val_acc - twin_state.history[-1]["val_acc"],
         "kept": (distilled.gain / seeds.gain) if seeds.gain > 0 else float("nan"),
         "time_ratio": seeds.time_ratio, "memory_ratio": seeds.memory_ratio,
     }
@@ -84,7 +88,8 @@ def main() -> int:
                   f"{100 * r['gain_over_mean_member']:+.2f} pt) | checkpoints "
                   f"{100 * r['checkpoints_gain']:+.2f} pt | average-raw {100 * r['average_gain']:+.2f} pt "
                   f"(5 members: {100 * r['average_gain_members']:+.2f} pt) | student "
-                  f"{r['student_acc']:.4f}, keeps {r['kept']:.0%} | cost x{r['time_ratio']:.1f} time, "
+                  f"{r['student_acc']:.4f}, keeps {r['kept']:.0%}, over its hard-label twin "
+                  f"{100 * r['student_over_twin']:+.2f} pt | cost x{r['time_ratio']:.1f} time, "
                   f"x{r['memory_ratio']:.1f} memory", flush=True)
     med = {key: statistics.median(r[key] for r in results) for key in results[0]}
     print(f"median over {len(BASES)} base seeds ({time.perf_counter() - started:.0f}s):")
@@ -103,6 +108,8 @@ def main() -> int:
     print(f"  {'student gain over the best member':<50} {100 * med['student_gain']:+.2f} pt   "
           f"(median; the ratio of medians is "
           f"{med['student_gain'] / med['gain'] if med['gain'] > 0 else float('nan'):.0%})")
+    print(f"  {'student over its twin trained on hard labels':<50} "
+          f"{100 * med['student_over_twin']:+.2f} pt   (same seed and config; for reference)")
     print(f"  {'5-member ensemble gain over its mean member':<50} "
           f"{100 * med['gain_over_mean_member']:+.2f} pt   (for reference)")
     print(f"  {'ensemble evaluation cost over one member':<50} x{med['time_ratio']:.1f} time, "
