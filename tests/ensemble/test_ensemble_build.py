@@ -95,3 +95,15 @@ def test_members_with_different_outputs_are_refused():
                Member("five", mlp((1, 8, 8), 5, width=8), None, {})]
     with pytest.raises(UserError, match="outputs of different shapes"):
         check_compatible(members, probe)
+
+
+def test_members_trained_on_other_data_settings_are_flagged(tmp_path, small):
+    from babysit import experiment
+
+    run_dir = RunDir(tmp_path)
+    for number, limit in enumerate([600, 500]):
+        trial = run_dir / "trials" / str(number)
+        experiment.train(small(f"data.limit={limit}", "train.epochs=1"), trial, quiet=True,
+                         checkpoint_dir=trial)
+    (row,) = build_ensembles(small(), run_dir, k=2, kinds=("top",), quiet=True)
+    assert "other data settings: trial 1" in row.detail

@@ -161,6 +161,7 @@ class _Stage:
             m.model.to(self.device).eval()
         sources.check_compatible(members, self.x_val[:2])
         self._check_classes(members)
+        detail = detail + self._data_warning(members)
         models = [m.model for m in members]
         acc = self._accuracy(models)
         best = max(self._accuracy([m]) for m in models)
@@ -171,6 +172,15 @@ class _Stage:
         if self.teacher is None:
             self.teacher = (kind, members, row)
         return row
+
+    def _data_warning(self, members: list[sources.Member]) -> str:
+        """Members trained under other [data] settings may have seen this validation split."""
+        odd = [m.name for m in members if m.config.get("data") != self.config["data"]]
+        if not odd:
+            return ""
+        self.say(f"warning: {', '.join(odd)} trained with other [data] settings than the config "
+                 "evaluated here; their validation examples may differ, so read the gain with care")
+        return f" (other data settings: {', '.join(odd)})"
 
     def _check_classes(self, members: list[sources.Member]) -> None:
         with torch.no_grad():
