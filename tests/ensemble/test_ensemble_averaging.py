@@ -5,7 +5,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from babysit import experiment
 from babysit.data import load_data
-from babysit.ensemble.averaging import ParameterAverage, ema_multi_avg_fn, reestimate_batchnorm
+from babysit.ensemble.averaging import ParameterAverage, ema_multi_avg_fn
 from babysit.ensemble.members import average_from_checkpoint
 from babysit.ensemble.predict import accuracy, ensemble_probabilities
 from babysit.rundir import RunDir, list_checkpoints, load_checkpoint, read_jsonl

@@ -2,7 +2,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from babysit.ensemble.distill import distillation_loss
 from babysit.ensemble.predict import PeakTensorMemory, compare_cost, ensemble_probabilities
