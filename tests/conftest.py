@@ -1,12 +1,11 @@
 """Shared fixtures. Tests run on the real digits data; nothing is downloaded."""
 
-import os
-
 import pytest
 import torch
 
-# Two cores: keep intra-op threads from fighting the test runner and worker processes.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# The test models are tiny: one intra-op thread is faster for them than two fighting each
+# other (and the worker processes some tests start) for the machine's two cores.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from .optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from .rundir import RunDir, load_checkpoint
 from .train import Callback, TrainState, evaluate, fit
 from .watch import Diagnosis, Monitor, MonitorCallback
+from .ensemble import EnsembleRow, build_ensembles
 
 __all__ = ["__version__", "default_config", "load_config", "DataSplit", "load_data", "UserError",
-           "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "OPTIMIZERS", "SCHEDULES", "RunDir",
-           "load_checkpoint", "Callback", "TrainState", "fit", "evaluate", "Monitor", "MonitorCallback",
-           "Diagnosis"]
+           "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "OPTIMIZERS",
+           "SCHEDULES", "RunDir", "load_checkpoint", "Callback", "TrainState", "fit", "evaluate",
+           "Monitor", "MonitorCallback", "Diagnosis", "build_ensembles", "EnsembleRow"]

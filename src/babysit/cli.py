@@ -18,6 +18,7 @@ VERBS = [
     "train",
     "optimizers",
     "plots",
+    "ensemble",
 ]
 
 

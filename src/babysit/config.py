@@ -83,6 +83,14 @@ DEFAULTS: dict[str, Any] = {
         "plots": False,  # draw watch/plots/*.png when training ends (else: babysit plots RUN_DIR)
         "tensorboard": False,  # also write TensorBoard event files (needs the tensorboard extra)
     },
+    "ensemble": {
+        # Running average of the parameters kept during every training (0 disables):
+        # avg <- d*avg + (1-d)*w after each step, d = min(ema_decay, (1+t)/(10+t)).
+        "ema_decay": 0.99,
+        "k": 5,  # members per ensemble (seeds, top trials, checkpoints)
+        "temperature": 4.0,  # distillation: softmax(z/T) of teacher and student
+        "alpha": 0.9,  # distillation: weight of the soft-target loss; 1-alpha on the hard labels
+    },
 }
 
 FREE_TABLES = {"data.kwargs", "model.kwargs"}

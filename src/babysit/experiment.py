@@ -74,6 +74,9 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
     run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
     cbs: list[Callback] = []
     resume_state = None
+    # Companions first: what they add to the epoch's logs (val_acc_avg) and to
+    # state.checkpoint_extra (the averaged weights) is then in metrics.jsonl and the checkpoint.
+    cbs.extend(companions(config, run_dir, exp))
     if run_dir is not None:
         run_dir.path.mkdir(parents=True, exist_ok=True)
         if not (resume and (run_dir / "config.toml").exists()):
@@ -86,7 +89,6 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
         if config["train"]["checkpoints"]:
             cbs.append(Checkpointer(ckpt_dir))
         cbs.append(MetricsLogger(run_dir / "metrics.jsonl"))
-    cbs.extend(companions(config, run_dir, exp))
     if not quiet:
         cbs.append(ProgressBar(desc=config["name"]))
     cbs.extend(callbacks)
@@ -108,7 +110,11 @@ def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Ca
 
     found: list[Callback] = []
     found += optim.schedule_callbacks(config["optim"])
-    if (monitor := watch_companion(config, run_dir)) is not None:
+    ema_decay = config.get("ensemble", {}).get("ema_decay", 0.0)
+    if ema_decay > 0:  # the running average of the parameters (babysit.ensemble.averaging)
+        from .ensemble.averaging import ParameterAverage
+        found.append(ParameterAverage(ema_decay))
+    if (monitor := watch_companion(config, run_dir)) is not None:  # last: it sees every log
         found.append(monitor)
     return found
 
@@ -126,7 +132,9 @@ def _restore(exp: Experiment, ckpt_dir: Path, run_dir: RunDir) -> dict | None:
     if not kept or kept[-1].get("epoch") != epoch:
         kept.append(ckpt["metrics"])
     run_dir.write_text("metrics.jsonl", "".join(dumps(r) + "\n" for r in kept))
-    return {"epoch": epoch, "generator": ckpt.get("generator"), "torch_rng": ckpt.get("torch_rng")}
+    standard = {"model", "optimizer", "epoch", "metrics", "config", "generator", "torch_rng"}
+    return {"epoch": epoch, "generator": ckpt.get("generator"), "torch_rng": ckpt.get("torch_rng"),
+            "checkpoint_extra": {k: v for k, v in ckpt.items() if k not in standard}}
 
 
 def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:

@@ -48,6 +48,9 @@ class TrainState:
     history: list[dict] = field(default_factory=list)  # logs of every finished epoch
     stop_reason: str | None = None
     generator: torch.Generator | None = None  # shuffles the training split each epoch
+    # Tensors a callback wants saved in every checkpoint next to the weights (e.g. the
+    # parameter average under "average"); the Checkpointer writes them as they are at epoch end.
+    checkpoint_extra: dict = field(default_factory=dict)
 
     @property
     def epoch_float(self) -> float:

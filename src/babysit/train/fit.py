@@ -83,7 +83,8 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
     ``create_graph`` a closure whose backward keeps the graph (Newton's Hessian). Training stops early when
     the loss is not finite or exceeds `max_loss` (``state.stop_reason`` says why) or when a
     callback calls ``state.stop``. `resume` (``epoch``, ``generator``, ``torch_rng`` from a
-    checkpoint) continues a run after that epoch with the random streams it had.
+    checkpoint) continues a run after that epoch with the random streams it had, and puts its
+    ``checkpoint_extra`` (what callbacks saved) back into ``state.checkpoint_extra``.
     """
     if epochs < 0 or batch_size < 1:
         raise UserError(f"train.epochs must be >= 0 and train.batch_size >= 1, got {epochs} and {batch_size}")
@@ -105,6 +106,8 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
                        batch_size=batch_size, reg=reg, config=config or {},
                        steps_per_epoch=math.ceil(n / batch_size), epoch=start_epoch,
                        step=start_epoch * math.ceil(n / batch_size), generator=generator)
+    if resume and resume.get("checkpoint_extra"):
+        state.checkpoint_extra.update(resume["checkpoint_extra"])  # e.g. the parameter average
     hooks = CallbackList(callbacks)
     hooks("on_train_begin", state)
     for epoch in range(start_epoch + 1, epochs + 1):

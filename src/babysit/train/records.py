@@ -25,7 +25,8 @@ class Checkpointer(Callback):
     """Writes ``epoch_007_val_0.9312.pt`` into `folder` after every epoch, atomically.
 
     A checkpoint holds the model and optimizer state, the epoch's logs, the resolved config
-    (enough to rebuild the model) and the shuffling RNG state (enough to resume exactly).
+    (enough to rebuild the model), the shuffling RNG state (enough to resume exactly) and
+    whatever callbacks put in ``state.checkpoint_extra`` (the parameter average).
     Everything in it loads with ``torch.load(..., weights_only=True)``.
     """
 
@@ -44,6 +45,7 @@ class Checkpointer(Callback):
             "config": state.config,
             "generator": state.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            **state.checkpoint_extra,
             **self.extra,
         }
         self.last = save_checkpoint(self.folder / checkpoint_name(state.epoch, val), payload)

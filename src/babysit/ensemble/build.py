@@ -1,0 +1,194 @@
+"""The ensemble stage: build each kind of ensemble the notes name, measure it, write the table.
+
+Kinds: ``seeds`` (same model, different initializations), ``top_trials`` (the best models of
+a search), ``checkpoints`` (the last epochs of one run), ``average`` (the running average of
+the parameters against the raw weights) and ``distill`` (one student trained on an
+ensemble's soft targets). Every row is measured on the validation split of `config`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .. import experiment
+from ..errors import UserError
+from ..rundir import RunDir
+from ..train import resolve_device
+from . import members as sources
+from .distill import distill
+from .predict import accuracy, compare_cost, ensemble_probabilities
+from .table import EnsembleRow, format_table, write_table
+
+KINDS = ("seeds", "top_trials", "checkpoints", "average", "distill")
+ALIASES = {"top": "top_trials", "trials": "top_trials", "seed": "seeds",
+           "checkpoint": "checkpoints", "ema": "average"}
+
+
+def normalize_kinds(kinds: Sequence[str]) -> list[str]:
+    """Known kind names in the order given; distillation last (it needs a teacher)."""
+    out = []
+    for kind in kinds:
+        name = ALIASES.get(kind, kind)
+        if name not in KINDS:
+            raise UserError(f"unknown ensemble kind {kind!r}: use one of seeds, top, checkpoints, "
+                            "average, distill")
+        if name not in out:
+            out.append(name)
+    return sorted(out, key=lambda name: name == "distill")
+
+
+def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
+                    kinds: Sequence[str] = KINDS, quiet: bool = False) -> list[EnsembleRow]:
+    """Build the ensembles in `kinds` whose inputs `run_dir` has; write and return the table.
+
+    With the default `kinds`, a kind whose input is missing is skipped (no ``trials/``: no
+    top-trials ensemble; checkpoints without averaged weights: no average row). Asked for
+    explicitly, a missing input is a :class:`UserError`. The student of ``distill`` learns
+    from the first ensemble built in this call (the seed copies when none was: trained, or
+    reused from ``ensemble/seeds/``).
+    """
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    if not run_dir.path.is_dir():
+        raise UserError(f"run directory {run_dir.path} does not exist: give a folder that "
+                        "babysit train or babysit search wrote")
+    explicit = tuple(kinds) != KINDS
+    stage = _Stage(config, run_dir, k, quiet)
+    rows: list[EnsembleRow] = []
+    for kind in normalize_kinds(kinds):
+        row = getattr(stage, kind)(explicit)
+        if row is not None:
+            rows.append(row)
+            stage.say(f"{kind}: val acc {row.val_acc:.4f}, best member {row.best_member_acc:.4f}, "
+                      f"gain {100 * row.gain:+.2f} pt")
+    write_table(run_dir, rows)
+    if rows:
+        from .plots import plot_table
+        plot_table(run_dir, rows)
+    if not quiet:
+        print(format_table(rows), end="")
+    return rows
+
+
+class _Stage:
+    """One call of :func:`build_ensembles`: the validation data, the device and the teacher."""
+
+    def __init__(self, config: dict, run_dir: RunDir, k: int, quiet: bool):
+        self.config, self.run_dir, self.k, self.quiet = config, run_dir, k, quiet
+        sources.check_k(k)
+        self.device = resolve_device(config["device"])
+        data = experiment.load_data(config)
+        self.x_val, self.y_val = data.x_val.to(self.device), data.y_val.to(self.device)
+        self.num_classes = data.num_classes
+        self.teacher: tuple[str, list[sources.Member], EnsembleRow] | None = None
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(f"ensemble: {message}", file=sys.stderr, flush=True)
+
+    # -- the kinds -------------------------------------------------------------------------
+
+    def seeds(self, explicit: bool) -> EnsembleRow:
+        self.say(f"training {self.k} copies of {self.config['name']} with seeds "
+                 f"{self.config['seed']}..{self.config['seed'] + self.k - 1} (reused when trained)")
+        members = sources.seed_members(self.config, self.run_dir, self.k, quiet=self.quiet)
+        first = self.config["seed"]
+        return self._ensemble_row("seeds", members, f"seeds {first}..{first + self.k - 1}")
+
+    def top_trials(self, explicit: bool) -> EnsembleRow | None:
+        if not explicit and not sources.trial_folders(self.run_dir):
+            self.say(f"no trials in {self.run_dir / 'trials'}: skipping the top-trials ensemble")
+            return None
+        members = sources.top_trial_members(self.run_dir, self.k)
+        return self._ensemble_row("top_trials", members, ", ".join(m.name for m in members))
+
+    def checkpoints(self, explicit: bool) -> EnsembleRow:
+        members = sources.checkpoint_members(self.run_dir, self.k)
+        return self._ensemble_row("checkpoints", members, ", ".join(m.name for m in members))
+
+    def average(self, explicit: bool) -> EnsembleRow | None:
+        path = sources.last_averaged_checkpoint(self.run_dir)
+        if path is None:
+            if explicit:
+                raise UserError(f"{self.run_dir / 'checkpoints'} has no checkpoint with averaged "
+                                "weights: train into it with ensemble.ema_decay > 0 (the default)")
+            self.say("the run's checkpoints hold no averaged weights: skipping the average row")
+            return None
+        raw, averaged, ckpt = sources.average_from_checkpoint(path)
+        raw, averaged = raw.to(self.device), averaged.to(self.device)
+        raw_acc, avg_acc = self._accuracy([raw]), self._accuracy([averaged])
+        cost, single = compare_cost([averaged], [raw], self.x_val)
+        return EnsembleRow("average", 1, avg_acc, raw_acc, avg_acc - raw_acc, cost.seconds, cost.memory_mb,
+                           time_ratio=cost.seconds / single.seconds,
+                           memory_ratio=cost.memory_mb / single.memory_mb,
+                           detail=f"epoch {int(ckpt['epoch'])}, decay {ckpt.get('average_decay', '?')} "
+                                  "vs its raw weights")
+
+    def distill(self, explicit: bool) -> EnsembleRow:
+        if self.teacher is None:
+            self._teach_with_seeds()
+        name, members, teacher_row = self.teacher
+        section = self.config["ensemble"]
+        temperature, alpha = section["temperature"], section["alpha"]
+        self.say(f"distilling the {name} ensemble ({len(members)} members) into one student "
+                 f"at T={temperature:g}, alpha={alpha:g}")
+        student, _ = distill(self.config, [m.model for m in members],
+                             RunDir(self.run_dir / "ensemble" / "distill"), temperature=temperature,
+                             alpha=alpha, seed=self.config["seed"] + self.k, quiet=self.quiet)
+        student.to(self.device).eval()
+        acc = self._accuracy([student])
+        cost, single = compare_cost([student], [members[0].model], self.x_val)
+        kept = (f"keeps {(acc - teacher_row.best_member_acc) / teacher_row.gain:.0%} of its gain"
+                if teacher_row.gain > 0 else "the ensemble had no gain to keep")
+        return EnsembleRow("distill", 1, acc, teacher_row.best_member_acc, acc - teacher_row.best_member_acc,
+                           cost.seconds, cost.memory_mb, time_ratio=cost.seconds / single.seconds,
+                           memory_ratio=cost.memory_mb / single.memory_mb,
+                           detail=f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); "
+                                  f"{kept}; T={temperature:g}, alpha={alpha:g}")
+
+    # -- shared measurements ---------------------------------------------------------------
+
+    def _teach_with_seeds(self) -> None:
+        members = sources.seed_members(self.config, self.run_dir, self.k, quiet=self.quiet)
+        self._ensemble_row("seeds", members, "")  # sets the teacher; not a row of its own here
+
+    def _ensemble_row(self, kind: str, members: list[sources.Member], detail: str) -> EnsembleRow:
+        for m in members:
+            m.model.to(self.device).eval()
+        sources.check_compatible(members, self.x_val[:2])
+        self._check_classes(members)
+        detail = detail + self._data_warning(members)
+        models = [m.model for m in members]
+        acc = self._accuracy(models)
+        best = max(self._accuracy([m]) for m in models)
+        cost, single = compare_cost(models, models[:1], self.x_val)
+        row = EnsembleRow(kind, len(members), acc, best, acc - best, cost.seconds, cost.memory_mb,
+                          time_ratio=cost.seconds / single.seconds,
+                          memory_ratio=cost.memory_mb / single.memory_mb, detail=detail)
+        if self.teacher is None:
+            self.teacher = (kind, members, row)
+        return row
+
+    def _data_warning(self, members: list[sources.Member]) -> str:
+        """Members trained under other [data] settings may have seen this validation split."""
+        odd = [m.name for m in members if m.config.get("data") != self.config["data"]]
+        if not odd:
+            return ""
+        self.say(f"warning: {', '.join(odd)} trained with other [data] settings than the config "
+                 "evaluated here; their validation examples may differ, so read the gain with care")
+        return f" (other data settings: {', '.join(odd)})"
+
+    def _check_classes(self, members: list[sources.Member]) -> None:
+        with torch.no_grad():
+            classes = members[0].model(self.x_val[:1]).shape[1]
+        if classes != self.num_classes:
+            raise UserError(f"the members give {classes} class scores but the validation data has "
+                            f"{self.num_classes} classes: evaluate them with the config they were "
+                            "trained with (--config)")
+
+    def _accuracy(self, models: list[nn.Module]) -> float:
+        return accuracy(ensemble_probabilities(models, self.x_val), self.y_val)

@@ -1,0 +1,111 @@
+"""Distillation (Hinton, Vinyals & Dean 2015, "dark knowledge"): one student trained on the
+ensemble's softened outputs, so a single model keeps most of the ensemble's gain at the
+evaluation cost of one model.
+
+With teacher probabilities at temperature T, ``p_T = (1/K) sum_k softmax(z_k / T)``, and the
+student's ``q_T = softmax(s / T)``, the student minimizes::
+
+    L = alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(softmax(s), y)
+
+A high T softens the targets, so the small probabilities a teacher gives the wrong classes
+(which "2"s look like "3"s) carry signal. The gradient of the soft term with respect to the
+scores is ``(q_T - p_T) / T``; for large T it approaches ``(s - v) / (C T^2)`` for
+zero-mean scores s and teacher logits v, so the factor T^2 keeps the soft term's gradients
+on the same scale whatever T is, and alpha means the same at every temperature.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import experiment
+from ..config import to_toml
+from ..models import softmax_loss
+from ..rundir import RunDir, list_checkpoints
+from ..train import Callback, Checkpointer, MetricsLogger, ProgressBar, TrainState, fit, resolve_device
+from .predict import ensemble_probabilities
+
+
+def distillation_loss(student_scores: torch.Tensor, teacher_probs: torch.Tensor, targets: torch.Tensor,
+                      temperature: float, alpha: float) -> torch.Tensor:
+    """alpha * T^2 * KL(p_T || softmax(s/T)) + (1 - alpha) * CE(s, y), batch means.
+
+    `teacher_probs` are already softened at `temperature` (rows sum to 1).
+    """
+    log_q = F.log_softmax(student_scores / temperature, dim=1)
+    soft = F.kl_div(log_q, teacher_probs, reduction="batchmean")
+    hard = F.cross_entropy(student_scores, targets)
+    return alpha * temperature ** 2 * soft + (1.0 - alpha) * hard
+
+
+class SoftTargets(Callback):
+    """The teachers' softened probabilities for the current training batch, computed as it begins."""
+
+    def __init__(self, teachers: Sequence[nn.Module], temperature: float):
+        self.teachers, self.temperature = list(teachers), temperature
+        self.current: torch.Tensor | None = None
+
+    def on_train_begin(self, state: TrainState) -> None:
+        device = state.data.x_train.device
+        for teacher in self.teachers:
+            teacher.to(device).eval()
+
+    def on_batch_begin(self, state: TrainState) -> None:
+        self.current = ensemble_probabilities(self.teachers, state.xb, self.temperature)
+
+    def on_batch_end(self, state: TrainState) -> None:
+        self.current = None  # outside a training batch (validation) the loss is the plain one
+
+
+class DistillationLoss:
+    """The loss `fit` calls: distillation during a training batch, hard-label softmax otherwise.
+
+    So ``val_loss`` in the logs stays the usual cross-entropy, comparable with any other run.
+    """
+
+    def __init__(self, soft_targets: SoftTargets, temperature: float, alpha: float):
+        self.soft_targets, self.temperature, self.alpha = soft_targets, temperature, alpha
+
+    def __call__(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        p = self.soft_targets.current
+        if p is None:
+            return softmax_loss(scores, targets)
+        return distillation_loss(scores, p, targets, self.temperature, self.alpha)
+
+
+def distill(config: dict, teachers: Sequence[nn.Module], run_dir: RunDir | None = None, *,
+            temperature: float = 4.0, alpha: float = 0.9, seed: int | None = None,
+            quiet: bool = False) -> tuple[nn.Module, TrainState]:
+    """Train one student of `config`'s architecture on the `teachers`' softened outputs.
+
+    The student starts from `seed` (a seed no teacher used, so its gain is not its init's),
+    trains for ``train.epochs`` with `config`'s optimizer, and writes ``config.toml``,
+    ``metrics.jsonl`` and checkpoints into `run_dir` when given.
+    """
+    config = copy.deepcopy(config)
+    if seed is not None:
+        config["seed"] = seed
+    config["name"] = f"{config['name']}-student"
+    exp = experiment.build(config)
+    soft = SoftTargets(teachers, temperature)
+    callbacks: list[Callback] = [soft]
+    if run_dir is not None:
+        # A new student replaces the last one: its files would mix with this one's.
+        for stale in list_checkpoints(run_dir / "checkpoints"):
+            stale.unlink()
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        run_dir.write_text("config.toml", to_toml(config))
+        callbacks += [Checkpointer(run_dir / "checkpoints"), MetricsLogger(run_dir / "metrics.jsonl")]
+    if not quiet:
+        callbacks.append(ProgressBar(desc=config["name"]))
+    state = fit(exp.model, exp.data, optimizer=exp.optimizer,
+                loss_fn=DistillationLoss(soft, temperature, alpha),
+                epochs=config["train"]["epochs"], batch_size=config["train"]["batch_size"],
+                reg=exp.reg, callbacks=callbacks, device=resolve_device(config["device"]),
+                seed=config["seed"], max_loss=config["train"]["max_loss"], config=config)
+    return exp.model.eval(), state

@@ -1,0 +1,165 @@
+"""Where ensemble members come from: checkpoints on disk, in three ways the notes name.
+
+1. **Same model, different initializations** — :func:`seed_members` trains K copies of one
+   configuration with seeds ``seed, seed+1, ...`` into ``run_dir/ensemble/seeds/<seed>/``.
+2. **Top models of a search** — :func:`top_trial_members` reads ``run_dir/trials/<number>/``
+   and takes each trial's best checkpoint (the validation score is in the file name), then
+   the K best trials. Nothing is retrained.
+3. **Checkpoints of one run** — :func:`checkpoint_members`: the last K per-epoch checkpoints in
+   ``run_dir/checkpoints/``.
+
+Every member is rebuilt with :func:`babysit.experiment.model_from_checkpoint` (weights loaded
+with ``weights_only=True``) and put in eval mode.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import experiment
+from ..config import to_toml
+from ..errors import UserError
+from ..rundir import RunDir, list_checkpoints, load_checkpoint
+from ..train import best_checkpoint, latest_checkpoint
+from .averaging import AVERAGE_KEY
+
+
+@dataclass
+class Member:
+    """One model of an ensemble, with where it came from."""
+
+    name: str  # "seed 3", "trial 12", "epoch 7"
+    model: nn.Module
+    path: Path
+    config: dict
+
+
+def load_member(path: Path, name: str) -> Member:
+    model, ckpt = experiment.model_from_checkpoint(path)
+    return Member(name, model.eval(), Path(path), ckpt["config"])
+
+
+def seed_members(config: dict, run_dir: RunDir, k: int, *, quiet: bool = False) -> list[Member]:
+    """K copies of `config` trained from seeds ``seed .. seed+k-1``; each member is its final epoch.
+
+    A copy already trained with the same config is reused, and one interrupted half-way is
+    resumed from its latest checkpoint (training goes through ``experiment.train(resume=True)``).
+    """
+    check_k(k)
+    members = []
+    for seed in range(config["seed"], config["seed"] + k):
+        cfg = copy.deepcopy(config)
+        cfg["seed"] = seed
+        cfg["name"] = f"{config['name']}-seed{seed}"
+        cfg["train"]["checkpoints"] = True
+        folder = RunDir(run_dir / "ensemble" / "seeds" / str(seed))
+        _forget_if_config_changed(folder, cfg)
+        experiment.train(cfg, folder, quiet=quiet, resume=True)
+        last = latest_checkpoint(folder / "checkpoints")
+        if last is None:  # zero epochs
+            raise UserError(f"the seed copies trained no epoch (train.epochs = {config['train']['epochs']}): "
+                            "set train.epochs >= 1")
+        members.append(load_member(last, f"seed {seed}"))
+    return members
+
+
+def _forget_if_config_changed(folder: RunDir, config: dict) -> None:
+    """A copy trained under another config is not a copy of this one: start it afresh."""
+    saved = folder / "config.toml"
+    if saved.is_file() and saved.read_text() != to_toml(config):
+        for path in list_checkpoints(folder / "checkpoints"):
+            path.unlink()
+        (folder / "metrics.jsonl").unlink(missing_ok=True)
+        saved.unlink()
+
+
+def trial_folders(run_dir: RunDir) -> list[Path]:
+    """``run_dir/trials/<number>/`` folders holding at least one checkpoint, by trial number."""
+    root = run_dir / "trials"
+    if not root.is_dir():
+        return []
+    folders = [p for p in root.iterdir() if p.is_dir() and p.name.isdigit() and list_checkpoints(p)]
+    return sorted(folders, key=lambda p: int(p.name))
+
+
+def score_in_name(path: Path) -> float:
+    """The validation score written in a checkpoint's name (``epoch_007_val_0.9312.pt``)."""
+    try:
+        return float(path.stem.rsplit("_val_", 1)[1])
+    except (IndexError, ValueError):
+        return float("-inf")
+
+
+def top_trial_members(run_dir: RunDir, k: int) -> list[Member]:
+    """The K trials of a finished search with the best validation score, each at its best epoch."""
+    check_k(k)
+    folders = trial_folders(run_dir)
+    if not folders:
+        raise UserError(f"{run_dir / 'trials'} holds no trial checkpoints: run a search into "
+                        f"{run_dir.path} first, or pick another --kind")
+    best = [(best_checkpoint(folder), folder.name) for folder in folders]
+    if k > len(best):
+        raise UserError(f"asked for the top {k} trials but {run_dir / 'trials'} has only "
+                        f"{len(best)} with checkpoints: use -k {len(best)} or fewer")
+    # Best score first; on ties the lower trial number (found earlier) wins.
+    best.sort(key=lambda item: (-score_in_name(item[0]), int(item[1])))
+    return [load_member(path, f"trial {number}") for path, number in best[:k]]
+
+
+def checkpoint_members(run_dir: RunDir, k: int) -> list[Member]:
+    """The last K per-epoch checkpoints of the run in ``run_dir/checkpoints/``."""
+    check_k(k)
+    found = list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        raise UserError(f"{run_dir / 'checkpoints'} holds no checkpoints: train into it first "
+                        f"(babysit train --run-dir {run_dir.path})")
+    if k > len(found):
+        raise UserError(f"asked for {k} checkpoints but {run_dir / 'checkpoints'} has only "
+                        f"{len(found)}: use -k {len(found)} or fewer")
+    return [load_member(path, f"epoch {int(path.name.split('_')[1])}") for path in found[-k:]]
+
+
+def average_from_checkpoint(path: str | Path) -> tuple[nn.Module, nn.Module, dict]:
+    """(raw model, averaged model, checkpoint) from a checkpoint trained with the parameter average."""
+    raw, ckpt = experiment.model_from_checkpoint(path)
+    if AVERAGE_KEY not in ckpt:
+        raise UserError(f"checkpoint {path} holds no averaged weights: train with "
+                        "ensemble.ema_decay > 0 (the default is 0.99)")
+    averaged = experiment.build_model(ckpt["config"], experiment.load_data(ckpt["config"]))
+    averaged.load_state_dict(ckpt[AVERAGE_KEY])
+    return raw.eval(), averaged.eval(), ckpt
+
+
+def last_averaged_checkpoint(run_dir: RunDir) -> Path | None:
+    """The run's latest checkpoint if it carries averaged weights."""
+    last = latest_checkpoint(run_dir / "checkpoints")
+    if last is None or AVERAGE_KEY not in load_checkpoint(last):
+        return None
+    return last
+
+
+def check_k(k: int) -> None:
+    if k < 2:
+        raise UserError(f"an ensemble needs at least 2 members, got k = {k}: use -k 2 or more")
+
+
+def check_compatible(members: list[Member], probe: torch.Tensor) -> None:
+    """All members must take the same inputs and give scores of the same shape."""
+    shapes = {}
+    for m in members:
+        try:
+            with torch.no_grad():
+                shapes[m.name] = tuple(m.model(probe).shape[1:])
+        except RuntimeError as exc:
+            raise UserError(f"member {m.name} ({m.path}) does not accept the validation inputs "
+                            f"of shape {tuple(probe.shape[1:])} ({str(exc).splitlines()[0]}): "
+                            "ensemble members must be trained on the same data") from None
+    if len(set(shapes.values())) > 1:
+        listing = ", ".join(f"{name}: {shape}" for name, shape in shapes.items())
+        raise UserError(f"ensemble members give outputs of different shapes ({listing}): "
+                        "members must predict the same classes")

@@ -1,0 +1,35 @@
+"""One picture of the ensemble table: each ensemble's accuracy next to its best member's."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..rundir import RunDir  # noqa: E402
+from .table import EnsembleRow  # noqa: E402
+
+
+def plot_table(run_dir: RunDir, rows: list[EnsembleRow]) -> None:
+    """``ensemble/plots/accuracy.png``: paired bars per kind, gain written above each pair."""
+    fig, ax = plt.subplots(figsize=(1.6 * len(rows) + 2.5, 3.6))
+    xs = range(len(rows))
+    width = 0.38
+    ax.bar([x - width / 2 for x in xs], [r.best_member_acc for r in rows], width,
+           label="best member (average: raw weights)", color="#9aa5b1")
+    ax.bar([x + width / 2 for x in xs], [r.val_acc for r in rows], width,
+           label="ensemble (average / student)", color="#2f6db3")
+    for x, r in zip(xs, rows):
+        top = max(r.val_acc, r.best_member_acc)
+        ax.annotate(f"{100 * r.gain:+.1f} pt", (x, top), xytext=(0, 4), textcoords="offset points",
+                    ha="center", fontsize=9)
+    low = min(min(r.val_acc, r.best_member_acc) for r in rows)
+    ax.set_ylim(max(0.0, low - 0.05), min(1.0, max(max(r.val_acc, r.best_member_acc) for r in rows) + 0.03))
+    ax.set_xticks(list(xs), [f"{r.kind}\n({r.members})" for r in rows])
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("Ensembles against their best single member", pad=24)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize=8, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    run_dir.savefig(fig, "ensemble/plots/accuracy.png")
+    plt.close(fig)

@@ -1,0 +1,109 @@
+import json
+
+import pytest
+import torch
+
+from babysit.cli import main
+from babysit.ensemble import build_ensembles, read_table
+from babysit.ensemble.build import _Stage
+from babysit.ensemble.members import Member, check_compatible, top_trial_members
+from babysit.errors import UserError
+from babysit.models import mlp
+from babysit.rundir import RunDir, list_checkpoints, load_checkpoint
+
+COLUMNS = {"kind", "members", "val_acc", "best_member_acc", "gain", "eval_seconds", "eval_memory_mb"}
+
+
+def test_every_kind_builds_a_row_and_the_table_is_written(finished_run, small, capsys):
+    rows = build_ensembles(small(), finished_run, k=2)
+    assert [r.kind for r in rows] == ["seeds", "top_trials", "checkpoints", "average", "distill"]
+    for r in rows:
+        assert 0.0 <= r.best_member_acc <= 1.0 and 0.0 <= r.val_acc <= 1.0
+        assert r.gain == pytest.approx(r.val_acc - r.best_member_acc)
+        assert r.eval_seconds > 0 and r.eval_memory_mb > 0
+    by_kind = {r.kind: r for r in rows}
+    assert by_kind["seeds"].members == by_kind["top_trials"].members == 2
+    assert by_kind["seeds"].memory_ratio > 1.2  # two members' weights resident, not one
+    # The seed copies were trained into their own run folders with their own seeds.
+    for seed in (0, 1):
+        ckpt = load_checkpoint(list_checkpoints(finished_run / "ensemble" / "seeds" / str(seed)
+                                                / "checkpoints")[-1])
+        assert ckpt["config"]["seed"] == seed
+    assert list_checkpoints(finished_run / "ensemble" / "distill" / "checkpoints")
+    table = json.loads((finished_run / "ensemble" / "table.json").read_text())
+    assert all(COLUMNS <= set(row) for row in table)
+    assert read_table(finished_run) == rows
+    assert "best member" in (finished_run / "ensemble" / "table.txt").read_text()
+    assert (finished_run / "ensemble" / "plots" / "accuracy.png").stat().st_size > 1000
+    assert "checkpoints" in capsys.readouterr().out
+
+
+def test_top_trials_are_the_best_by_the_score_in_the_file_name(finished_run):
+    members = top_trial_members(finished_run, 2)
+    scores = {}
+    for folder in (finished_run / "trials").iterdir():
+        best = max(float(p.stem.split("_val_")[1]) for p in list_checkpoints(folder))
+        scores[f"trial {folder.name}"] = best
+    ranked = sorted(scores, key=lambda name: -scores[name])
+    assert [m.name for m in members] == ranked[:2]
+    assert "trial 2" not in [m.name for m in members]  # lr 0.001 for 3 epochs: the worst
+
+
+def test_cli_prints_the_table(finished_run, capsys):
+    assert main(["ensemble", str(finished_run.path), "--kind", "checkpoints", "--kind", "average",
+                 "-k", "3", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "checkpoints" in out and "average" in out and "table written to" in out
+
+
+def test_no_trials_is_skipped_by_default_but_an_error_when_asked(tmp_path, finished_run, small):
+    bare = RunDir(tmp_path / "bare")
+    (bare / "checkpoints").mkdir(parents=True)
+    for path in list_checkpoints(finished_run / "checkpoints"):
+        (bare / "checkpoints" / path.name).write_bytes(path.read_bytes())
+    # The default kinds skip what the run lacks (the stage answers no row) ...
+    assert _Stage(small(), bare, 2, quiet=True).top_trials(explicit=False) is None
+    # ... but asking for it by name is an error.
+    with pytest.raises(UserError, match="holds no trial checkpoints"):
+        build_ensembles(small(), bare, k=2, kinds=("top",), quiet=True)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--kind", "checkpoints"], "holds no checkpoints: train into it first"),
+    (["--kind", "top", "-k", "4"], "has only 3 with checkpoints: use -k 3 or fewer"),
+    (["--kind", "checkpoints", "-k", "9"], "has only 3: use -k 3 or fewer"),
+    (["--kind", "checkpoints", "-k", "1"], "at least 2 members"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, finished_run, capsys, argv, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.toml").write_text((finished_run / "config.toml").read_text())
+    target = empty if argv[1] == "checkpoints" and "-k" not in argv else finished_run.path
+    assert main(["ensemble", str(target), "-q", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("babysit: error:") and message in err[0]
+
+
+def test_a_missing_run_directory_is_one_line(tmp_path, capsys):
+    assert main(["ensemble", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_members_with_different_outputs_are_refused():
+    probe = torch.randn(2, 1, 8, 8)
+    members = [Member("ten", mlp((1, 8, 8), 10, width=8), None, {}),
+               Member("five", mlp((1, 8, 8), 5, width=8), None, {})]
+    with pytest.raises(UserError, match="outputs of different shapes"):
+        check_compatible(members, probe)
+
+
+def test_members_trained_on_other_data_settings_are_flagged(tmp_path, small):
+    from babysit import experiment
+
+    run_dir = RunDir(tmp_path)
+    for number, limit in enumerate([600, 500]):
+        trial = run_dir / "trials" / str(number)
+        experiment.train(small(f"data.limit={limit}", "train.epochs=1"), trial, quiet=True,
+                         checkpoint_dir=trial)
+    (row,) = build_ensembles(small(), run_dir, k=2, kinds=("top",), quiet=True)
+    assert "other data settings: trial 1" in row.detail

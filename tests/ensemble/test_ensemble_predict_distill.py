@@ -1,0 +1,73 @@
+import math
+
+import torch
+import torch.nn.functional as F
+
+from babysit.ensemble.distill import distillation_loss
+from babysit.ensemble.predict import PeakTensorMemory, compare_cost, ensemble_probabilities
+from babysit.models import mlp
+
+
+def test_ensemble_averages_class_probabilities_not_scores():
+    torch.manual_seed(0)
+    models = [mlp((1, 8, 8), 10, width=16) for _ in range(3)]
+    x = torch.randn(20, 1, 8, 8)
+    by_hand = sum(torch.softmax(m.eval()(x), dim=1) for m in models) / 3
+    assert torch.allclose(ensemble_probabilities(models, x, batch_size=7), by_hand, atol=1e-6)
+    assert torch.allclose(ensemble_probabilities(models, x).sum(1), torch.ones(20))
+
+
+def test_peak_memory_counts_live_tensors_once():
+    with PeakTensorMemory() as counter:
+        a = torch.ones(1000)  # 4000 bytes
+        b = a.view(10, 100)  # a view: no new storage
+        c = torch.ones(500)  # 2000 bytes, both alive
+        del a, b, c
+        d = torch.ones(100)  # 400 bytes after the others are freed
+    assert counter.peak == 6000
+    assert counter.now == 400
+    del d
+
+
+def test_five_members_cost_more_memory_than_one():
+    models = [mlp((1, 8, 8), 10, width=64) for _ in range(5)]
+    x = torch.randn(100, 1, 8, 8)
+    five, one = compare_cost(models, models[:1], x, repeats=1)
+    weights = sum(p.numel() * 4 for p in models[0].parameters()) / 2**20
+    assert five.memory_mb - one.memory_mb >= 4 * weights * 0.99
+
+
+def test_distillation_loss_matches_the_formula():
+    torch.manual_seed(0)
+    s, z = torch.randn(6, 5), torch.randn(6, 5)
+    y = torch.randint(0, 5, (6,))
+    T, alpha = 3.0, 0.7
+    p = torch.softmax(z / T, dim=1)
+    log_q = torch.log_softmax(s / T, dim=1)
+    kl = (p * (p.log() - log_q)).sum(1).mean()
+    expected = alpha * T * T * kl + (1 - alpha) * F.cross_entropy(s, y)
+    assert torch.allclose(distillation_loss(s, p, y, T, alpha), expected, atol=1e-6)
+    assert torch.allclose(distillation_loss(s, p, y, T, 0.0), F.cross_entropy(s, y))
+    assert distillation_loss(z, p, y, T, 1.0).abs() < 1e-6  # student = teacher: nothing to learn
+
+
+def test_t_squared_keeps_soft_gradients_on_scale_at_high_temperature():
+    """Hinton et al. eq. 3: for large T, d/ds_i of T^2*KL -> (s_i - v_i) / C per example
+    (zero-mean logits), independent of T."""
+    torch.manual_seed(1)
+    C, N = 10, 4
+    v = torch.randn(N, C)
+    v -= v.mean(1, keepdim=True)
+    s = torch.randn(N, C)
+    s -= s.mean(1, keepdim=True)
+    y = torch.zeros(N, dtype=torch.long)
+    grads = []
+    for T in (50.0, 500.0):
+        s_ = s.clone().requires_grad_()
+        distillation_loss(s_, torch.softmax(v / T, dim=1), y, T, alpha=1.0).backward()
+        grads.append(s_.grad * N)  # per example (the loss is a batch mean)
+    limit = (s - v) / C
+    for g in grads:
+        assert torch.allclose(g, limit, atol=2e-2 * limit.abs().max())
+    # Without the T^2 factor the same gradients would shrink 100-fold between these temperatures.
+    assert math.isclose(grads[0].norm().item(), grads[1].norm().item(), rel_tol=0.05)
