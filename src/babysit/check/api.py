@@ -210,7 +210,7 @@ def tiny_gradient_warnings(rows: list[GradRow], scale: float) -> list[str]:
         by_name[r.name] = max(by_name.get(r.name, 0.0), abs(r.analytic), abs(r.numeric))
     for name, largest in by_name.items():
         if 0.0 < largest <= TINY_GRADIENT:
-            factor = scale * 10.0 ** round(-math.log10(largest))
+            factor = scale * 10.0 ** math.ceil(-math.log10(largest))
             warnings.append(f"gradients of {name} are tiny (at most {largest:.1e}), where floating "
                             f"point noise takes over: rescale the objective, e.g. scale={factor:.0e} "
                             f"(gradcheck(..., scale={factor:.0e}) or --set gradcheck.scale={factor:.0e})")
