@@ -53,8 +53,8 @@ def test_regularization_gradient_off_by_a_factor_fails_in_the_reg_check():
 def test_summed_check_needs_a_raised_reg_strength_to_see_the_reg_bug():
     # The notes: checked as one sum, a wrong regularization gradient can hide behind the data
     # gradient when the regularization is weak; raising its strength exposes it.
-    weak = check(reg_bug="reg", separate=False, reg_scale=1e-6)
-    strong = check(reg_bug="reg", separate=False, reg_scale=100.0)
+    weak = check(reg_bug="reg", separate=False, reg_scale=1e-6, coords_per_tensor=4)
+    strong = check(reg_bug="reg", separate=False, reg_scale=100.0, coords_per_tensor=4)
     assert weak.passed, str(weak)
     assert not strong.passed
     assert {r.name for r in strong.failures} == {"inp.weight", "hidden.weight", "out.weight"}
