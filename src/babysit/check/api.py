@@ -37,7 +37,7 @@ from torch import nn
 from ..errors import UserError
 from .batched import differences
 from .numeric import Objective, numpy_differences, select_coordinates
-from .report import (TINY_GRADIENT, GradcheckReport, GradRow, band_warnings, best_h, make_row,
+from .report import (TINY_GRADIENT, GradcheckReport, GradRow, band_warnings, best_h, make_rows,
                      sweep_entry)
 
 DEFAULT_H = 1e-5
@@ -46,7 +46,7 @@ SWEEP = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *, h: float = DEFAULT_H,
               sweep: bool | Sequence[float] = False, coords_per_tensor: int | None = 10, seed: int = 0,
-              scale: float = 1.0, batched: bool = True, chunk_size: int = 1024,
+              scale: float = 1.0, batched: bool = True, chunk_size: int = 4096,
               progress: bool = False) -> GradcheckReport:
     """Check the gradient autograd computes for ``fn()`` against centered differences.
 
@@ -78,7 +78,7 @@ def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *
 def check_objectives(parts: Mapping[str, Callable[[], torch.Tensor]], wrt: Mapping[str, torch.Tensor], *,
                      h: float = DEFAULT_H, sweep: bool | Sequence[float] = False,
                      coords_per_tensor: int | None = 10, seed: int = 0, scale: float = 1.0,
-                     batched: bool = True, chunk_size: int = 1024, progress: bool = False,
+                     batched: bool = True, chunk_size: int = 4096, progress: bool = False,
                      extra_warnings: Sequence[str] = ()) -> GradcheckReport:
     """The engine: each part (row-name prefix -> objective) checked on the same coordinates."""
     started = time.perf_counter()
@@ -102,10 +102,9 @@ def check_objectives(parts: Mapping[str, Callable[[], torch.Tensor]], wrt: Mappi
                 diffs, reason = differences(objective, coords, step, batched=batched,
                                             chunk_size=chunk_size, analytic=analytic, progress=bar)
                 fallback = fallback or reason
-                rows_by_h[step] += [
-                    make_row(prefix + c.name, c.index, a, fp, fm, st, kink, eps[c.name])
-                    for c, a, fp, fm, st, kink in zip(coords, analytic_values, diffs.f_plus,
-                                                       diffs.f_minus, diffs.step, diffs.kink)]
+                rows_by_h[step] += make_rows(
+                    [prefix + c.name for c in coords], [c.index for c in coords], analytic_values,
+                    diffs.f_plus, diffs.f_minus, diffs.step, diffs.kink, [eps[c.name] for c in coords])
     entries = [sweep_entry(s, rows_by_h[s]) for s in steps] if len(steps) > 1 else None
     chosen = best_h(entries) if entries else steps[0]
     rows = rows_by_h[chosen]
@@ -197,9 +196,9 @@ def gradcheck_numpy(f: Callable[[np.ndarray], float], x: np.ndarray, grad: np.nd
     rows_by_h = {}
     for step in steps:
         diffs = numpy_differences(scaled, x, coords, step)
-        rows_by_h[step] = [make_row(name, c.index, scale * float(grad[c.index]), diffs.f_plus[i],
-                                    diffs.f_minus[i], diffs.step[i], False, eps)
-                           for i, c in enumerate(coords)]
+        rows_by_h[step] = make_rows([name] * len(coords), [c.index for c in coords],
+                                    [scale * float(grad[c.index]) for c in coords], diffs.f_plus,
+                                    diffs.f_minus, diffs.step, diffs.kink, eps)
     entries = [sweep_entry(s, rows_by_h[s]) for s in steps] if len(steps) > 1 else None
     chosen = best_h(entries) if entries else steps[0]
     rows = rows_by_h[chosen]

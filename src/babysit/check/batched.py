@@ -27,7 +27,7 @@ from torch.utils._pytree import tree_map
 from .kinks import KinkRecorder
 from .numeric import Coordinate, Differences, Objective, group_by_tensor, loop_differences
 
-MEMORY_BUDGET = 256 * 2**20  # bytes for one stack of dense perturbed copies, where one is needed
+MEMORY_BUDGET = 256 * 2**20  # bytes one batched pass may allocate
 
 
 class LeafSwap(TorchFunctionMode):
@@ -114,16 +114,20 @@ class StackedTensor:
         return found
 
 
-def chunk_size_for(leaf: torch.Tensor, chunk_size: int) -> int:
-    """As many copies per stack as `chunk_size` allows within the memory budget."""
-    per_copy = max(leaf.numel() * leaf.element_size(), 1)
-    return max(1, min(chunk_size, MEMORY_BUDGET // per_copy))
+def chunk_size_for(objective: Objective, leaf: torch.Tensor, chunk_size: int) -> int:
+    """As many perturbations per pass as `chunk_size` allows within the memory budget.
+
+    One perturbation may cost a dense copy of the tensor plus everything one evaluation
+    allocates (measured by f(x)'s pass), all of it K times over in a batched pass.
+    """
+    per_copy = leaf.numel() * leaf.element_size() + objective.bytes_per_evaluation
+    return max(1, min(chunk_size, MEMORY_BUDGET // max(per_copy, 1)))
 
 
 def batched_differences(objective: Objective, coords: list[Coordinate], h: float,
-                        chunk_size: int = 1024, progress=None) -> Differences:
+                        chunk_size: int = 4096, progress=None) -> Differences:
     """Centered differences of coordinates of one tensor, `chunk_size` perturbations per pass."""
-    size = chunk_size_for(objective.wrt[coords[0].name], chunk_size)
+    size = chunk_size_for(objective, objective.wrt[coords[0].name], chunk_size)
     stacked = StackedTensor(objective, coords[0].name)
     result = Differences()
     for start in range(0, len(coords), size):
@@ -146,7 +150,7 @@ def verify(objective: Objective, coord: Coordinate, h: float, batched: Differenc
 
 
 def differences(objective: Objective, coords: list[Coordinate], h: float, *, batched: bool = True,
-                chunk_size: int = 1024, analytic: dict | None = None,
+                chunk_size: int = 4096, analytic: dict | None = None,
                 progress=None) -> tuple[Differences, str | None]:
     """Centered differences for `coords`, batched where possible; and why the loop ran, if it did.
 

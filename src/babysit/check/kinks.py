@@ -172,7 +172,8 @@ class KinkRecorder(TorchDispatchMode):
 
     ``KinkRecorder()`` records; ``KinkRecorder(reference=recorder)`` compares each op's winners
     with those of `recorder` in order, and afterwards ``.crossed`` says whether any differed
-    (a different op sequence counts as a difference). ``.ops`` counts the kink ops seen.
+    (a different op sequence counts as a difference). ``.ops`` counts the kink ops seen and
+    ``.bytes`` the memory their results and those of all other ops took.
     """
 
     def __init__(self, reference: "KinkRecorder | None" = None):
@@ -181,11 +182,14 @@ class KinkRecorder(TorchDispatchMode):
         self.winners: list[torch.Tensor] = []
         self.ops: Counter = Counter()
         self.crossed = False
+        self.bytes = 0
         self._position = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if isinstance(out, torch.Tensor):  # what one evaluation allocates, to size batches by
+            self.bytes += out.nbytes
         rule = WINNER_RULES.get(func)
         if rule is not None:
             self._note(func, rule(args, kwargs, out))

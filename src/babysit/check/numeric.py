@@ -91,6 +91,7 @@ class Objective:
                  seed: int = 0, scale: float = 1.0):
         self.fn, self.wrt, self.seed, self.scale = fn, dict(wrt), seed, scale
         self.on_cuda = any(t.device.type == "cuda" for t in self.wrt.values())
+        self.bytes_per_evaluation = 0  # measured by value(); sizes the batches
 
     def reseed(self) -> None:
         # The CPU generator directly: torch.manual_seed also walks every lazy accelerator
@@ -113,6 +114,7 @@ class Objective:
         """f(x) and the kink ops it runs."""
         with torch.no_grad(), KinkRecorder() as recorder:
             value = float(self())
+        self.bytes_per_evaluation = recorder.bytes
         if not math.isfinite(value):
             raise UserError(f"the checked function is {value} at the check point: a gradient check "
                             "needs a finite loss (lower the learning rate / burn-in, check the data)")
