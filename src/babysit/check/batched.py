@@ -125,7 +125,7 @@ def chunk_size_for(objective: Objective, leaf: torch.Tensor, chunk_size: int) ->
 
 
 def batched_differences(objective: Objective, coords: list[Coordinate], h: float,
-                        chunk_size: int = 4096, progress=None) -> Differences:
+                        chunk_size: int = 2048, progress=None) -> Differences:
     """Centered differences of coordinates of one tensor, `chunk_size` perturbations per pass."""
     size = chunk_size_for(objective, objective.wrt[coords[0].name], chunk_size)
     stacked = StackedTensor(objective, coords[0].name)
@@ -150,7 +150,7 @@ def verify(objective: Objective, coord: Coordinate, h: float, batched: Differenc
 
 
 def differences(objective: Objective, coords: list[Coordinate], h: float, *, batched: bool = True,
-                chunk_size: int = 4096, analytic: dict | None = None,
+                chunk_size: int = 2048, analytic: dict | None = None,
                 progress=None) -> tuple[Differences, str | None]:
     """Centered differences for `coords`, batched where possible; and why the loop ran, if it did.
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -32,8 +32,7 @@ from ..errors import UserError
 from .kinks import KinkRecorder
 
 
-@dataclass(frozen=True)
-class Coordinate:
+class Coordinate(NamedTuple):
     """One checked entry: tensor `name`, its position `flat` in the flattened tensor, `index` in it."""
 
     name: str
@@ -58,7 +57,7 @@ def select_coordinates(shapes: Mapping[str, tuple[int, ...]], per_tensor: int | 
             flats = np.sort(torch.randperm(numel, generator=generator)[:per_tensor].numpy())
         indices = np.stack(np.unravel_index(flats, shape), axis=1) if shape else np.zeros((numel, 0), int)
         coords += [Coordinate(name, flat, tuple(index))
-                   for flat, index in zip(flats.tolist(), indices.tolist())]
+                   for flat, index in zip(flats.tolist(), indices.tolist())]  # NamedTuple: cheap by the 10,000
     return coords
 
 
