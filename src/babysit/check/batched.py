@@ -65,10 +65,12 @@ class LeafSwap(TorchFunctionMode):
     def linear(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         weight = self.leaf.detach()
         out_features, in_features = weight.shape
+        j, i = (self.flat // in_features).reshape(1), (self.flat % in_features).reshape(1)
         delta = self.value - weight.reshape(-1)[self.flat]
-        x_i = x.index_select(-1, (self.flat % in_features).reshape(1)).squeeze(-1)
-        e_j = F.one_hot(self.flat // in_features, out_features).to(x.dtype)
-        return F.linear(x, weight, bias) + (delta * x_i).unsqueeze(-1) * e_j
+        base = F.linear(x, weight, bias)  # unperturbed: computed once for the whole batch
+        column = base.index_select(-1, j) + delta * x.index_select(-1, i)  # output j moves
+        hit = torch.arange(out_features, device=x.device) == j
+        return torch.where(hit, column, base)
 
 
 class BatchMismatch(RuntimeError):
