@@ -252,7 +252,10 @@ def format_table(report: GradcheckReport) -> str:
             lines.append(f"    h={e['h']:<7g} worst {e['worst_rel_error']:.1e}  median "
                          f"{e['median_rel_error']:.1e}  failing {e['failures']}  kinks {e['kinks_crossed']}{best}")
         lines.append("")
-    lines.append(f"kink ops in the objective: {describe(report.kink_ops)}")
+    if report.numeric_mode == "numpy":
+        lines.append("kinks: not tracked (NumPy code runs no torch ops to watch)")
+    else:
+        lines.append(f"kink ops in the objective: {describe(report.kink_ops)}")
     if report.fallback:
         lines.append(f"numeric side ran as a plain loop: {report.fallback}")
     for w in report.warnings:
