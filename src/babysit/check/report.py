@@ -100,8 +100,8 @@ def make_row(name: str, index: tuple[int, ...], analytic: float, f_plus: float, 
              step: float, kink: bool, eps: float) -> GradRow:
     numeric = (f_plus - f_minus) / step
     rel = relative_error(analytic, numeric)
-    floor = ROUNDOFF_FACTOR * eps * max(abs(f_plus), abs(f_minus)) / (step / 2)  # roundoff_floor
-    return GradRow(name, index, analytic, numeric, rel, kink, verdict(rel), abs(analytic - numeric), floor)
+    return GradRow(name, index, analytic, numeric, rel, kink, verdict(rel), abs(analytic - numeric),
+                   roundoff_floor(f_plus, f_minus, step / 2, eps))
 
 
 def make_rows(names: list[str], indices: list[tuple[int, ...]], analytic, f_plus, f_minus, step,
