@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from ..config import set_key
 from .common import add_experiment_args, config_from_args
@@ -11,16 +12,16 @@ from .common import add_experiment_args, config_from_args
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "gradcheck", help="compare analytic gradients with numeric ones (before training)",
-        description="Check the experiment's model, loss and L2 term the way the course notes say: "
+        description=textwrap.fill("Check the experiment's model, loss and L2 term the way the course notes say: "
                     "centered differences (f(x+h) - f(x-h)) / 2h in float64 on a copy of the model, "
                     "3 datapoints of the training split, ~10 coordinates of EVERY parameter tensor "
                     "(biases too), data loss and regularization checked apart, dropout given the "
                     "same seed in every evaluation, and kinks (relu, max, hinge, pooling) tracked: a "
                     "coordinate whose f(x+h) and f(x-h) took different winners is marked and does not "
                     "fail the check by itself. Prints one row per coordinate, grouped per tensor; "
-                    "exit code 1 when the check fails. Settings: the [gradcheck] config section.",
-        epilog="relative error |a-n| / max(|a|,|n|): <= 1e-7 happy, <= 1e-4 ok with kinks, "
-               "<= 1e-2 uneasy, above wrong.\n"
+                    "exit code 1 when the check fails. Settings: the [gradcheck] config section.", 92),
+        epilog="relative error |a-n| / max(|a|,|n|): <= 1e-7 happy, <= 1e-4 ok with kinks,\n"
+               "<= 1e-2 uneasy, above: wrong.\n"
                "a coordinate fails when its error is above 1e-4, it crossed no kink and the\n"
                "difference exceeds the round-off of the numeric estimate.\n\n"
                "examples:\n  babysit gradcheck\n  babysit gradcheck exp.toml --sweep\n"
