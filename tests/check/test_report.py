@@ -36,6 +36,14 @@ def test_pass_rule():
     assert not GradcheckReport([], h=1e-5).passed
 
 
+def test_summary_names_the_worst_error_that_means_something():
+    noise = row(1.0, name="b", abs_error=1e-18, floor=1e-10)  # zero gradient, round-off numeric
+    report = GradcheckReport([row(3e-8, name="w"), noise, row(0.9, kink=True, name="k")], h=1e-5)
+    assert report.passed and report.worst.name == "w"
+    assert "3.0e-08 (happy) at w[0]" in report.summary
+    assert "(within round-off)" in str(report)
+
+
 def test_make_row_uses_the_centered_difference_and_its_roundoff_floor():
     r = make_row("w", (1, 2), analytic=3.0, f_plus=1.0 + 3e-5, f_minus=1.0 - 3e-5, step=2e-5,
                  kink=False, eps=2.0 ** -52)

@@ -55,7 +55,8 @@ def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *
     Args:
         fn: zero-argument callable returning a scalar tensor (the objective).
         wrt: name -> leaf tensor the gradient is taken for; perturbed in place during the
-            check and restored bit for bit afterwards.
+            check and restored bit for bit afterwards. fn runs many times: side effects it
+            has (BatchNorm running statistics) happen each time — gradcheck_model works on a copy.
         h: step of the centered difference (f(x+h) - f(x-h)) / 2h.
         sweep: True to try h = 1e-3 .. 1e-8 (or a sequence of steps) and report the best.
         coords_per_tensor: random coordinates checked in each tensor (None or 0: all).
