@@ -1,14 +1,15 @@
 """Batched perturbations: many centered differences per forward pass.
 
 Checking K coordinates of a tensor W the plain way costs 2K forward passes. Here the K
-perturbed copies ``W + h e_i`` are stacked into one (K, *W.shape) tensor and the objective is
-evaluated once over the stack with ``torch.func.vmap`` — then once more for ``W - h e_i``.
+perturbations ``W + h e_i`` are evaluated in one pass with ``torch.func.vmap`` over the pairs
+(i, W_i + h) — then once more for ``W - h e_i``.
 
-The user's function takes no arguments (it closes over W), so vmap cannot feed it the stack
-directly. :class:`LeafSwap` does it instead: a ``TorchFunctionMode`` that hands every torch call
-receiving W (``F.linear(x, W, b)``, ``W.t()``, ``x @ W``) the batched tensor in its place.
-This works for modules and plain closures alike, and the batched result is verified against
-a plain evaluation before it is trusted.
+The user's function takes no arguments (it closes over W), so vmap cannot feed it the
+perturbed tensors directly. :class:`LeafSwap` does it instead: a ``TorchFunctionMode`` that
+hands every torch call receiving W (``W.t()``, ``x @ W``, ``(W**2).sum()``) the perturbed W in
+its place. This works for modules and plain closures alike, and each tensor's batched result
+is verified against a plain evaluation before it is trusted. ``F.linear`` gets a shortcut that
+never builds the K copies of W (see :class:`LeafSwap`).
 
 Kinks: :class:`~babysit.check.kinks.KinkRecorder` compares the winners of the +h pass with
 those of the -h pass. Under vmap it sees the physical, batched tensors, so a difference says
@@ -77,7 +78,7 @@ class BatchMismatch(RuntimeError):
     """The batched evaluation disagrees with a plain one (the function reads W behind torch's back)."""
 
 
-class StackedTensor:
+class PerturbedTensor:
     """Evaluate the objective at many one-entry perturbations of one leaf tensor per pass."""
 
     def __init__(self, objective: Objective, name: str):
@@ -130,12 +131,12 @@ def batched_differences(objective: Objective, coords: list[Coordinate], h: float
                         chunk_size: int = 2048, progress=None) -> Differences:
     """Centered differences of coordinates of one tensor, `chunk_size` perturbations per pass."""
     size = chunk_size_for(objective, objective.wrt[coords[0].name], chunk_size)
-    stacked = StackedTensor(objective, coords[0].name)
+    perturbed = PerturbedTensor(objective, coords[0].name)
     result = Differences()
     for start in range(0, len(coords), size):
         chunk = coords[start:start + size]
-        flats = torch.tensor([c.flat for c in chunk], device=stacked.base.device)
-        result.extend(stacked.differences(flats, h))
+        flats = torch.tensor([c.flat for c in chunk], device=perturbed.base.device)
+        result.extend(perturbed.differences(flats, h))
         if progress is not None:
             progress.update(len(chunk))
     return result
@@ -197,4 +198,4 @@ def _first_line(exc: Exception) -> str:
     return line if len(line) <= 160 else line[:157] + "..."
 
 
-__all__ = ["LeafSwap", "StackedTensor", "batched_differences", "differences"]
+__all__ = ["LeafSwap", "PerturbedTensor", "batched_differences", "differences"]
