@@ -38,7 +38,7 @@ from torch import nn
 
 from ..errors import UserError
 from .batched import differences
-from .numeric import Objective, numpy_differences, select_coordinates
+from .numeric import Objective, numpy_differences, select_coordinates, values_at
 from .report import (TINY_GRADIENT, GradcheckReport, GradRow, band_warnings, best_h, make_rows,
                      sweep_entry)
 
@@ -108,7 +108,7 @@ def _check_objectives(parts, wrt, *, h, sweep, coords_per_tensor, seed, scale, b
             objective = Objective(fn, wrt, seed=seed, scale=scale)
             kink_ops.update(objective.value()[1].ops)
             analytic = objective.analytic()
-            analytic_values = _values_at(analytic, coords)
+            analytic_values = values_at(analytic, coords)
             for step in steps:
                 diffs, reason = differences(objective, coords, step, batched=batched,
                                             chunk_size=chunk_size, analytic=analytic, progress=bar)
@@ -322,20 +322,6 @@ def _dtype_warnings(wrt: Mapping[str, torch.Tensor]) -> list[str]:
             "in single precision even a correct gradient can show relative errors near 1e-2, and "
             "differences below the round-off floor cannot fail; check in float64 (the default of "
             "gradcheck_model)"]
-
-
-def _values_at(tensors: Mapping[str, torch.Tensor], coords) -> list[float]:
-    """tensors[c.name] at each coordinate, read per tensor in one gather."""
-    values: list[float] = [0.0] * len(coords)
-    by_name: dict[str, list[int]] = {}
-    for i, c in enumerate(coords):
-        by_name.setdefault(c.name, []).append(i)
-    for name, positions in by_name.items():
-        flat = tensors[name].reshape(-1)
-        picked = flat[torch.tensor([coords[i].flat for i in positions], device=flat.device)].tolist()
-        for i, v in zip(positions, picked):
-            values[i] = v
-    return values
 
 
 def _cuda_devices(tensors) -> list[int]:

@@ -186,6 +186,17 @@ def numpy_differences(f: Callable[[np.ndarray], float], x: np.ndarray, coords: l
 def group_by_tensor(coords: list[Coordinate]) -> dict[str, list[int]]:
     """Positions in `coords` of each tensor's coordinates."""
     groups: dict[str, list[int]] = {}
-    for i, c in enumerate(coords):
-        groups.setdefault(c.name, []).append(i)
+    for i, name in enumerate([c[0] for c in coords]):
+        groups.setdefault(name, []).append(i)
     return groups
+
+
+def values_at(tensors: Mapping[str, torch.Tensor], coords: list[Coordinate]) -> list[float]:
+    """tensors[c.name] at each coordinate, read with one gather per tensor."""
+    values: list[float] = [0.0] * len(coords)
+    for name, positions in group_by_tensor(coords).items():
+        flat = tensors[name].reshape(-1)
+        flats = torch.tensor([coords[i][1] for i in positions], device=flat.device)
+        for i, v in zip(positions, flat[flats].tolist()):
+            values[i] = v
+    return values
