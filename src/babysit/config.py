@@ -91,6 +91,18 @@ DEFAULTS: dict[str, Any] = {
         "temperature": 4.0,  # distillation: softmax(z/T) of teacher and student
         "alpha": 0.9,  # distillation: weight of the soft-target loss; 1-alpha on the hard labels
     },
+    "gradcheck": {  # babysit gradcheck: analytic gradients against centered differences
+        "h": 1e-5,  # step of (f(x+h) - f(x-h)) / 2h
+        "sweep": False,  # also try h = 1e-3 .. 1e-8 and keep the best
+        "num_points": 3,  # datapoints of the training split the loss is checked on
+        "coords_per_tensor": 10,  # random coordinates of EVERY parameter tensor (0: all)
+        "burn_in": 0,  # training steps before the check (a "characteristic" point, not init)
+        "reg_scale": 1.0,  # multiplies the L2 strength in the regularization check
+        "separate": True,  # check data loss and regularization apart
+        "scale": 1.0,  # multiplies the objective (rescue for tiny gradients)
+        "dtype": "float64",  # float64 | float32 (float32 is warned about)
+        "batched": True,  # many perturbations per forward pass (falls back to a loop)
+    },
 }
 
 FREE_TABLES = {"data.kwargs", "model.kwargs"}
