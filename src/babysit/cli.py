@@ -15,6 +15,7 @@ from .errors import UserError
 
 VERBS = [
     "train",
+    "preflight",
 ]
 
 

@@ -55,6 +55,18 @@ DEFAULTS: dict[str, Any] = {
         "checkpoints": True,  # one checkpoint per epoch in checkpoints/
         "max_loss": 1e6,  # stop when the loss exceeds this (explodes) or is not finite
     },
+    "preflight": {  # sanity checks before learning (babysit preflight)
+        "skip": [],  # check names not to run, e.g. ["gradcheck"]
+        "examples": 512,  # examples the initial and regularized losses are measured on
+        "initial_tolerance": 0.1,  # initial loss within +-10% of the loss at chance
+        "overfit_examples": 20,  # the tiny subset to memorize with reg = 0
+        "overfit_steps": 500,  # at most this many full-batch steps to memorize it
+        "overfit_target": 0.01,  # "near-zero cost": at most 1% of the loss at chance
+        "dependence_examples": 512,  # real vs zeroed inputs: 3/4 to train on, 1/4 held out
+        "dependence_steps": 150,
+        "dependence_margin": 0.1,  # real inputs must win by this much held-out accuracy
+        "gradcheck_points": 3,
+    },
 }
 
 FREE_TABLES = {"data.kwargs", "model.kwargs"}
