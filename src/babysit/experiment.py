@@ -86,6 +86,7 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
         if config["train"]["checkpoints"]:
             cbs.append(Checkpointer(ckpt_dir))
         cbs.append(MetricsLogger(run_dir / "metrics.jsonl"))
+    cbs.extend(companions(config, run_dir, exp))
     if not quiet:
         cbs.append(ProgressBar(desc=config["name"]))
     cbs.extend(callbacks)
@@ -95,6 +96,16 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
                 seed=config["seed"], max_loss=config["train"]["max_loss"], config=config,
                 resume=resume_state)
     return exp, state
+
+
+def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Callback]:
+    """The callbacks every experiment trains with by default, as its config asks.
+
+    One line per companion (learning-rate schedules, the monitor, parameter averaging...):
+    each reads its own config section and returns nothing when switched off.
+    """
+    found: list[Callback] = []
+    return found
 
 
 def _restore(exp: Experiment, ckpt_dir: Path, run_dir: RunDir) -> dict | None:

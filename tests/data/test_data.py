@@ -1,0 +1,148 @@
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from babysit.data import DataSplit, load_data
+from babysit.errors import UserError
+
+
+def test_digits_is_the_embedded_default_with_image_shape():
+    data = load_data("digits")
+    assert isinstance(data, DataSplit)
+    assert len(data.y_train) + len(data.y_val) == 1797
+    assert data.input_shape == (1, 8, 8) and data.is_image
+    assert data.num_classes == 10
+    assert abs(len(data.y_val) / 1797 - 0.2) < 0.01
+
+
+def test_split_is_fixed_by_its_seed_and_disjoint():
+    a, b = load_data("digits", split_seed=3), load_data("digits", split_seed=3)
+    assert torch.equal(a.x_val, b.x_val) and torch.equal(a.y_train, b.y_train)
+    c = load_data("digits", split_seed=4)
+    assert not torch.equal(a.y_val, c.y_val)
+    raw = load_data("digits", standardize=False)
+    train_rows = {tuple(r) for r in raw.x_train.flatten(1).tolist()}
+    val_rows = [tuple(r) for r in raw.x_val.flatten(1).tolist()]
+    # Duplicated images exist in digits; almost all validation images must be unseen.
+    assert sum(r in train_rows for r in val_rows) < 0.05 * len(val_rows)
+
+
+def test_standardization_uses_training_statistics_only():
+    data = load_data("digits")
+    channel_mean = data.x_train.mean(dim=(0, 2, 3))
+    assert torch.allclose(channel_mean, torch.zeros(1), atol=1e-4)
+    assert torch.allclose(data.x_train.std(dim=(0, 2, 3)), torch.ones(1), atol=1e-3)
+    assert not torch.allclose(data.x_val.mean(), torch.zeros(()), atol=1e-4)  # val not re-centred
+    raw = load_data("digits", standardize=False)
+    assert torch.allclose(data.mean.flatten(), raw.x_train.mean(dim=(0, 2, 3)))
+
+
+def test_mnist1d_generated_offline():
+    data = load_data("mnist1d", kwargs={"num_samples": 600})
+    assert data.input_shape == (40,) and not data.is_image
+    assert len(data.y_train) + len(data.y_val) == 600
+    assert set(data.y_train.tolist()) == set(range(10))
+
+
+def write_cifar_batch(path, n, seed=0, labels=None):
+    rng = np.random.default_rng(seed)
+    batch = {b"batch_label": b"training batch", b"labels": labels if labels is not None else
+             rng.integers(0, 10, n).tolist(), b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+             b"filenames": [f"img{i}.png".encode() for i in range(n)]}
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+
+
+def test_cifar10_python_batches(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for i in (1, 2):
+        write_cifar_batch(folder / f"data_batch_{i}", 30, seed=i)
+    data = load_data("cifar10", path=str(tmp_path), val_fraction=0.2)
+    assert data.input_shape == (3, 32, 32)
+    assert len(data.y_train) + len(data.y_val) == 60
+    assert data.class_names[0] == "airplane"
+
+
+def test_cifar10_refuses_pickles_that_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with open(tmp_path / "data_batch_1", "wb") as f:
+        pickle.dump({b"data": Evil(), b"labels": [0]}, f)
+    with pytest.raises(UserError, match="not a CIFAR-10 python batch"):
+        load_data("cifar10", path=str(tmp_path))
+
+
+def test_cifar10_bad_input(tmp_path):
+    with pytest.raises(UserError, match="set data.path"):
+        load_data("cifar10")
+    with pytest.raises(UserError, match="no CIFAR-10 batches"):
+        load_data("cifar10", path=str(tmp_path))
+    (tmp_path / "data_batch_1").write_bytes(b"\x80\x02garbage")
+    with pytest.raises(UserError, match="not a CIFAR-10 python batch"):
+        load_data("cifar10", path=str(tmp_path))
+    write_cifar_batch(tmp_path / "data_batch_1", 10, labels=[12] * 10)
+    with pytest.raises(UserError, match="out of range for 10 classes"):
+        load_data("cifar10", path=str(tmp_path))
+
+
+def write_idx(path, array, gz=False):
+    array = np.asarray(array, dtype=np.uint8)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if gz else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_idx_files(tmp_path, gz):
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if gz else ""
+    write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", rng.integers(0, 256, (50, 28, 28)), gz)
+    write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", np.arange(50) % 10, gz)
+    data = load_data("mnist", path=str(tmp_path))
+    assert data.input_shape == (1, 28, 28)
+    assert len(data.y_train) + len(data.y_val) == 50
+
+
+def test_mnist_bad_input(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_data("mnist", path=str(tmp_path))
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((5, 28, 28)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(4))
+    with pytest.raises(UserError, match="5 images but 4 labels"):
+        load_data("mnist", path=str(tmp_path))
+    raw = (tmp_path / "train-images-idx3-ubyte").read_bytes()
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(raw[:-100])
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        load_data("mnist", path=str(tmp_path))
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x12\x34\x56\x78")
+    with pytest.raises(UserError, match="bad magic"):
+        load_data("mnist", path=str(tmp_path))
+
+
+def test_unknown_dataset_and_plugins(tmp_path, monkeypatch):
+    with pytest.raises(UserError, match="unknown data set 'cifar100'"):
+        load_data("cifar100")
+    with pytest.raises(UserError, match="cannot import module"):
+        load_data("no_such_module_xyz:make")
+    (tmp_path / "mydata.py").write_text(
+        "import torch\n"
+        "def make(n=40):\n    return torch.randn(n, 5), torch.arange(n) % 3\n"
+        "def with_nan():\n    x = torch.randn(10, 2); x[0, 0] = float('nan'); return x, torch.zeros(10).long()\n"
+        "def mismatched():\n    return torch.randn(10, 2), torch.zeros(9).long()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = load_data("mydata:make", kwargs={"n": 30})
+    assert data.num_classes == 3 and data.input_shape == (5,)
+    with pytest.raises(UserError, match="NaN or infinite"):
+        load_data("mydata:with_nan")
+    with pytest.raises(UserError, match="10 examples but 9 labels"):
+        load_data("mydata:mismatched")
+    with pytest.raises(UserError, match="no attribute"):
+        load_data("mydata:missing")

@@ -1,0 +1,66 @@
+"""The CLI as a user meets it: real processes, real exit codes, no tracebacks."""
+
+import subprocess
+import sys
+
+import pytest
+
+from babysit.cli import main
+
+from babysit.rundir import list_checkpoints, read_jsonl
+
+
+def babysit(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "babysit.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_help_lists_the_verbs():
+    result = babysit("--help")
+    assert result.returncode == 0
+    assert "train" in result.stdout
+
+
+def test_train_default_end_to_end(tmp_path):
+    result = babysit("train", "--set", "train.epochs=2", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "runs" / "default"
+    assert f"run directory: runs/default" in result.stdout
+    assert len(read_jsonl(run_dir / "metrics.jsonl")) == 2
+    assert len(list_checkpoints(run_dir / "checkpoints")) == 2
+    assert (run_dir / "config.toml").is_file()
+    again = babysit("train", "--set", "train.epochs=1", "--quiet", cwd=tmp_path)
+    assert "runs/default-2" in again.stdout  # a second run never overwrites the first
+
+
+def test_train_from_a_config_file_and_resume(tmp_path):
+    config = tmp_path / "exp.toml"
+    config.write_text('name = "tiny"\n[model]\nwidth = 16\n[train]\nepochs = 2\n')
+    result = babysit("train", str(config), "--run-dir", str(tmp_path / "r"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    more = babysit("train", "--resume", str(tmp_path / "r"), "--set", "train.epochs=3", "--quiet")
+    assert more.returncode == 0, more.stderr
+    assert [r["epoch"] for r in read_jsonl(tmp_path / "r" / "metrics.jsonl")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--set", "optim.lrr=0.1"], "unknown config key 'optim.lrr'"),
+    (["train", "--set", "data.dataset=imagenet"], "unknown data set 'imagenet'"),
+    (["train", "--set", "model.name=resnet"], "unknown model 'resnet'"),
+    (["train", "--set", "loss.name=hinge"], "unknown loss 'hinge'"),
+    (["train", "--set", "model.name=nosuchpkg.mod:fn"], "cannot import module 'nosuchpkg.mod'"),
+    (["train", "--set", "data.dataset=mnist", "--set", "data.path=/nonexistent"], "is not a folder"),
+    (["train", "missing.toml"], "does not exist"),
+    (["train", "--resume", "/nonexistent/run"], "holds no run"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--quiet"]) == 2  # returns, never raises
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
+    result = babysit("train", "--set", "train.batch_size=0", "--quiet", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("babysit: error:") and "Traceback" not in result.stderr

@@ -1,0 +1,140 @@
+import math
+
+import pytest
+import torch
+
+from babysit import experiment
+from babysit.data import load_data
+from babysit.errors import UserError
+from babysit.models import build_model, softmax_loss
+from babysit.rundir import RunDir, list_checkpoints, load_checkpoint, read_jsonl
+from babysit.train import HOOKS, Callback, fit
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def __getattribute__(self, name):
+        if name in HOOKS:
+            return lambda state: object.__getattribute__(self, "calls").append(name)
+        return object.__getattribute__(self, name)
+
+
+for _hook in HOOKS:  # make every hook count as overridden
+    setattr(Recorder, _hook, lambda self, state: None)
+
+
+def small_data():
+    return load_data("digits").subset(300, 100)
+
+
+def test_fit_learns_digits_and_reports_per_epoch():
+    torch.manual_seed(0)
+    data = small_data()
+    model = build_model("mlp", data.input_shape, 10, width=32)
+    state = fit(model, data, optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                epochs=4, batch_size=32, reg=1e-4)
+    assert [r["epoch"] for r in state.history] == [1, 2, 3, 4]
+    assert set(state.history[0]) >= {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+    assert state.history[-1]["val_acc"] > 0.8
+    assert state.history[-1]["train_loss"] < state.history[0]["train_loss"]
+    assert state.step == 4 * math.ceil(300 / 32)
+
+
+def test_hooks_fire_in_order():
+    data = small_data().subset(64, 20)
+    model = build_model("mlp", data.input_shape, 10, width=8)
+    recorder = Recorder()
+    fit(model, data, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1,
+        batch_size=32, callbacks=[recorder])
+    step = ["on_batch_begin", "after_backward", "before_optimizer_step", "after_optimizer_step", "on_batch_end"]
+    assert recorder.calls == ["on_train_begin", "on_epoch_begin", *step, *step, "on_epoch_end", "on_train_end"]
+
+
+def test_same_seed_same_numbers():
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        data = small_data()
+        model = build_model("mlp", data.input_shape, 10, width=16, dropout=0.2)
+        runs.append(fit(model, data, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                        epochs=2, batch_size=50, seed=7).history)
+    strip = [[{k: v for k, v in r.items() if k != "seconds"} for r in h] for h in runs]
+    assert strip[0] == strip[1]
+
+
+def test_nonfinite_loss_stops_with_a_reason():
+    data = small_data()
+    model = build_model("mlp", data.input_shape, 10, width=16)
+    state = fit(model, data, optimizer=torch.optim.SGD(model.parameters(), lr=1e6), epochs=5, batch_size=32)
+    assert state.stop_reason and ("nonfinite" in state.stop_reason or "exploded" in state.stop_reason)
+    assert len(state.history) == 1
+
+
+def test_callback_can_stop_training():
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 2:
+                state.stop("enough")
+
+    data = small_data()
+    model = build_model("mlp", data.input_shape, 10, width=8)
+    state = fit(model, data, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=5,
+                batch_size=64, callbacks=[StopAfterTwo()])
+    assert len(state.history) == 2 and state.stop_reason == "enough"
+
+
+def test_bad_arguments():
+    data = small_data()
+    model = build_model("mlp", data.input_shape, 10, width=8)
+    with pytest.raises(UserError, match="batch_size"):
+        fit(model, data, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), batch_size=0)
+    with pytest.raises(UserError, match="CUDA|unknown device"):
+        fit(model, data, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            device="cuda" if not torch.cuda.is_available() else "tpu")
+
+
+def test_experiment_writes_the_run_directory(tmp_path, small_config):
+    run_dir = RunDir(tmp_path / "run")
+    exp, state = experiment.train(small_config, run_dir, quiet=True)
+    assert (run_dir / "config.toml").read_text().startswith('name = "default"')
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    assert [c.name for c in ckpts] == [f"epoch_{e:03d}_val_{m['val_acc']:.4f}.pt"
+                                       for e, m in zip((1, 2), metrics)]
+    ckpt = load_checkpoint(ckpts[-1])
+    assert ckpt["epoch"] == 2 and ckpt["config"] == small_config
+    model, _ = experiment.model_from_checkpoint(ckpts[-1])
+    for a, b in zip(model.state_dict().values(), exp.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_path, small_config):
+    config = {**small_config, "train": {**small_config["train"], "epochs": 4},
+              "model": {**small_config["model"], "dropout": 0.3}}
+    _, full = experiment.train(config, RunDir(tmp_path / "full"), quiet=True)
+
+    class Crash(Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 2:
+                raise KeyboardInterrupt
+
+    part = RunDir(tmp_path / "part")
+    with pytest.raises(KeyboardInterrupt):
+        experiment.train(config, part, quiet=True, callbacks=[Crash()])
+    assert len(list_checkpoints(part / "checkpoints")) == 2
+    _, resumed = experiment.train(config, part, quiet=True, resume=True)
+    metrics = read_jsonl(part / "metrics.jsonl")
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
+    for got, want in zip(metrics, full.history):
+        assert got["val_acc"] == want["val_acc"]
+        assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-12)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "epoch_001_val_0.5000.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="corrupt"):
+        load_checkpoint(bad)
