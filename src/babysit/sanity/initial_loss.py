@@ -28,7 +28,7 @@ def check_initial_loss(p: Pipeline) -> CheckResult:
     values = {"loss": loss, "chance": chance, "ratio": ratio, "tolerance": tol,
               "score_std": score_std, "examples": len(y)}
     at_chance = f"{p.chance_formula} = {chance:.4g}"
-    summary = f"loss {loss:.4g} vs chance {at_chance}: ratio {ratio:.3g} (tolerance ±{tol:.0%})"
+    summary = f"loss {loss:.4g} vs chance {at_chance}: ratio {ratio:.3f} (tolerance ±{tol:.0%})"
     if not math.isfinite(loss):
         return CheckResult("initial_loss", False, summary, (
             f"The data loss at initialization is {loss}: the initial scores overflow. The weights "
