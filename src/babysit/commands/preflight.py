@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..sanity import CHECKS
 from .common import add_experiment_args, add_run_dir_args, config_from_args, run_dir_from_args
-
-CHECK_NAMES = ("initial_loss", "reg_increases_loss", "deterministic", "gradcheck", "overfit_tiny",
-               "input_dependence")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "preflight", help="sanity checks before training: loss at chance, overfit a tiny set, ...",
-        description="Run the sanity checks the notes ask for before an expensive training, on the "
-                    "experiment in CONFIG (or the built-in default):\n\n"
+        description="Run the sanity checks the notes ask for before an expensive training,\n"
+                    "on the experiment in CONFIG (or the built-in default):\n\n"
                     "  initial_loss        loss at initialization (reg 0) is the loss at chance:\n"
                     "                      softmax -ln(1/C), SVM C-1; far above = weights too large\n"
                     "  reg_increases_loss  raising the regularization strength raises the loss\n"
@@ -22,7 +20,7 @@ def register(subparsers) -> None:
                     "  gradcheck           analytic vs centered numerical gradient on 3 datapoints\n"
                     "  overfit_tiny        reg 0: memorize 20 examples (near-zero loss, 100% accuracy)\n"
                     "  input_dependence    trained on real inputs it clearly beats zeroed inputs\n\n"
-                    "Prints a table with what to do for each failure, writes preflight/report.json "
+                    "Prints a table with what to do for each failure, writes preflight/report.json\n"
                     "and report.txt into the run directory, and exits 1 when a check fails.",
         epilog="examples:\n  babysit preflight\n  babysit preflight exp.toml --run-dir runs/exp\n"
                "  babysit preflight --set model.init_scale=10      # see initial_loss fail\n"
@@ -31,8 +29,8 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_experiment_args(parser)
     add_run_dir_args(parser)
-    parser.add_argument("--skip", action="append", default=[], choices=CHECK_NAMES, metavar="CHECK",
-                        help="do not run this check (repeatable): " + ", ".join(CHECK_NAMES))
+    parser.add_argument("--skip", action="append", default=[], choices=list(CHECKS), metavar="CHECK",
+                        help="do not run this check (repeatable): " + ", ".join(CHECKS))
     parser.set_defaults(func=run)
 
 
