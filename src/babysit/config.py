@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
         "dependence_steps": 150,
         "dependence_margin": 0.1,  # real inputs must win by this much held-out accuracy
         "gradcheck_points": 3,
+        "gradcheck_burn_in": 20,  # training steps before the gradient check
     },
 }
 

@@ -2,7 +2,10 @@
 
 This is :func:`babysit.gradcheck_model` (centered differences in double precision, kinks
 tracked, every parameter tensor sampled, data loss and regularization checked separately) run on
-a fresh model and the first few training examples.
+a fresh model and the first few training examples, after a short burn-in with the pipeline's
+update rule (the notes: check in a "characteristic" phase, not at iteration 0). The model is
+checked in eval mode, dropout off, as the notes suggest; ``deterministic`` checks separately that
+a seed reproduces the dropout masks.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ from .report import CheckResult
 def check_gradcheck(p: Pipeline) -> CheckResult:
     from .. import gradcheck_model  # imported here: the gradient check is its own stage
 
-    model = p.fresh_model()
-    x, y = p.sample(p.options.gradcheck_points)
+    opts = p.options
+    model = p.fresh_model().eval()
+    # The burn-in trains on one batch; the check then uses its first gradcheck_points examples.
+    x, y = p.sample(max(opts.gradcheck_points, opts.batch_size))
+    options = {"burn_in": opts.gradcheck_burn_in, "optimizer": p.make_optimizer,
+               "burn_in_batch_size": opts.batch_size, "seed": opts.seed, **opts.gradcheck_options}
     report = gradcheck_model(model, p.loss_fn, x, y, reg_fn=p.reg_fn,
-                             num_points=p.options.gradcheck_points, **p.options.gradcheck_options)
+                             num_points=opts.gradcheck_points, **options)
+    y = y[:opts.gradcheck_points]
     rows = [_row(r) for r in report.rows]
     trusted = [r for r in rows if not r.get("kink")] or rows  # a crossed kink is no evidence
     errors = [float(r["rel_error"]) for r in trusted if isinstance(r.get("rel_error"), (int, float))]

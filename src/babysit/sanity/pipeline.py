@@ -47,6 +47,7 @@ class Options:
     dependence_steps: int = 150
     dependence_margin: float = 0.1  # held-out accuracy real minus zeroed inputs, at least
     gradcheck_points: int = 3
+    gradcheck_burn_in: int = 20  # training steps before the check: a "characteristic" phase
     gradcheck_options: dict = field(default_factory=dict)  # passed on to gradcheck_model
 
     @classmethod
@@ -61,6 +62,9 @@ class Options:
         return opts
 
     def validate(self) -> None:
+        if not isinstance(self.gradcheck_burn_in, int) or self.gradcheck_burn_in < 0:
+            raise UserError(f"preflight.gradcheck_burn_in must be a whole number >= 0, "
+                            f"not {self.gradcheck_burn_in!r}")
         positive = ("batch_size", "examples", "overfit_examples", "overfit_steps",
                     "dependence_examples", "dependence_steps", "gradcheck_points")
         for name in positive:
@@ -181,13 +185,14 @@ class Pipeline:
 
     # -- training ---------------------------------------------------------------------------
 
-    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+    def make_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """The pipeline's update rule on `params` (a name with ``lr``, or the given factory)."""
         opt = self.options.optimizer
         if callable(opt):
-            return opt(model.parameters())
+            return opt(params)
         from ..optim import make_optimizer
 
-        return make_optimizer(opt, model.parameters(), lr=self.options.lr)
+        return make_optimizer(opt, params, lr=self.options.lr)
 
     @property
     def optimizer_label(self) -> str:

@@ -23,7 +23,7 @@ def train_steps(pipeline: Pipeline, model: nn.Module, x: torch.Tensor, y: torch.
     L-BFGS needs). Stops after a step where ``done(step)`` is true. Returns (steps taken,
     whether the loss stayed finite).
     """
-    optimizer = pipeline.make_optimizer(model)
+    optimizer = pipeline.make_optimizer(model.parameters())
     generator = torch.Generator().manual_seed(pipeline.options.seed)
     model.train()
     for step in range(1, steps + 1):
