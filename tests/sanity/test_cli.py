@@ -38,11 +38,14 @@ def test_a_config_file_and_its_preflight_section(tmp_path, capsys):
     assert report["checks"]["overfit_tiny"]["examples"] == 10
 
 
-def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+def test_bad_input_exits_2_with_one_line_and_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(["preflight", str(tmp_path / "missing.toml"), "-q"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["preflight", "-q", "--set", "preflight.overfit_stepz=3"]) == 2
     assert "did you mean 'preflight.overfit_steps'" in capsys.readouterr().err
-    assert main(["preflight", "-q", "--run-dir", str(tmp_path / "r"), "--set",
-                 "preflight.skip=nonsense"]) == 2
+    assert main(["preflight", "-q", "--set", "preflight.skip=nonsense"]) == 2
     assert "unknown check" in capsys.readouterr().err
+    assert main(["preflight", "-q", "--set", "preflight.initial_tolerance=2"]) == 2
+    assert "fraction in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -35,15 +35,17 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sanity import preflight_experiment
+    from ..sanity import preflight_experiment, save_report
 
     config = config_from_args(args)
     if args.skip:
         config["preflight"]["skip"] = sorted(set(_as_list(config["preflight"]["skip"]) + args.skip))
+    # The run directory is made only once there is a report: bad input leaves no empty folder.
+    report = preflight_experiment(config, quiet=args.quiet)
     run_dir = run_dir_from_args(args, config)
-    report = preflight_experiment(config, run_dir, quiet=args.quiet)
+    path = save_report(report, run_dir, config)
     print(report)
-    print(f"written: {run_dir / 'preflight' / 'report.json'}")
+    print(f"written: {path}")
     return 0 if report.passed else 1
 
 

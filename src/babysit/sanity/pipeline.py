@@ -81,6 +81,9 @@ class Options:
                             "regularization term (a scalar tensor)")
         if isinstance(self.skip, str):
             self.skip = [self.skip]
+        if not isinstance(self.skip, (list, tuple, set)) or not all(isinstance(n, str) for n in self.skip):
+            raise UserError(f"preflight.skip takes a list of check names, like [\"gradcheck\"], "
+                            f"not {self.skip!r}")
 
 
 @dataclass
