@@ -184,7 +184,7 @@ class Pipeline:
             return f"the given regularization {getattr(self.options.reg_fn, '__name__', 'term')}"
         if self.options.reg == 0:
             return f"L2 at probe strength {PROBE_REG:g} (the experiment has reg = 0)"
-        return f"L2 with reg = {self.options.reg:g}"
+        return f"L2 at strength reg = {self.options.reg:g}"
 
     # -- training ---------------------------------------------------------------------------
 
