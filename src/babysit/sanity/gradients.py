@@ -17,7 +17,7 @@ from .report import CheckResult
 
 
 def check_gradcheck(p: Pipeline) -> CheckResult:
-    from .. import gradcheck_model  # imported here: the gradient check is its own stage
+    from ..check import gradcheck_model  # imported here: the gradient check is its own stage
 
     opts = p.options
     model = p.fresh_model().eval()
