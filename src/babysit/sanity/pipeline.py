@@ -4,6 +4,7 @@ an update rule — validated once, with the few operations every check needs."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -205,8 +206,15 @@ class Pipeline:
         return f"{opt} with lr {self.options.lr:g}"
 
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first `n` examples (the training data arrives shuffled by the split)."""
-        return self.x[:n], self.y[:n]
+        """`n` examples, the same ones for every check: the first `n` of one shuffle of the data
+        (seeded), so data sorted by class still gives a mixed subset."""
+        idx = self.order[:n]
+        return self.x[idx], self.y[idx]
+
+    @functools.cached_property
+    def order(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.options.seed)
+        return torch.randperm(len(self.y), generator=generator).to(self.device)
 
 
 def _loss(loss) -> tuple[Callable, str]:
