@@ -107,6 +107,12 @@ def test_reg_zero_is_probed_at_a_small_strength(digits):
     assert check.passed and "probe strength" in check.regularization
 
 
+def test_without_regularization_the_gradient_check_checks_the_data_loss(digits):
+    report = run(M.healthy, digits, reg=0.0, skip=[c for c in CHECK_NAMES if c != "gradcheck"])
+    check = report.checks["gradcheck"]
+    assert check.passed and check.entries > 0
+
+
 def test_a_callable_loss_is_compared_with_its_value_at_equal_scores(digits):
     def mean_squared_error(scores, targets):
         return ((scores - torch.nn.functional.one_hot(targets, 10).float()) ** 2).mean()

@@ -25,7 +25,7 @@ def check_gradcheck(p: Pipeline) -> CheckResult:
     x, y = p.sample(max(opts.gradcheck_points, opts.batch_size))
     options = {"burn_in": opts.gradcheck_burn_in, "optimizer": p.make_optimizer,
                "burn_in_batch_size": opts.batch_size, "seed": opts.seed, **opts.gradcheck_options}
-    report = gradcheck_model(model, p.loss_fn, x, y, reg_fn=p.reg_fn,
+    report = gradcheck_model(model, p.loss_fn, x, y, reg_fn=p.reg_in_use,
                              num_points=opts.gradcheck_points, **options)
     y = y[:opts.gradcheck_points]
     rows = [_row(r) for r in report.rows]

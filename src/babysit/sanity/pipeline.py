@@ -169,6 +169,13 @@ class Pipeline:
             return self.options.reg_fn
         return lambda model: l2_penalty(model, self.options.reg)
 
+    @property
+    def reg_in_use(self) -> RegFn | None:
+        """The regularization term the training adds, or None when it adds none (L2, reg = 0)."""
+        if self.options.reg_fn is None and self.options.reg == 0:
+            return None
+        return self.reg_fn
+
     def reg_at(self, model: nn.Module, factor: float) -> torch.Tensor:
         """The regularization term with its strength multiplied by `factor`.
 
