@@ -29,6 +29,14 @@ def test_report_prints_a_table_and_serializes_in_the_run_directory_format(digits
     assert {"message", "summary", "tolerance", "seconds"} <= set(initial)
 
 
+def test_the_callers_random_streams_are_left_as_they_were(digits):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    babysit.preflight(M.healthy, "softmax", digits, num_classes=10, skip=FAST)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_measured_numbers_are_attributes_and_items():
     result = CheckResult("initial_loss", True, "s", "m", {"loss": 2.3})
     assert result.loss == result["loss"] == 2.3

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 import sys
 import time
 from typing import Callable
+
+import numpy as np
+import torch
 
 from ..errors import UserError
 from .determinism import check_deterministic
@@ -48,16 +53,29 @@ def preflight(make_model, loss, data, *, num_classes: int, **options) -> Preflig
         raise UserError(f"cannot skip unknown check(s) {', '.join(unknown)}: "
                         f"the checks are {', '.join(CHECKS)}")
     pipeline = Pipeline.build(make_model, loss, data, num_classes, opts)
-    pipeline.measure(pipeline.fresh_model(), *pipeline.sample(2))  # shapes right before any check
     names = [name for name in CHECKS if name not in opts.skip]
     started = time.perf_counter()
     results: dict[str, CheckResult] = {}
-    for name in _progress(names, opts.quiet):
-        t0 = time.perf_counter()
-        result = CHECKS[name](pipeline)
-        result.values["seconds"] = round(time.perf_counter() - t0, 3)
-        results[name] = result
+    with _random_state_kept(pipeline.device):  # checks reseed; the caller's streams go on as before
+        pipeline.measure(pipeline.fresh_model(), *pipeline.sample(2))  # shapes right, before any check
+        for name in _progress(names, opts.quiet):
+            t0 = time.perf_counter()
+            result = CHECKS[name](pipeline)
+            result.values["seconds"] = round(time.perf_counter() - t0, 3)
+            results[name] = result
     return PreflightReport(results, seconds=time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _random_state_kept(device: torch.device):
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
 
 
 def _progress(names: list[str], quiet: bool):
