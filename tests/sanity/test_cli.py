@@ -15,6 +15,11 @@ def test_default_experiment_passes_and_writes_its_report(tmp_path, capsys):
     assert all(check["passed"] for check in report["checks"].values())
     assert "initial_loss" in (run_dir / "preflight" / "report.txt").read_text()
     assert (run_dir / "config.toml").is_file()
+    for plot in ("overfit_tiny", "input_dependence"):
+        png = run_dir / "preflight" / "plots" / f"{plot}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    overfit = report["checks"]["overfit_tiny"]
+    assert len(overfit["curve"]) == overfit["steps"] + 1  # the plot's numbers: one per step
 
 
 def test_a_failing_check_exits_1(tmp_path, capsys):

@@ -39,10 +39,14 @@ def preflight_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
 
 
 def save_report(report: PreflightReport, run_dir: RunDir | str | Path, config: dict | None = None) -> Path:
-    """Write ``preflight/report.json`` and ``preflight/report.txt`` (and ``config.toml`` when
-    the run directory has none yet); returns the JSON path."""
+    """Write ``preflight/report.json``, ``preflight/report.txt`` and ``preflight/plots/*.png``
+    (and ``config.toml`` when the run directory has none yet); returns the JSON path."""
+    from .plots import save_plots  # matplotlib: only when writing
+
+
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     if config is not None and not (run_dir / "config.toml").exists():
         run_dir.write_text("config.toml", to_toml(config))
     run_dir.write_text("preflight/report.txt", report.details())
+    save_plots(report, run_dir)
     return run_dir.write_json("preflight/report.json", report.to_dict())

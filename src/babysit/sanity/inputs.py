@@ -21,18 +21,19 @@ def check_input_dependence(p: Pipeline) -> CheckResult:
     opts = p.options
     x, y = p.sample(opts.dependence_examples)
     n_train = max(1, (3 * len(y)) // 4)
-    results = {}
+    results, curves = {}, {}
     for kind, inputs in (("real", x), ("zeroed", torch.zeros_like(x))):
         model = p.fresh_model()
-        train_steps(p, model, inputs[:n_train], y[:n_train], steps=opts.dependence_steps,
-                    batch_size=opts.batch_size)
+        _, _, curves[kind] = train_steps(p, model, inputs[:n_train], y[:n_train],
+                                         steps=opts.dependence_steps, batch_size=opts.batch_size)
         results[kind] = p.measure(model, inputs[n_train:], y[n_train:])
     (real_loss, real_acc), (zero_loss, zero_acc) = results["real"], results["zeroed"]
     gain = real_acc - zero_acc
     values = {"real_acc": real_acc, "zeroed_acc": zero_acc, "gain": gain,
               "margin": opts.dependence_margin, "real_loss": real_loss, "zeroed_loss": zero_loss,
               "train_examples": n_train, "heldout_examples": len(y) - n_train,
-              "steps": opts.dependence_steps}
+              "steps": opts.dependence_steps, "real_curve": curves["real"],
+              "zeroed_curve": curves["zeroed"]}
     summary = (f"held-out acc {real_acc:.1%} (real inputs) vs {zero_acc:.1%} (zeroed): "
                f"gain {gain:+.1%} (needs >= {opts.dependence_margin:.0%})")
     setting = (f"trained {opts.dependence_steps} steps on {n_train} examples and scored on "

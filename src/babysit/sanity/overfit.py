@@ -20,18 +20,20 @@ def check_overfit_tiny(p: Pipeline) -> CheckResult:
     model = p.fresh_model()
     target = opts.overfit_target * p.chance
     initial_loss, initial_acc = p.measure(model, x, y)
-    last = {"loss": initial_loss, "acc": initial_acc}
+    curve = [initial_loss]  # the loss on the tiny set (eval mode) after every step
 
     def memorized(step: int) -> bool:
-        last["loss"], last["acc"] = p.measure(model, x, y)
-        return last["loss"] <= target and last["acc"] == 1.0
+        loss, last["acc"] = p.measure(model, x, y)
+        curve.append(loss)
+        return loss <= target and last["acc"] == 1.0
 
-    steps, stayed_finite = train_steps(p, model, x, y, steps=opts.overfit_steps, done=memorized)
-    final_loss, train_acc = last["loss"], last["acc"]
+    last = {"acc": initial_acc}
+    steps, stayed_finite, _ = train_steps(p, model, x, y, steps=opts.overfit_steps, done=memorized)
+    final_loss, train_acc = curve[-1], last["acc"]
     passed = stayed_finite and final_loss <= target and train_acc == 1.0
     values = {"examples": len(y), "steps": steps, "max_steps": opts.overfit_steps,
               "initial_loss": initial_loss, "final_loss": final_loss, "target_loss": target,
-              "train_acc": train_acc, "optimizer": p.optimizer_label}
+              "train_acc": train_acc, "optimizer": p.optimizer_label, "curve": curve}
     summary = (f"{len(y)} examples: loss {initial_loss:.4g} -> {final_loss:.4g} "
                f"(target <= {target:.3g}), train acc {train_acc:.0%} after {steps} steps "
                f"(max {opts.overfit_steps})")
