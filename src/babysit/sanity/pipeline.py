@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -255,7 +254,3 @@ def _data(data, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     if not torch.isfinite(x).all():
         raise UserError("the inputs x contain NaN or infinite values: clean or impute them first")
     return x, y
-
-
-def finite(value: float) -> bool:
-    return math.isfinite(value)
