@@ -7,6 +7,7 @@ hyperparameter search, ensembles and one report.
 
 __version__ = "0.1.0"
 
+from .check import GradcheckReport, gradcheck, gradcheck_model, gradcheck_numpy
 from .config import default_config, load_config
 from .data import DataSplit, load_data
 from .errors import UserError
@@ -19,4 +20,4 @@ from .train import Callback, TrainState, evaluate, fit
 __all__ = ["__version__", "default_config", "load_config", "DataSplit", "load_data", "UserError",
            "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "RunDir",
            "load_checkpoint", "Callback", "TrainState", "fit", "evaluate", "preflight",
-           "PreflightReport"]
+           "PreflightReport", "gradcheck", "gradcheck_model", "gradcheck_numpy", "GradcheckReport"]

@@ -16,6 +16,7 @@ from .errors import UserError
 VERBS = [
     "train",
     "preflight",
+    "gradcheck",
 ]
 
 

@@ -65,8 +65,18 @@ DEFAULTS: dict[str, Any] = {
         "dependence_examples": 512,  # real vs zeroed inputs: 3/4 to train on, 1/4 held out
         "dependence_steps": 150,
         "dependence_margin": 0.1,  # real inputs must win by this much held-out accuracy
-        "gradcheck_points": 3,
-        "gradcheck_burn_in": 20,  # training steps before the gradient check
+    },  # the preflight's gradcheck check takes its settings from [gradcheck]
+    "gradcheck": {  # babysit gradcheck: analytic gradients against centered differences
+        "h": 1e-5,  # step of (f(x+h) - f(x-h)) / 2h
+        "sweep": False,  # also try h = 1e-3 .. 1e-8 and keep the best
+        "num_points": 3,  # datapoints of the training split the loss is checked on
+        "coords_per_tensor": 10,  # random coordinates of EVERY parameter tensor (0: all)
+        "burn_in": 0,  # training steps before the check (a "characteristic" point, not init)
+        "reg_scale": 1.0,  # multiplies the L2 strength in the regularization check
+        "separate": True,  # check data loss and regularization apart
+        "scale": 1.0,  # multiplies the objective (rescue for tiny gradients)
+        "dtype": "float64",  # float64 | float32 (float32 is warned about)
+        "batched": True,  # many perturbations per forward pass (falls back to a loop)
     },
 }
 

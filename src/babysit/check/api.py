@@ -61,8 +61,14 @@ def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *
         scale: multiplies the objective; raise it when gradients are tiny.
         batched: evaluate many perturbations per forward pass (vmap); falls back to a loop.
 
-    Returns a :class:`GradcheckReport`; ``report.passed`` follows the rule in
-    :mod:`babysit.check.report`. Float32 tensors are checked as they are, with a warning.
+    Returns a :class:`GradcheckReport`. Each row's relative error |a-n| / max(|a|,|n|) (0 when
+    both are 0) gets a band: <= 1e-7 happy, <= 1e-4 ok, <= 1e-2 uneasy, else wrong.
+
+    Pass rule: ``report.passed`` is True when no coordinate fails and at most half of them
+    crossed a kink; a coordinate fails when its relative error is above 1e-4, its f(x+h) and
+    f(x-h) took the same winners in every relu/max/clamp/pooling op (no kink crossed), and
+    |a-n| exceeds the round-off floor 16 eps max(|f(x+h)|, |f(x-h)|) / h of the numeric value.
+    Float32 tensors are checked as they are, with a warning.
     """
     return check_objectives({"": fn}, wrt, h=h, sweep=sweep, coords_per_tensor=coords_per_tensor,
                             seed=seed, scale=scale, batched=batched, chunk_size=chunk_size,
@@ -210,7 +216,7 @@ def tiny_gradient_warnings(rows: list[GradRow], scale: float) -> list[str]:
         by_name[r.name] = max(by_name.get(r.name, 0.0), abs(r.analytic), abs(r.numeric))
     for name, largest in by_name.items():
         if 0.0 < largest <= TINY_GRADIENT:
-            factor = scale * 10.0 ** round(-math.log10(largest))
+            factor = scale * 10.0 ** math.ceil(-math.log10(largest))
             warnings.append(f"gradients of {name} are tiny (at most {largest:.1e}), where floating "
                             f"point noise takes over: rescale the objective, e.g. scale={factor:.0e} "
                             f"(gradcheck(..., scale={factor:.0e}) or --set gradcheck.scale={factor:.0e})")

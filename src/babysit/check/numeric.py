@@ -127,7 +127,10 @@ class Objective:
                 t.requires_grad_(True)
             with torch.enable_grad():
                 out = self()
-                grads = torch.autograd.grad(out, leaves, allow_unused=True)
+                # An output autograd did not track (detached, computed under no_grad) has a zero
+                # analytic gradient; the numeric side will tell whether that is true.
+                grads = (torch.autograd.grad(out, leaves, allow_unused=True) if out.requires_grad
+                         else [None] * len(leaves))
         finally:
             for t, flag in zip(leaves, flags):
                 t.requires_grad_(flag)

@@ -217,6 +217,9 @@ def format_table(report: GradcheckReport) -> str:
         state = "FAILS" if any(r.failed for r in rows) else "ok"
         lines.append(f"{name}  {tuple(shape) if shape is not None else ''}  {len(rows)} of {total} "
                      f"checked, worst {worst.rel_error:.1e} ({worst.verdict}): {state}")
+        if all(r.analytic == 0.0 and r.numeric == 0.0 for r in rows):
+            lines += [f"    all {len(rows)} exactly zero on both sides", ""]
+            continue
         lines.append(head)
         for r in rows:
             index = "(" + ", ".join(map(str, r.index)) + ")"

@@ -15,8 +15,10 @@ from .runner import preflight
 def preflight_experiment(config: dict, run_dir: RunDir | str | Path | None = None, *,
                          quiet: bool = False) -> PreflightReport:
     """Run the preflight on the experiment `config` describes (its model, loss, L2 strength,
-    update rule, batch size, seed and device, with the ``[preflight]`` settings), on its
-    training split. With `run_dir`, writes ``preflight/report.json`` and ``report.txt``."""
+    update rule, batch size, seed and device, with the ``[preflight]`` settings and, for the
+    gradcheck check, the ``[gradcheck]`` ones), on its training split. With `run_dir`, writes
+    ``preflight/report.json``, ``report.txt`` and ``plots/``."""
+    gradcheck = gradcheck_settings(config)
     data = experiment.load_data(config)
 
     def make_model():
@@ -30,12 +32,25 @@ def preflight_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
                        num_classes=data.num_classes, reg=config["loss"]["reg"],
                        optimizer=make_optimizer, batch_size=config["train"]["batch_size"],
                        seed=config["seed"], device=resolve_device(config["device"]), quiet=quiet,
-                       **config["preflight"])
+                       **gradcheck, **config["preflight"])
     report.title = (f"preflight of {config['name']} ({data.name}, {config['model']['name']}, "
                     f"{config['loss']['name']} loss)")
     if run_dir is not None:
         save_report(report, run_dir, config)
     return report
+
+
+def gradcheck_settings(config: dict) -> dict:
+    """The ``[gradcheck]`` section as preflight options: one place sets how gradients are checked,
+    for ``babysit gradcheck`` and for the preflight alike."""
+    from ..check.experiment import validated
+
+    settings = dict(validated(config["gradcheck"]))
+    options = {key: settings[key] for key in ("h", "sweep", "scale", "batched", "dtype",
+                                              "reg_scale", "separate")}
+    options["coords_per_tensor"] = settings["coords_per_tensor"] or None  # 0: all of them
+    return {"gradcheck_points": settings["num_points"], "gradcheck_burn_in": settings["burn_in"],
+            "gradcheck_options": options}
 
 
 def save_report(report: PreflightReport, run_dir: RunDir | str | Path, config: dict | None = None) -> Path:

@@ -2,8 +2,9 @@
 
 This is :func:`babysit.gradcheck_model` (centered differences in double precision, kinks
 tracked, every parameter tensor sampled, data loss and regularization checked separately) run on
-a fresh model and the first few training examples, after a short burn-in with the pipeline's
-update rule (the notes: check in a "characteristic" phase, not at iteration 0). The model is
+a fresh model and the first few training examples, after an optional burn-in with the
+pipeline's update rule (the notes: check in a "characteristic" phase; ``gradcheck_burn_in``,
+``[gradcheck] burn_in`` for an experiment). The model is
 checked in eval mode, dropout off, as the notes suggest; ``deterministic`` checks separately that
 a seed reproduces the dropout masks.
 """
@@ -24,7 +25,8 @@ def check_gradcheck(p: Pipeline) -> CheckResult:
     # The burn-in trains on one batch; the check then uses its first gradcheck_points examples.
     x, y = p.sample(max(opts.gradcheck_points, opts.batch_size))
     options = {"burn_in": opts.gradcheck_burn_in, "optimizer": p.make_optimizer,
-               "burn_in_batch_size": opts.batch_size, "seed": opts.seed, **opts.gradcheck_options}
+               "burn_in_batch_size": opts.batch_size, "seed": opts.seed, "progress": False,
+               **opts.gradcheck_options}
     report = gradcheck_model(model, p.loss_fn, x, y, reg_fn=p.reg_in_use,
                              num_points=opts.gradcheck_points, **options)
     y = y[:opts.gradcheck_points]
@@ -56,9 +58,9 @@ def check_gradcheck(p: Pipeline) -> CheckResult:
     return CheckResult("gradcheck", False, summary, (
         f"The analytic gradient disagrees with the centered numerical gradient{where}"
         f"{detail}: a backward pass is wrong (a custom autograd Function, a hand-written "
-        "gradient, an in-place operation, or a detach in the wrong place). Print the report of "
-        "babysit.gradcheck_model for the entries that disagree, fix the layer they belong to, "
-        "and do not train until the check passes."),
+        "gradient, an in-place operation, or a detach in the wrong place). 'babysit gradcheck' "
+        "prints every entry that disagrees; fix the layer they belong to, and do not train until "
+        "the check passes."),
         values)
 
 

@@ -47,8 +47,8 @@ class Options:
     dependence_steps: int = 150
     dependence_margin: float = 0.1  # held-out accuracy real minus zeroed inputs, at least
     gradcheck_points: int = 3
-    gradcheck_burn_in: int = 20  # training steps before the check: a "characteristic" phase
-    gradcheck_options: dict = field(default_factory=dict)  # passed on to gradcheck_model
+    gradcheck_burn_in: int = 0  # training steps before the check (a "characteristic" phase)
+    gradcheck_options: dict = field(default_factory=dict)  # h, sweep, ...: for gradcheck_model
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> "Options":

@@ -1,0 +1,138 @@
+"""The three entry points: options, copies left untouched, dropout, sweep, warnings, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from babysit import UserError, gradcheck, gradcheck_model, gradcheck_numpy
+from babysit.check import SWEEP
+
+
+def mlp(dropout=0.0):
+    torch.manual_seed(0)
+    layers = [nn.Linear(8, 12), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else []) + [nn.Linear(12, 3)]
+    return nn.Sequential(*layers)
+
+
+def data(n=5):
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(n, 8, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+def test_model_data_and_rng_are_left_untouched():
+    model, (x, y) = mlp(0.3), data(40)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x0, rng = x.clone(), torch.get_rng_state()
+    report = gradcheck_model(model, F.cross_entropy, x, y, burn_in=5, optimizer=torch.optim.Adam(model.parameters()),
+                             reg_fn=lambda m: 1e-3 * sum((p ** 2).sum() for p in m.parameters()))
+    assert report.passed, str(report)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters()) and model[0].weight.dtype == torch.float32
+    assert torch.equal(x, x0) and torch.equal(torch.get_rng_state(), rng)
+    assert report.dtype == "float64"
+
+
+def test_burn_in_moves_the_check_point():
+    model, (x, y) = mlp(), data(64)
+    at_init = gradcheck_model(model, F.cross_entropy, x, y)
+    later = gradcheck_model(model, F.cross_entropy, x, y, burn_in=10,
+                            optimizer=lambda params: torch.optim.SGD(params, lr=0.5))
+    assert later.passed
+    assert [r.analytic for r in at_init.rows] != [r.analytic for r in later.rows]
+
+
+def test_dropout_passes_because_every_evaluation_draws_the_same_mask():
+    model, (x, y) = mlp(dropout=0.5), data()
+    report = gradcheck_model(model, F.cross_entropy, x, y, coords_per_tensor=None)
+    assert report.passed, str(report)
+    assert report.numeric_mode == "batched"
+
+
+def test_every_tensor_gets_coordinates_biases_included():
+    model, (x, y) = mlp(), data()
+    report = gradcheck_model(model, F.cross_entropy, x, y, coords_per_tensor=5)
+    counts = {n: sum(r.name == n for r in report.rows) for n, _ in model.named_parameters()}
+    assert counts == {"0.weight": 5, "0.bias": 5, "2.weight": 5, "2.bias": 3}  # 2.bias has 3 entries
+    every = gradcheck_model(model, F.cross_entropy, x, y, coords_per_tensor=None)
+    assert len(every.rows) == sum(p.numel() for p in model.parameters())
+    assert len({(r.name, r.index) for r in every.rows}) == len(every.rows)
+
+
+def test_batched_and_loop_agree():
+    model, (x, y) = mlp(), data()
+    fast = gradcheck_model(model, F.cross_entropy, x, y, coords_per_tensor=8)
+    slow = gradcheck_model(model, F.cross_entropy, x, y, coords_per_tensor=8, batched=False)
+    assert (fast.numeric_mode, slow.numeric_mode) == ("batched", "loop")
+    for a, b in zip(fast.rows, slow.rows):
+        assert a.numeric == pytest.approx(b.numeric, rel=1e-6, abs=1e-9) and a.kink == b.kink
+
+
+def test_sweep_reports_every_h_and_keeps_the_best():
+    w = torch.linspace(0.5, 2.0, 7, dtype=torch.float64)
+    report = gradcheck(lambda: (torch.exp(3 * w) / w).sum(), {"w": w}, sweep=True)
+    assert [e["h"] for e in report.sweep] == list(SWEEP)
+    best = min(report.sweep, key=lambda e: (e["failures"], e["worst_rel_error"]))
+    assert report.h == best["h"] and report.passed
+    by_h = {e["h"]: e["worst_rel_error"] for e in report.sweep}
+    assert by_h[1e-3] > by_h[1e-5]  # truncation error O(h^2) at large h
+    assert by_h[1e-8] > by_h[1e-5]  # round-off error ~eps/h at tiny h
+    assert "h sweep" in str(report) and "<-- best" in str(report)
+
+
+def test_tiny_gradients_warn_and_offer_a_rescale():
+    w = torch.linspace(0.5, 1.5, 5, dtype=torch.float64)
+    tiny = gradcheck(lambda: 1e-12 * (w ** 3).sum(), {"w": w})
+    assert any("tiny" in m and "scale=1e+12" in m for m in tiny.warnings)
+    rescaled = gradcheck(lambda: 1e-12 * (w ** 3).sum(), {"w": w}, scale=1e12)
+    assert not any("tiny" in m for m in rescaled.warnings) and rescaled.passed
+
+
+def test_float32_is_allowed_and_warned_about():
+    model, (x, y) = mlp(), data()
+    report = gradcheck_model(model, F.cross_entropy, x, y, dtype="float32", h=1e-2)
+    assert report.dtype == "float32"
+    assert any("float64" in m and "single precision" in m for m in report.warnings)
+
+
+def test_inputs_can_be_checked_and_are_restored_bit_for_bit():
+    model, (x, y) = mlp(), data()
+    model, x = model.double(), x.double()
+    x0 = x.clone()
+    report = gradcheck(lambda: F.cross_entropy(model(x), y), {"x": x}, coords_per_tensor=None)
+    assert report.passed and len(report.rows) == x.numel()
+    assert torch.equal(x, x0) and not x.requires_grad
+
+
+def test_wrong_gradient_through_detach_is_caught_in_both_modes():
+    w = torch.randn(6, dtype=torch.float64)
+    fn = lambda: (w * w.detach()).sum()  # noqa: E731 - autograd sees half of d(w^2)/dw
+    for batched in (True, False):
+        report = gradcheck(fn, {"w": w}, batched=batched)
+        assert not report.passed and all(r.verdict == "wrong" for r in report.rows)
+
+
+def test_numpy_form():
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    x0 = x.copy()
+    f = lambda z: float(np.sum(np.tanh(z) ** 2))  # noqa: E731
+    right = 2 * np.tanh(x) * (1 - np.tanh(x) ** 2)
+    assert gradcheck_numpy(f, x, right, coords_per_tensor=None).passed
+    wrong = gradcheck_numpy(f, x, 2 * np.tanh(x), coords_per_tensor=None)
+    assert not wrong.passed and wrong.numeric_mode == "numpy"
+    assert np.array_equal(x, x0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda w: gradcheck(lambda: w * 2, {"w": w}), "scalar"),
+    (lambda w: gradcheck(lambda: w.sum(), {}), "non-empty"),
+    (lambda w: gradcheck(lambda: w.sum(), {"w": w.requires_grad_() * 2}), "leaf"),
+    (lambda w: gradcheck(lambda: w.sum(), {"w": w}, h=-1.0), "positive"),
+    (lambda w: gradcheck(lambda: w.sum() / 0.0, {"w": w}), "finite"),
+    (lambda w: gradcheck_numpy(lambda z: 0.0, np.zeros(3), np.zeros(4)), "shape"),
+])
+def test_bad_input_is_one_clear_user_error(call, message):
+    w = torch.ones(3, dtype=torch.float64)
+    with pytest.raises(UserError, match=message):
+        call(w)

@@ -1,0 +1,72 @@
+"""``babysit gradcheck``: the table, the run-directory files, exit codes, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import babysit as package
+from babysit.cli import main
+
+# The subprocess imports this same babysit, whichever checkout the tests run from.
+SRC = str(Path(package.__file__).resolve().parents[1])
+
+
+def test_default_experiment_passes_and_writes_the_report(tmp_path, capsys):
+    code = main(["gradcheck", "--quiet", "--run-dir", str(tmp_path), "--set", "model.width=16"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "gradient check PASSED" in out and "reg:1.weight" in out and "kink ops in the objective: relu" in out
+    report = json.loads((tmp_path / "gradcheck" / "report.json").read_text())
+    assert report["passed"] is True and report["sweep"] is None
+    names = {r["name"] for r in report["rows"]}
+    assert names == {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias",
+                     "reg:1.weight", "reg:1.bias", "reg:3.weight", "reg:3.bias", "reg:5.weight", "reg:5.bias"}
+    assert (tmp_path / "gradcheck" / "report.txt").read_text().strip().endswith(report["summary"])
+
+
+BUGGY_LOSS = textwrap.dedent('''
+    import torch
+    import torch.nn.functional as F
+
+    class HalfBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, scores):
+            return scores
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 0.5 * grad  # planted bug: the identity's gradient is 1
+
+    def loss(scores, targets):
+        return F.cross_entropy(HalfBackward.apply(scores), targets)
+''')
+
+
+def test_wrong_gradient_exits_1_and_the_sweep_is_reported(tmp_path, monkeypatch, capsys):
+    (tmp_path / "buggy_loss.py").write_text(BUGGY_LOSS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = main(["gradcheck", "-q", "--sweep", "--set", "loss.name=buggy_loss:loss",
+                 "--set", "model.width=8", "--set", "gradcheck.coords_per_tensor=3"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "gradient check FAILED" in out and "h sweep" in out and "<-- fails" in out
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    def babysit(*args):
+        return subprocess.run([sys.executable, "-m", "babysit.cli", "gradcheck", *args],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                              env={**os.environ, "PYTHONPATH": SRC})
+
+    missing = babysit("nope.toml")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    for setting, word in (("gradcheck.h=-1", "positive"), ("gradcheck.dtype=float16", "float64"),
+                          ("gradcheck.num_points=0", "num_points")):
+        code = main(["gradcheck", "-q", "--set", setting])
+        assert code == 2, setting
+    assert main(["gradcheck", "-q", "--set", "gradcheck.hh=1"]) == 2
+    assert "did you mean 'gradcheck.h'" in capsys.readouterr().err
