@@ -54,3 +54,16 @@ def test_bad_input_exits_2_with_one_line_and_leaves_no_run_directory(tmp_path, c
     assert main(["preflight", "-q", "--set", "preflight.initial_tolerance=2"]) == 2
     assert "fraction in [0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_gradcheck_check_takes_the_gradcheck_section(tmp_path, capsys):
+    others = ["initial_loss", "reg_increases_loss", "deterministic", "overfit_tiny", "input_dependence"]
+    skips = [arg for name in others for arg in ("--skip", name)]
+    run_dir = tmp_path / "run"
+    assert main(["preflight", "-q", "--run-dir", str(run_dir), "--set", "gradcheck.num_points=2",
+                 "--set", "gradcheck.coords_per_tensor=4", *skips]) == 0
+    check = json.loads((run_dir / "preflight" / "report.json").read_text())["checks"]["gradcheck"]
+    assert check["passed"] and check["points"] == 2
+    assert check["entries"] == 2 * 4 * 6  # data loss and regularization, 4 entries of 6 tensors
+    assert main(["preflight", "-q", "--run-dir", str(tmp_path / "bad"), "--set", "gradcheck.h=-1"]) == 2
+    assert "gradcheck.h must be a positive number" in capsys.readouterr().err
