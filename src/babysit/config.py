@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
         "dependence_examples": 512,  # real vs zeroed inputs: 3/4 to train on, 1/4 held out
         "dependence_steps": 150,
         "dependence_margin": 0.1,  # real inputs must win by this much held-out accuracy
+        "threads": 1,  # torch CPU threads while it runs: its workloads are tiny (0: torch's own)
     },  # the preflight's gradcheck check takes its settings from [gradcheck]
     "gradcheck": {  # babysit gradcheck: analytic gradients against centered differences
         "h": 1e-5,  # step of (f(x+h) - f(x-h)) / 2h

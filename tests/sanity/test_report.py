@@ -29,11 +29,17 @@ def test_report_prints_a_table_and_serializes_in_the_run_directory_format(digits
     assert {"message", "summary", "tolerance", "seconds"} <= set(initial)
 
 
-def test_the_callers_random_streams_are_left_as_they_were(digits):
+def test_the_callers_random_streams_and_threads_are_left_as_they_were(digits):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    babysit.preflight(M.healthy, "softmax", digits, num_classes=10, skip=FAST)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        babysit.preflight(M.healthy, "softmax", digits, num_classes=10, skip=FAST, threads=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     assert torch.equal(torch.rand(3), expected)
 
 

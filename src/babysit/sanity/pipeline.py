@@ -37,6 +37,7 @@ class Options:
     seed: int = 0
     device: str | torch.device = "cpu"
     quiet: bool = True
+    threads: int = 1  # torch CPU threads while the checks run (0: leave torch's setting)
     skip: Sequence[str] = ()
     examples: int = 512  # examples on which initial_loss and reg_increases_loss measure the loss
     initial_tolerance: float = 0.1  # initial loss within +-10% of its value at chance
@@ -62,6 +63,9 @@ class Options:
         return opts
 
     def validate(self) -> None:
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise UserError(f"preflight.threads must be a whole number >= 0 (0: torch's own "
+                            f"setting), not {self.threads!r}")
         if not isinstance(self.gradcheck_burn_in, int) or self.gradcheck_burn_in < 0:
             raise UserError(f"preflight.gradcheck_burn_in must be a whole number >= 0, "
                             f"not {self.gradcheck_burn_in!r}")
