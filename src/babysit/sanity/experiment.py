@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from .. import experiment, optim
 from ..config import to_toml
 from ..rundir import RunDir
@@ -19,6 +21,7 @@ def preflight_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
     gradcheck check, the ``[gradcheck]`` ones), on its training split. With `run_dir`, writes
     ``preflight/report.json``, ``report.txt`` and ``plots/``."""
     gradcheck = gradcheck_settings(config)
+    optim.from_config(config["optim"], [torch.zeros(1, requires_grad=True)])  # bad names fail now
     data = experiment.load_data(config)
 
     def make_model():

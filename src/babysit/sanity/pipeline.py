@@ -112,6 +112,13 @@ class Pipeline:
                             "torch.nn.Module (e.g. lambda: MyNet())")
         loss_fn, loss_name = _loss(loss)
         x, y = _data(data, num_classes)
+        if isinstance(options.optimizer, str):  # an unknown name fails now, not checks later
+            from ..optim import make_optimizer
+
+            make_optimizer(options.optimizer, [torch.zeros(1, requires_grad=True)], lr=options.lr)
+        elif not callable(options.optimizer):
+            raise UserError("optimizer must be an update rule's name (with lr) or a callable "
+                            "taking the parameters and returning a torch.optim.Optimizer")
         device = resolve_device(options.device) if isinstance(options.device, str) else options.device
         return cls(make_model, loss_fn, loss_name, x.to(device), y.to(device), num_classes,
                    options, device)
