@@ -51,8 +51,8 @@ def test_bad_input_exits_2_with_one_line_and_leaves_no_run_directory(tmp_path, c
     assert "did you mean 'preflight.overfit_steps'" in capsys.readouterr().err
     assert main(["preflight", "-q", "--set", "preflight.skip=nonsense"]) == 2
     assert "unknown check" in capsys.readouterr().err
-    assert main(["preflight", "-q", "--set", "optim.name=adamw"]) == 2
-    assert "adamw" in capsys.readouterr().err  # the error names the bad update rule
+    assert main(["preflight", "-q", "--set", "optim.name=nesterovv"]) == 2
+    assert "nesterovv" in capsys.readouterr().err  # the error names the bad update rule
     assert main(["preflight", "-q", "--set", "preflight.initial_tolerance=2"]) == 2
     assert "fraction in [0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

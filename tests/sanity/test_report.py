@@ -66,8 +66,8 @@ def test_measured_numbers_are_attributes_and_items():
     (lambda d: babysit.preflight(M.healthy, "softmax", d, num_classes=10, skip=["gradchek"]),
      "unknown check"),
     (lambda d: babysit.preflight(M.healthy, "softmax", d, num_classes=10, overfit_steps=0), ">= 1"),
-    (lambda d: babysit.preflight(M.healthy, "softmax", d, num_classes=10, optimizer="adamw"),
-     "adamw"),
+    (lambda d: babysit.preflight(M.healthy, "softmax", d, num_classes=10, optimizer="nesterovv"),
+     "nesterovv"),
 ])
 def test_bad_input_is_one_clear_user_error(digits, call, words):
     with pytest.raises(UserError, match=None) as info:
