@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         epilog="examples:\n  babysit preflight\n  babysit preflight exp.toml --run-dir runs/exp\n"
                "  babysit preflight --set model.init_scale=10      # see initial_loss fail\n"
                "  babysit preflight --set preflight.skip='[\"gradcheck\"]'\n\n"
-               "settings: the [preflight] config section (tolerances, tiny-set size, step bounds).",
+               "settings: the [preflight] config section (tolerances, tiny-set size, step bounds);\n"
+               "the gradcheck check follows the [gradcheck] section, like 'babysit gradcheck'.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_experiment_args(parser)
     add_run_dir_args(parser)

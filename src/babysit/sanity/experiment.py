@@ -61,7 +61,6 @@ def save_report(report: PreflightReport, run_dir: RunDir | str | Path, config: d
     (and ``config.toml`` when the run directory has none yet); returns the JSON path."""
     from .plots import save_plots  # matplotlib: only when writing
 
-
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     if config is not None and not (run_dir / "config.toml").exists():
         run_dir.write_text("config.toml", to_toml(config))
