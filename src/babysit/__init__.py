@@ -14,6 +14,7 @@ from .errors import UserError
 from .models import build_model, chance_loss, l2_penalty, make_loss
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from .rundir import RunDir, load_checkpoint
+from .sanity import PreflightReport, preflight
 from .train import Callback, TrainState, evaluate, fit
 from .watch import Diagnosis, Monitor, MonitorCallback
 from .ensemble import EnsembleRow, build_ensembles
@@ -22,4 +23,5 @@ __all__ = ["__version__", "default_config", "load_config", "DataSplit", "load_da
            "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "OPTIMIZERS",
            "SCHEDULES", "RunDir", "load_checkpoint", "Callback", "TrainState", "fit", "evaluate",
            "Monitor", "MonitorCallback", "Diagnosis", "build_ensembles", "EnsembleRow",
-           "gradcheck", "gradcheck_model", "gradcheck_numpy", "GradcheckReport"]
+           "gradcheck", "gradcheck_model", "gradcheck_numpy", "GradcheckReport",
+           "preflight", "PreflightReport"]

@@ -19,6 +19,7 @@ VERBS = [
     "optimizers",
     "plots",
     "ensemble",
+    "preflight",
     "gradcheck",
 ]
 

@@ -91,6 +91,18 @@ DEFAULTS: dict[str, Any] = {
         "temperature": 4.0,  # distillation: softmax(z/T) of teacher and student
         "alpha": 0.9,  # distillation: weight of the soft-target loss; 1-alpha on the hard labels
     },
+    "preflight": {  # sanity checks before learning (babysit preflight)
+        "skip": [],  # check names not to run, e.g. ["gradcheck"]
+        "examples": 512,  # examples the initial and regularized losses are measured on
+        "initial_tolerance": 0.1,  # initial loss within +-10% of the loss at chance
+        "overfit_examples": 20,  # the tiny subset to memorize with reg = 0
+        "overfit_steps": 500,  # at most this many full-batch steps to memorize it
+        "overfit_target": 0.01,  # "near-zero cost": at most 1% of the loss at chance
+        "dependence_examples": 512,  # real vs zeroed inputs: 3/4 to train on, 1/4 held out
+        "dependence_steps": 150,
+        "dependence_margin": 0.1,  # real inputs must win by this much held-out accuracy
+        "threads": 1,  # torch CPU threads while it runs: its workloads are tiny (0: torch's own)
+    },  # the preflight's gradcheck check takes its settings from [gradcheck]
     "gradcheck": {  # babysit gradcheck: analytic gradients against centered differences
         "h": 1e-5,  # step of (f(x+h) - f(x-h)) / 2h
         "sweep": False,  # also try h = 1e-3 .. 1e-8 and keep the best
