@@ -9,7 +9,7 @@ import torch
 import babysit
 from babysit.models import l2_penalty
 
-import preflight_models as M
+from . import preflight_models as M
 
 CHECK_NAMES = ["initial_loss", "reg_increases_loss", "deterministic", "gradcheck",
                "overfit_tiny", "input_dependence"]

@@ -9,7 +9,7 @@ import babysit
 from babysit import UserError
 from babysit.sanity import CheckResult, PreflightReport
 
-import preflight_models as M
+from . import preflight_models as M
 
 FAST = ["gradcheck", "overfit_tiny", "input_dependence"]
 

@@ -14,7 +14,7 @@ import math
 import pytest
 
 from babysit.watch import CODES
-from watch_scenarios import SCENARIOS, run_scenario
+from .watch_scenarios import SCENARIOS, run_scenario
 
 # scenario -> codes that may also fire because the same breakage causes them
 ALSO = {
