@@ -277,7 +277,7 @@ def curves_section(run: RunFiles, info: dict, status: str, topics: dict) -> Sect
     elif records and (png := plots.loss_curves(records)):
         body += ("<p class=\"note\">Drawn from <code>metrics.jsonl</code> (one point per epoch): "
                  "the monitor's per-iteration plots are not in <code>watch/plots/</code>.</p>")
-        body += f"<div class=\"figures\">{figure(png, 'loss per epoch (from metrics.jsonl)')}</div>"
+        body += f"<div class=\"figures\">{figure(png, 'loss per epoch, linear and log scale (from metrics.jsonl)')}</div>"
     if not body:
         return Section("curves", "Learning curves", "missing", "no training recorded",
                        missing_body(["metrics.jsonl", "watch/plots/*loss*.png"],
