@@ -13,8 +13,11 @@ from .errors import UserError
 from .models import build_model, chance_loss, l2_penalty, make_loss
 from .optim import make_optimizer
 from .rundir import RunDir, load_checkpoint
+from .report import write_report
 from .train import Callback, TrainState, evaluate, fit
+from .workflow import run_workflow
 
 __all__ = ["__version__", "default_config", "load_config", "DataSplit", "load_data", "UserError",
            "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "RunDir",
-           "load_checkpoint", "Callback", "TrainState", "fit", "evaluate"]
+           "load_checkpoint", "Callback", "TrainState", "fit", "evaluate", "write_report",
+           "run_workflow"]

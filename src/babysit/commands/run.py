@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     code, run_dir = run_workflow(config, args.run_dir, quick=args.quick, force=args.force,
                                  quiet=args.quiet, workers=args.workers,
-                                 argv=["babysit", *sys.argv[1:]],
+                                 argv=["babysit", *getattr(args, "argv", sys.argv[1:])],
                                  echo=lambda line: print(line, flush=True))
     print(f"run directory: {run_dir.path}\nreport: {run_dir.path / 'report.html'}"
           f"  (babysit report {run_dir.path} --serve to watch it live)")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import plots
 from .markup import badge, e, figure, figures_from_files, fmt, key_values, pre, table
 from .readers import Read, RunFiles
 
@@ -268,6 +267,8 @@ def training_summary(run: RunFiles, metrics: list[dict], config: dict | None) ->
 
 
 def curves_section(run: RunFiles, info: dict, status: str, topics: dict) -> Section:
+    from . import plots  # matplotlib: only when a plot must be drawn
+
     metrics, config = run.metrics(), run.config()
     records = metrics.data if metrics.ok else []
     verdict = training_summary(run, records, config.data if config.ok else None)
@@ -291,6 +292,8 @@ def curves_section(run: RunFiles, info: dict, status: str, topics: dict) -> Sect
 
 
 def accuracy_section(run: RunFiles, info: dict, status: str, topics: dict) -> Section:
+    from . import plots
+
     metrics = run.metrics()
     records = metrics.data if metrics.ok else []
     body, verdict = "", "no accuracy recorded"
