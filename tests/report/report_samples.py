@@ -53,12 +53,20 @@ def fill_missing_stages(path: Path) -> list[str]:
         "reg_increases_loss": {"passed": True, "message": "the loss rises with reg", "losses": [2.3, 2.5, 4.1]},
         "overfit_tiny": {"passed": True, "message": "20 examples fitted in 120 steps", "steps": 120}}})
     _json(rd, "search/leaderboard.json", [
-        {"rank": 1, "stage": 2, "number": 7, "value": 0.972, "params": {"optim.lr": 0.043, "loss.reg": 2e-5}},
-        {"rank": 2, "stage": 1, "number": 3, "value": 0.951, "params": {"optim.lr": 0.11, "loss.reg": 1e-4}}])
+        {"rank": 1, "trial": "s2-007", "stage": 2, "params": {"optim.lr": 0.043, "loss.reg": 2e-6},
+         "val_acc": 0.972, "epochs": 5, "state": "complete"},
+        {"rank": 2, "trial": "s1-003", "stage": 1, "params": {"optim.lr": 0.11, "loss.reg": 1e-4},
+         "val_acc": 0.951, "epochs": 1, "state": "complete"}])
     _json(rd, "search/alarms.json", [
-        {"param": "loss.reg", "edge": "low", "message": "best loss.reg lies in the low 10% of "
-                                                         "[1e-06, 0.1]: widen it to [1e-08, 0.1]"}])
-    _json(rd, "search/stages.json", [{"index": 1, "trials": 24, "epochs": 1}, {"index": 2, "trials": 10, "epochs": 5}])
+        {"stage": 1, "key": "loss.reg", "edge": "low", "best": 2e-6,
+         "message": "loss.reg: the best trial (2e-06) is at the lower edge of [1e-06, 0.1] "
+                    "(3 of the top 5 in the outer 10%, log scale): widen it to [1e-08, 0.1]"}])
+    space = {"optim.lr": {"low": 1e-6, "high": 1.0, "log": True, "int": False},
+             "optim.name": {"choices": ["nesterov", "adam"]}}
+    _json(rd, "search/stages.json", [
+        {"index": 1, "status": "done", "spec": {"trials": 24, "epochs": 1, "sampler": "random", "space": space},
+         "counts": {"complete": 20, "pruned": 2, "diverged": 2, "failed": 0},
+         "best": {"trial": "s1-003", "val_acc": 0.951}}])
     _plot(rd, "search/plots/stage1_lr.png", "val acc against lr",
           lambda ax: (ax.scatter([1e-4, 1e-3, 1e-2, 0.1], [0.3, 0.7, 0.95, 0.9]), ax.set_xscale("log")))
     _json(rd, "watch/diagnoses.json", [
@@ -67,8 +75,8 @@ def fill_missing_stages(path: Path) -> list[str]:
          "evidence": {"ratio": 2e-5, "target": 1e-3}}])
     _plot(rd, "watch/plots/update_ratios.png", "update:weight ratio",
           lambda ax: (ax.semilogy([1, 2, 3], [1e-3, 8e-4, 9e-4]), ax.axhline(1e-3, ls="--")))
-    _plot(rd, "watch/plots/histograms_activations.png", "activations", lambda ax: ax.hist([0.1, 0.5, 0.7, 0.2, 0.9]))
-    _plot(rd, "watch/plots/first_layer_filters.png", "filters", lambda ax: ax.imshow([[0, 1], [1, 0]]))
+    _plot(rd, "watch/plots/activations.png", "activations", lambda ax: ax.hist([0.1, 0.5, 0.7, 0.2, 0.9]))
+    _plot(rd, "watch/plots/first_layer.png", "filters", lambda ax: ax.imshow([[0, 1], [1, 0]]))
     _json(rd, "ensemble/table.json", [
         {"kind": "checkpoints", "members": "epoch_002, epoch_003", "val_acc": 0.962, "best_member_acc": 0.958,
          "gain": 0.004, "eval_seconds": 0.01, "eval_memory_mb": 0.5}])

@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import __version__
 from ..rundir import atomic_write_text
 from .markup import badge, e
+from .monitor import refresh_monitor_plots
 from .readers import RunFiles
 from .sections import Section, build_sections, run_state
 
@@ -139,11 +140,13 @@ def _run_name(run: RunFiles, info: dict) -> str:
 
 def build_report(run_dir: str | os.PathLike, *, live: bool = False, version: str = "") -> str:
     run = RunFiles.open(run_dir)
+    refresh_monitor_plots(run.path)
     return render(run, build_sections(run), live=live, version=version)
 
 
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write the self-contained report of `run_dir` (default ``RUN_DIR/report.html``)."""
     run = RunFiles.open(run_dir)
+    refresh_monitor_plots(run.path)
     html = render(run, build_sections(run))
     return atomic_write_text(Path(out) if out else run.path / "report.html", html)

@@ -36,11 +36,15 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def cell(value: Any) -> str:
-    """One table cell; booleans and verdict words get a colour class."""
+# Boolean columns whose value is good or bad news (elsewhere a yes/no is just a fact).
+BOOL_CLASS = {"passed": ("ok", "bad"), "kink": ("warn", "")}
+
+
+def cell(value: Any, column: str = "") -> str:
+    """One table cell; verdict words, and booleans of the columns above, get a colour class."""
     cls = ""
     if isinstance(value, bool):
-        cls = "ok" if value else "bad"
+        cls = BOOL_CLASS.get(column, ("", ""))[0 if value else 1]
     elif isinstance(value, str):
         cls = VERDICT_CLASS.get(value.lower(), "")
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -86,7 +90,7 @@ def table(rows: Sequence[dict], columns: Sequence[str] | None = None, *, preferr
     columns = list(columns) if columns else columns_of(flat, preferred)
     shown = flat[:limit] if limit else flat
     head = "".join(f"<th>{e(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(cell(r.get(c, "")) for c in columns) + "</tr>" for r in shown)
+    body = "".join("<tr>" + "".join(cell(r.get(c, ""), c) for c in columns) + "</tr>" for r in shown)
     more = (f"<p class=\"more\">{len(flat) - len(shown)} more rows not shown.</p>"
             if len(shown) < len(flat) else "")
     cap = f"<caption>{e(caption)}</caption>" if caption else ""

@@ -199,7 +199,7 @@ def search_section(run: RunFiles, info: dict, status: str) -> Section:
         body += f"<div class=\"alarms\"><h3>Border alarms</h3><ul>{items}</ul></div>"
     elif alarms.ok:
         body += "<p class=\"ok\">No border alarm: the best values lie inside their ranges.</p>"
-    stage_rows = _records(stages.data)
+    stage_rows = [search_stage_row(r) for r in _records(stages.data)]
     if stage_rows:
         body += "<h3>Stages (coarse to fine)</h3>" + table(stage_rows)
     if rows:
@@ -209,6 +209,30 @@ def search_section(run: RunFiles, info: dict, status: str) -> Section:
         body += missing_body([board.rel], why_missing(run, info, status, "search", "'babysit search'"))
     body += plot_html
     return Section("search", "Hyperparameter search", state, verdict, body)
+
+
+def search_stage_row(record: dict) -> dict:
+    """One line per search stage: its budget, outcome and the ranges it searched."""
+    spec = record.get("spec") if isinstance(record.get("spec"), dict) else {}
+    if not spec:
+        return record  # a format this reader does not know: show it as it is
+    row = {"stage": record.get("index"), "status": record.get("status", ""),
+           "trials": spec.get("trials"), "epochs": spec.get("epochs"), "sampler": spec.get("sampler", "")}
+    row.update({k: v for k, v in (record.get("counts") or {}).items()})
+    best = record.get("best") or {}
+    if best.get("val_acc") is not None:
+        row["best val_acc"] = best["val_acc"]
+    row["ranges"] = "; ".join(_describe_range(k, v) for k, v in (spec.get("space") or {}).items())
+    return row
+
+
+def _describe_range(key: str, param) -> str:
+    if not isinstance(param, dict):
+        return f"{key}={fmt(param)}"
+    if "choices" in param:
+        return f"{key} in {{{', '.join(map(str, param['choices']))}}}"
+    scale = " log" if param.get("log") else ""
+    return f"{key} [{fmt(param.get('low'))}, {fmt(param.get('high'))}]{scale}"
 
 
 def _records(data) -> list[dict]:

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ..errors import UserError
 from ..rundir import atomic_write_text
 from .html import render
+from .monitor import refresh_monitor_plots
 from .readers import RunFiles
 from .sections import build_sections, run_state
 
@@ -26,8 +27,8 @@ from .sections import build_sections, run_state
 class LiveReport:
     """The page of one run directory, rebuilt when the directory changed since the last build."""
 
-    def __init__(self, run: RunFiles, poll_ms: int = 2000):
-        self.run, self.poll_ms = run, poll_ms
+    def __init__(self, run: RunFiles, poll_ms: int = 2000, redraw_s: float = 10.0):
+        self.run, self.poll_ms, self.redraw_s = run, poll_ms, redraw_s
         self._lock = threading.Lock()
         self._signature: tuple | None = None
         self._html = ""
@@ -42,6 +43,7 @@ class LiveReport:
 
     def page(self) -> str:
         with self._lock:
+            refresh_monitor_plots(self.run.path, min_interval=self.redraw_s)
             version = self.version()
             if version != self._signature:
                 self._html = render(self.run, build_sections(self.run), live=True, version=version,
