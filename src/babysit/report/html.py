@@ -45,14 +45,14 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 table { border-collapse: collapse; font-size: 13px; margin: 6px 0; }
 th, td { border-bottom: 1px solid #eaeef2; padding: 3px 10px; text-align: left; vertical-align: top; }
 thead th { background: #f6f8fa; position: sticky; top: 0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: ui-monospace, monospace; }
+td.num { white-space: nowrap; text-align: right; font-variant-numeric: tabular-nums; font-family: ui-monospace, monospace; }
 td.ok, td.warn, td.bad { font-weight: 600; }
 table.kv th { color: var(--muted); font-weight: normal; width: 14em; }
 caption { caption-side: top; text-align: left; color: var(--muted); font-size: 12px; padding-bottom: 4px; }
 .scroll { overflow: auto; max-height: 560px; }
 .figures { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 10px; }
 figure { margin: 0; max-width: 100%; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; border-radius: 4px; background: #fff; }
+figure img { max-width: 100%; max-height: 760px; width: auto; height: auto; border: 1px solid #eaeef2; border-radius: 4px; background: #fff; }
 figcaption { font-size: 12px; color: var(--muted); }
 pre { background: #f6f8fa; border: 1px solid #eaeef2; padding: 10px; overflow: auto; font-size: 12px; }
 code { font-family: ui-monospace, monospace; font-size: 90%; }

@@ -161,15 +161,16 @@ def preflight_section(run: RunFiles, info: dict, status: str) -> Section:
     rows = []
     for name, result in checks.items():
         result = result if isinstance(result, dict) else {"passed": bool(result)}
-        numbers = {k: v for k, v in result.items() if k not in ("passed", "message", "name")}
+        numbers = {k: v for k, v in result.items() if k not in ("passed", "message", "name", "summary")}
+        measured = result.get("summary") or (fmt(numbers) if numbers else "")
         rows.append({"check": name, "passed": bool(result.get("passed")),
-                     "message": result.get("message", ""), "numbers": fmt(numbers) if numbers else ""})
+                     "message": result.get("message", ""), "measured": measured})
     failed = [r["check"] for r in rows if not r["passed"]]
     passed = bool(rep.get("passed", not failed))
     verdict = (f"all {len(rows)} checks passed" if passed and not failed
                else f"failed: {', '.join(failed)}" if failed else "failed")
     body = f"<p>{badge('ok' if passed else 'fail', 'passed' if passed else 'failed')} {e(verdict)}</p>"
-    body += table(rows, ["check", "passed", "message", "numbers"]) if rows else "<p>No checks recorded.</p>"
+    body += table(rows, ["check", "passed", "message", "measured"]) if rows else "<p>No checks recorded.</p>"
     return Section("preflight", "Sanity checks before learning", "ok" if passed else "fail",
                    verdict, body + extra)
 

@@ -65,6 +65,11 @@ def quick_config(config: dict) -> dict:
             quick["search"]["top_k"] = min(quick["search"]["top_k"], 3)
     if isinstance(quick.get("ensemble"), dict) and "k" in quick["ensemble"]:
         quick["ensemble"]["k"] = min(quick["ensemble"]["k"], 3)
+    # The preflight's slowest check trains two models (real against zeroed inputs): fewer
+    # steps on fewer examples still separate them by far more than the margin.
+    for key, cap in (("examples", 256), ("dependence_examples", 256), ("dependence_steps", 75)):
+        if isinstance(quick.get("preflight"), dict) and key in quick["preflight"]:
+            quick["preflight"][key] = min(quick["preflight"][key], cap)
     return quick
 
 
