@@ -118,3 +118,26 @@ def test_port_in_use_is_one_clear_line(plain_run, capsys):
     err = capsys.readouterr().err.strip()
     assert err == (f"babysit: error: port {port} on 127.0.0.1 is in use: pick another with --port P "
                    "(or --port 0 for any free one)")
+
+
+def test_a_plain_training_counts_as_live_while_its_metrics_are_fresh(plain_run, tmp_path):
+    """No run.json (babysit train): in progress while metrics.jsonl was written recently."""
+    import threading
+
+    from babysit.report import make_server
+
+    path = tmp_path / "plain"
+    shutil.copytree(plain_run, path)
+    server = make_server(path, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        os.utime(path / "metrics.jsonl")  # written just now
+        assert json.loads(_get(url + "version")[2])["live"] is True
+        old = time.time() - 3600
+        os.utime(path / "metrics.jsonl", (old, old))
+        assert json.loads(_get(url + "version")[2])["live"] is False
+        assert "not in progress" in _get(url)[2]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -85,7 +85,7 @@ LIVE_SCRIPT = """
 
 
 def render(run: RunFiles, sections: list[Section], *, live: bool = False, version: str = "",
-           poll_ms: int = 2000) -> str:
+           poll_ms: int = 2000, in_progress: bool = False) -> str:
     """The whole page as one string."""
     status, info = run_state(run)
     name = _run_name(run, info)
@@ -98,7 +98,7 @@ def render(run: RunFiles, sections: list[Section], *, live: bool = False, versio
     banner, script = "", ""
     if live:
         state = "in progress: this page reloads when the run writes something new" \
-            if status == "running" else f"{status}; served live from {run.path}"
+            if in_progress else f"{status if status != 'unknown' else 'not in progress'}; served live from {run.path}"
         banner = f"<div class=\"live\" id=\"live\">Live view, run {e(state)}.</div>"
         script = "<script>" + LIVE_SCRIPT % (json.dumps(version), poll_ms, poll_ms * 2, poll_ms) + "</script>"
     return f"""<!DOCTYPE html>

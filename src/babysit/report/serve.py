@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..errors import UserError
@@ -22,6 +23,10 @@ from .html import render
 from .monitor import refresh_monitor_plots
 from .readers import RunFiles
 from .sections import build_sections, run_state
+
+
+# A run without run.json counts as in progress while its metrics.jsonl is younger than this.
+RECENT_S = 120.0
 
 
 class LiveReport:
@@ -39,7 +44,15 @@ class LiveReport:
         return f"{count}-{newest}-{status}"
 
     def live(self) -> bool:
-        return run_state(self.run)[0] == "running"
+        """Is the run in progress? run.json says so; without one (a plain ``babysit train``),
+        a metrics file written in the last RECENT_S seconds says so."""
+        status = run_state(self.run)[0]
+        if status != "unknown":
+            return status == "running"
+        try:
+            return time.time() - (self.run.path / "metrics.jsonl").stat().st_mtime < RECENT_S
+        except OSError:
+            return False
 
     def page(self) -> str:
         with self._lock:
@@ -47,7 +60,7 @@ class LiveReport:
             version = self.version()
             if version != self._signature:
                 self._html = render(self.run, build_sections(self.run), live=True, version=version,
-                                    poll_ms=self.poll_ms)
+                                    poll_ms=self.poll_ms, in_progress=self.live())
                 self._signature = version
                 # The file on disk is the static page (no live script): keep it current too.
                 try:
