@@ -21,6 +21,7 @@ def register(subparsers) -> None:
         epilog="examples:\n  babysit run                         # the default, about 5 minutes on 2 cores\n"
                "  babysit run --quick                 # a smaller search and ensembles, about 1 minute\n"
                "  babysit run exp.toml --run-dir runs/exp1\n"
+               "  babysit run --skip search           # train CONFIG as given, monitored, with ensembles\n"
                "  babysit report runs/default --serve # watch it in a browser while it runs",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_experiment_args(parser)
@@ -33,6 +34,10 @@ def register(subparsers) -> None:
                         help="go on after a failed gradient check or sanity check")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="search worker processes (default: search.workers, 0 = one per core)")
+    parser.add_argument("--skip", action="append", default=[], metavar="STAGE",
+                        help="leave out a stage: gradcheck, preflight, search, train or ensemble "
+                             "(repeatable, or comma-separated); without a search the final "
+                             "training uses CONFIG as given")
     parser.set_defaults(func=run)
 
 
@@ -45,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     code, run_dir = run_workflow(config, args.run_dir, quick=args.quick, force=args.force,
                                  quiet=args.quiet, workers=args.workers,
+                                 skip=[s.strip() for item in args.skip for s in item.split(",") if s.strip()],
                                  argv=["babysit", *getattr(args, "argv", sys.argv[1:])],
                                  echo=lambda line: print(line, flush=True))
     print(f"run directory: {run_dir.path}\nreport: {run_dir.path / 'report.html'}"

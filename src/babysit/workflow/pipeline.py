@@ -83,6 +83,7 @@ class Workflow:
     force: bool = False
     quiet: bool = False
     workers: int | None = None
+    skip: tuple[str, ...] = ()
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
     echo: Callable[[str], Any] = field(default=lambda line: print(line, flush=True))
     final_config: dict | None = None
@@ -117,6 +118,10 @@ class Workflow:
 
     def _stage(self, name: str, step: Callable[[], tuple[str, str]]) -> None:
         entry = self.log.begin(name)
+        if name in self.skip:
+            self.log.end(entry, "skipped", "skipped on request (--skip)")
+            self._say(name, "skipped", "on request (--skip)")
+            return
         try:
             status, verdict = step()
         except Unavailable as exc:
@@ -211,8 +216,12 @@ class Workflow:
         return "done", verdict
 
     def ensemble(self) -> tuple[str, str]:
+        from ..rundir import list_checkpoints
+
         build = stage_function("babysit.ensemble", "build_ensembles")
+        # At most as many members as the final training left checkpoints (a short training).
         k = int(self.final_config.get("ensemble", {}).get("k", 5))
+        k = max(2, min(k, len(list_checkpoints(self.run_dir / "checkpoints"))))
         kwargs: dict = {"k": k, "quiet": self.quiet}
         if self.quick:
             kwargs["kinds"] = self._quick_kinds()
@@ -294,11 +303,19 @@ def prepare_run_dir(run_dir: str | Path | None, name: str) -> RunDir:
 
 def run_workflow(config: dict, run_dir: str | Path | None = None, *, quick: bool = False,
                  force: bool = False, quiet: bool = False, workers: int | None = None,
-                 argv: list[str] | None = None, echo: Callable[[str], Any] | None = None) -> tuple[int, RunDir]:
-    """Run the whole workflow; returns (exit code, run directory)."""
+                 skip: tuple[str, ...] | list[str] = (), argv: list[str] | None = None,
+                 echo: Callable[[str], Any] | None = None) -> tuple[int, RunDir]:
+    """Run the whole workflow; returns (exit code, run directory).
+
+    `skip` names stages not to run (any of gradcheck, preflight, search, train, ensemble);
+    without a search the final training uses `config` as given.
+    """
+    unknown = sorted(set(skip) - set(STAGES[:-1]))
+    if unknown:
+        raise UserError(f"cannot skip {', '.join(unknown)}: stages are {', '.join(STAGES[:-1])}")
     config = quick_config(config) if quick else copy.deepcopy(config)
     rd = prepare_run_dir(run_dir, config["name"])
-    flow = Workflow(config, rd, quick=quick, force=force, quiet=quiet, workers=workers,
+    flow = Workflow(config, rd, quick=quick, force=force, quiet=quiet, workers=workers, skip=tuple(skip),
                     argv=list(argv if argv is not None else sys.argv))
     if echo is not None:
         flow.echo = echo
