@@ -330,6 +330,8 @@ def accuracy_section(run: RunFiles, info: dict, status: str, topics: dict) -> Se
     if isinstance(last.get("train_acc"), (int, float)) and isinstance(last.get("val_acc"), (int, float)):
         gap = last["train_acc"] - last["val_acc"]
         verdict = f"train {fmt(last['train_acc'])}, val {fmt(last['val_acc'])} (gap {gap:+.3f})"
+        if isinstance(last.get("val_acc_avg"), (int, float)):
+            verdict += f"; the running average of the weights: val {fmt(last['val_acc_avg'])}"
     if not body:
         return Section("accuracy", "Train and validation accuracy", "missing", verdict,
                        missing_body(["metrics.jsonl"], why_missing(run, info, status, "train",

@@ -207,6 +207,9 @@ class Workflow:
         best = max(state.history, key=lambda r: r["val_acc"])
         verdict = (f"{len(state.history)} epochs, best val acc {best['val_acc']:.4f} at epoch "
                    f"{best['epoch']}, final {state.history[-1]['val_acc']:.4f}")
+        averaged = state.history[-1].get("val_acc_avg")
+        if isinstance(averaged, float):
+            verdict += f" (averaged weights {averaged:.4f})"
         diagnoses = self.run_dir.read_json("watch/diagnoses.json", default=None)
         if isinstance(diagnoses, list):
             codes = sorted({str(d.get("code")) for d in diagnoses if isinstance(d, dict)})
@@ -257,10 +260,15 @@ class Workflow:
 
 def with_monitoring(config: dict) -> dict:
     """The config with the monitor and the parameter average switched on where they are off."""
+    from ..config import DEFAULTS
+
     config = copy.deepcopy(config)
     watch = config.get("watch")
     if isinstance(watch, dict) and watch.get("enabled") is False:
         watch["enabled"] = True
+    average = config.get("ensemble")
+    if isinstance(average, dict) and not average.get("ema_decay", 1):
+        average["ema_decay"] = DEFAULTS["ensemble"]["ema_decay"]
     return config
 
 
