@@ -309,7 +309,8 @@ def curves_section(run: RunFiles, info: dict, status: str, topics: dict) -> Sect
                        missing_body(["metrics.jsonl", "watch/plots/*loss*.png"],
                                     why_missing(run, info, status, "train", "'babysit train' (or 'babysit run')")))
     if records:
-        cols = [c for c in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "seconds", "stopped")
+        cols = [c for c in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "val_acc_avg", "lr",
+                            "seconds", "stopped")
                 if any(c in r for r in records)]
         body += "<details><summary>metrics.jsonl, epoch by epoch</summary>" + table(records, cols) + "</details>"
     stopped = records and records[-1].get("stopped")
