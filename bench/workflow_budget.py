@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -22,19 +23,22 @@ from pathlib import Path
 BUDGETS = {"--quick": 60.0, "default": 300.0}
 
 
-def run(mode: str) -> tuple[float, dict, int]:
+def run(mode: str) -> tuple[float, float, dict, int]:
     with tempfile.TemporaryDirectory(prefix="babysit-bench-") as tmp:
         run_dir = Path(tmp) / "run"
         args = [sys.executable, "-m", "babysit.cli", "run", "--quiet", "--run-dir", str(run_dir)]
         if mode != "default":
             args.append(mode)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy())
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
         if proc.returncode:
             print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-        return seconds, info, proc.returncode
+        return seconds, cpu, info, proc.returncode
 
 
 def main() -> int:
@@ -42,12 +46,13 @@ def main() -> int:
     print(f"babysit run budget on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
     worst = 0.0
     for mode in modes:
-        seconds, info, code = run(mode)
+        seconds, cpu, info, code = run(mode)
         ratio = seconds / BUDGETS[mode]
         worst = max(worst, ratio)
         stages = ", ".join(f"{s['name']} {s.get('seconds') or 0:.1f}s ({s['status']})" for s in info.get("stages", []))
         print(f"babysit run {mode:>8}: {seconds:6.1f} s of {BUDGETS[mode]:.0f} s budget -> ratio {ratio:.2f}"
-              f"{'' if code == 0 else f'  (exit code {code})'}\n    {stages}")
+              f"{'' if code == 0 else f'  (exit code {code})'}; CPU time {cpu:.0f} s "
+              f"(CPU/2 cores = {cpu / 2 / BUDGETS[mode]:.2f} of the budget)\n    {stages}")
     print(f"worst ratio to budget: {worst:.2f} ({'within' if worst <= 1 else 'OVER'} budget)")
     return 0 if worst <= 1 else 1
 
