@@ -108,3 +108,32 @@ def test_failed_preflight_stops_the_run_unless_forced(tmp_path):
                             skip=("gradcheck", "search", "ensemble"))
     stages = {s["name"]: s["status"] for s in RunDir(rd.path).read_json("run.json")["stages"]}
     assert stages["preflight"] == "failed" and stages["train"] == "done"
+
+
+def test_a_killed_run_is_reported_as_interrupted(tmp_path):
+    """kill -9 during the final training: run.json still says running, the report says interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import babysit
+    from babysit.report import build_report
+
+    path = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(Path(babysit.__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "babysit.cli", "run", "--quiet", "--run-dir", str(path),
+                             "--skip", "gradcheck,preflight,search", "--set", "train.epochs=200",
+                             "--set", "model.width=16"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(read_jsonl(path / "metrics.jsonl")) < 1:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(read_jsonl(path / "metrics.jsonl")) >= 1, "training never finished an epoch"
+    assert RunDir(path).read_json("run.json")["status"] == "running"
+    page = build_report(path)
+    assert "the run was interrupted" in page and "of 200 planned" in page
+    assert "The run was interrupted before this stage" in page  # the ensembles never started
