@@ -11,12 +11,12 @@ def register(subparsers) -> None:
         "report", help="write (or serve live) the HTML report of a run directory",
         description=textwrap.fill(
             "Write RUN_DIR/report.html: one self-contained page (images embedded, no "
-                    "network needed) with the gradient check, the sanity checks, the search "
-                    "leaderboard and border alarms, the learning curves, update ratios, "
-                    "histograms, first-layer weights, every diagnosis with its fix, the "
-                    "ensembles and what is needed to reproduce the run. Sections whose files "
-                    "are missing say so. With --serve, serve it on 127.0.0.1 and reload the "
-                    "page in the browser while the run is in progress."),
+            "network needed) with the gradient check, the sanity checks, the search "
+            "leaderboard and border alarms, the learning curves, update ratios, "
+            "histograms, first-layer weights, every diagnosis with its fix, the "
+            "ensembles and what is needed to reproduce the run. Sections whose files "
+            "are missing say so. With --serve, serve it on 127.0.0.1 and reload the "
+            "page in the browser while the run is in progress."),
         epilog="examples:\n  babysit report runs/default\n"
                "  babysit report runs/default --serve            # then open http://127.0.0.1:8000/\n"
                "  babysit report runs/default --serve --port 0   # any free port",

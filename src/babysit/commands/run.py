@@ -14,12 +14,12 @@ def register(subparsers) -> None:
         "run", help="the whole workflow: gradcheck, preflight, search, training, ensembles, report",
         description=textwrap.fill(
             "Walk the notes' whole workflow on CONFIG (or the built-in default) into one "
-                    "run directory: gradient check -> sanity checks -> coarse-to-fine "
-                    "hyperparameter search with local workers -> final training of the best "
-                    "configuration with the monitor and the parameter average -> ensembles -> "
-                    "report.html. Each stage prints a one-line verdict and is recorded in "
-                    "run.json. A failed gradient check or sanity check stops the run with the "
-                    "reason (exit code 1), unless --force."),
+            "run directory: gradient check -> sanity checks -> coarse-to-fine "
+            "hyperparameter search with local workers -> final training of the best "
+            "configuration with the monitor and the parameter average -> ensembles -> "
+            "report.html. Each stage prints a one-line verdict and is recorded in "
+            "run.json. A failed gradient check or sanity check stops the run with the "
+            "reason (exit code 1), unless --force."),
         epilog="examples:\n  babysit run                         # the default, about 5 minutes on 2 cores\n"
                "  babysit run --quick                 # a smaller search and ensembles, about 1 minute\n"
                "  babysit run exp.toml --run-dir runs/exp1\n"
