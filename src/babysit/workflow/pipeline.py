@@ -170,7 +170,7 @@ class Workflow:
 
     def preflight(self) -> tuple[str, str]:
         check = stage_function("babysit.sanity", "preflight_experiment")
-        report = check(self.config, self.run_dir.path, quiet=self.quiet)
+        report = check(self._preflight_config(), self.run_dir.path, quiet=self.quiet)
         checks = dict(report.checks)
         failed = [name for name, result in checks.items() if not getattr(result, "passed", result)]
         if failed:
@@ -179,6 +179,18 @@ class Workflow:
         else:
             verdict = f"all {len(checks)} checks passed"
         return self._gate("preflight", bool(report.passed), verdict)
+
+    def _preflight_config(self) -> dict:
+        """The config for the preflight: its own gradient check left out when the workflow's
+        gradient-check stage already ran (the same check, twice the time)."""
+        ran = any(s["name"] == "gradcheck" and s["status"] in ("passed", "failed")
+                  for s in self.log.data["stages"])
+        skip = self.config.get("preflight", {}).get("skip")
+        if not ran or not isinstance(skip, list) or "gradcheck" in skip:
+            return self.config
+        config = copy.deepcopy(self.config)
+        config["preflight"]["skip"] = [*skip, "gradcheck"]
+        return config
 
     def search(self) -> tuple[str, str]:
         run_search = stage_function("babysit.search", "run_search")
