@@ -37,7 +37,7 @@ def fmt(value: Any) -> str:
 
 
 # Boolean columns whose value is good or bad news (elsewhere a yes/no is just a fact).
-BOOL_CLASS = {"passed": ("ok", "bad"), "kink": ("warn", "")}
+BOOL_CLASS = {"passed": ("ok", "bad"), "failed": ("bad", ""), "kink": ("warn", "")}
 
 
 def cell(value: Any, column: str = "") -> str:

@@ -132,7 +132,8 @@ def gradcheck_section(run: RunFiles, info: dict, status: str) -> Section:
                        "'babysit gradcheck' (or 'babysit run')", extra)
     rep = read.data
     passed = bool(rep.get("passed"))
-    body = f"<p>{badge('ok' if passed else 'fail', 'passed' if passed else 'failed')} {e(rep.get('summary', ''))}</p>"
+    body = f"<p>{badge('ok' if passed else 'fail', 'passed' if passed else 'failed')}"
+    body += f" {e(rep['rule'])}</p>" if isinstance(rep.get("rule"), str) else "</p>"
     for w in rep.get("warnings", []) or []:
         body += f"<p class=\"warn\">⚠ {e(w)}</p>"
     rows = rep.get("rows", []) or []
