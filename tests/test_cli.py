@@ -64,3 +64,11 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     result = babysit("train", "--set", "train.batch_size=0", "--quiet", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("babysit: error:") and "Traceback" not in result.stderr
+
+
+def test_config_prints_the_resolved_toml(capsys):
+    import tomllib
+
+    assert main(["config", "--set", "lr=0.125"]) == 0
+    printed = tomllib.loads(capsys.readouterr().out)
+    assert printed["optim"]["lr"] == 0.125 and printed["data"]["dataset"] == "digits"

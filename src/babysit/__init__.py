@@ -11,13 +11,13 @@ from .config import default_config, load_config
 from .data import DataSplit, load_data
 from .errors import UserError
 from .models import build_model, chance_loss, l2_penalty, make_loss
-from .optim import make_optimizer
+from .optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from .rundir import RunDir, load_checkpoint
 from .report import write_report
 from .train import Callback, TrainState, evaluate, fit
 from .workflow import run_workflow
 
 __all__ = ["__version__", "default_config", "load_config", "DataSplit", "load_data", "UserError",
-           "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "RunDir",
-           "load_checkpoint", "Callback", "TrainState", "fit", "evaluate", "write_report",
-           "run_workflow"]
+           "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "OPTIMIZERS",
+           "SCHEDULES", "RunDir", "load_checkpoint", "Callback", "TrainState", "fit", "evaluate",
+           "write_report", "run_workflow"]

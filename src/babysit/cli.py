@@ -14,9 +14,11 @@ from . import __version__
 from .errors import UserError
 
 VERBS = [
+    "config",
     "train",
     "run",
     "report",
+    "optimizers",
 ]
 
 

@@ -46,8 +46,27 @@ DEFAULTS: dict[str, Any] = {
     },
     "optim": {
         "name": "nesterov",  # sgd | momentum | nesterov | adagrad | rmsprop | adam | lbfgs | newton
-        "lr": 0.05,
-        "mu": 0.9,  # momentum
+        "lr": 0.05,  # for lbfgs and newton, 1.0 is the plain method (a full step)
+        "mu": 0.9,  # momentum (momentum, nesterov)
+        "nesterov_form": "rewritten",  # rewritten | lookahead (gradient at x + mu*v: two per step)
+        "decay": 0.99,  # rmsprop: cache = decay*cache + (1-decay)*dx**2
+        "beta1": 0.9,  # adam
+        "beta2": 0.999,  # adam
+        "eps": 1e-8,  # adagrad, rmsprop, adam
+        "max_iter": 20,  # lbfgs: iterations per (full-batch) epoch
+        "history_size": 10,  # lbfgs
+        "force_minibatch": False,  # lbfgs: run on minibatches anyway (it is a full-batch method)
+        "damping": 0.0,  # newton: x -= lr * (H + damping*I)^-1 grad
+        "newton_max_params": 5000,  # newton: refuse to build the n x n Hessian above this
+        # learning-rate annealing: constant | step | exponential | inverse_time | plateau
+        "schedule": "constant",
+        "schedule_unit": "epoch",  # epoch | iteration: what t counts
+        "k": 0.1,  # exponential a0*exp(-k*t), inverse_time a0/(1+k*t)
+        "factor": 0.5,  # step: lr *= factor every step_every; plateau: lr *= factor
+        "step_every": 5,  # step: epochs (or iterations) between decays
+        "patience": 2,  # plateau: epochs without a better validation loss before decaying
+        "mu_start": 0.5,  # momentum schedule (momentum, nesterov): mu rises from mu_start to mu ...
+        "mu_epochs": 0.0,  # ... over the first mu_epochs epochs (0: no momentum schedule)
     },
     "train": {
         "epochs": 10,

@@ -105,6 +105,7 @@ def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Ca
     each reads its own config section and returns nothing when switched off.
     """
     found: list[Callback] = []
+    found += optim.schedule_callbacks(config["optim"])
     return found
 
 

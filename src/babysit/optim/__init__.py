@@ -1,36 +1,33 @@
-"""Update rules by name.
+"""Parameter updates and schedules, as the notes write them.
 
-``make_optimizer(name, params, **hyperparameters)`` returns a ``torch.optim.Optimizer``.
+- :func:`make_optimizer` (:mod:`.rules`): a ``torch.optim.Optimizer`` by name, one of
+  :data:`OPTIMIZERS` — sgd, momentum, nesterov (:mod:`.momentum`), adagrad, rmsprop, adam,
+  lbfgs (:mod:`.lbfgs`), newton (:mod:`.newton`).
+- :mod:`.schedules`: learning-rate annealing and the momentum ramp as :func:`babysit.fit`
+  callbacks, one of :data:`SCHEDULES`.
+- :mod:`.paths`: the rules' paths on 2-D test surfaces, for ``babysit optimizers``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..errors import UserError
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-
-
-def make_optimizer(name: str, params, lr: float = 0.01, mu: float = 0.9, **hyperparameters) -> torch.optim.Optimizer:
-    if lr < 0:
-        raise UserError(f"optim.lr must be >= 0, not {lr}")
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=mu, nesterov=name == "nesterov")
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, eps=1e-8)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-8)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8)
-    raise UserError(f"unknown update rule {name!r}: use one of {', '.join(OPTIMIZERS)}")
+from .lbfgs import LBFGS
+from .momentum import Momentum, Nesterov
+from .newton import Newton
+from .rules import FIRST_ORDER, HYPERPARAMETERS, OPTIMIZERS, make_optimizer
+from .schedules import (SCHEDULES, IterationLRSchedule, LRSchedule, MomentumSchedule,
+                        PlateauSchedule, learning_rate, momentum_ramp, schedule_callbacks)
 
 
 def from_config(optim_config: dict, params) -> torch.optim.Optimizer:
-    return make_optimizer(optim_config["name"], params,
-                          **{k: v for k, v in optim_config.items() if k != "name"})
+    """The optimizer an ``[optim]`` config section describes; schedule keys are not its business."""
+    name = optim_config["name"]
+    rule_keys = HYPERPARAMETERS.get(name, {})
+    return make_optimizer(name, params, **{k: v for k, v in optim_config.items() if k in rule_keys})
 
 
-__all__ = ["make_optimizer", "from_config", "OPTIMIZERS"]
+__all__ = ["make_optimizer", "from_config", "OPTIMIZERS", "FIRST_ORDER", "HYPERPARAMETERS",
+           "SCHEDULES", "Momentum", "Nesterov", "LBFGS", "Newton", "LRSchedule",
+           "IterationLRSchedule", "PlateauSchedule", "MomentumSchedule", "learning_rate",
+           "momentum_ramp", "schedule_callbacks"]
