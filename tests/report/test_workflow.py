@@ -137,3 +137,17 @@ def test_a_killed_run_is_reported_as_interrupted(tmp_path):
     page = build_report(path)
     assert "the run was interrupted" in page and "of 200 planned" in page
     assert "The run was interrupted before this stage" in page  # the ensembles never started
+
+
+@pytest.mark.skipif(importlib.util.find_spec("babysit.check") is None, reason="babysit.check not on this branch")
+def test_failed_gradient_check_stops_the_run(tmp_path):
+    """A loss whose backward is off by a factor 2: the run stops at the gradient check, exit 1."""
+    config = load_config(overrides=["loss.name=report_bad_loss:half_gradient_softmax", "model.width=16"])
+    lines = []
+    code, rd = run_workflow(config, tmp_path / "bad-grad", quick=True, quiet=True, echo=lines.append)
+    info = RunDir(rd.path).read_json("run.json")
+    assert code == 1 and [s["name"] for s in info["stages"]] == ["gradcheck", "report"]
+    assert info["stages"][0]["status"] == "failed" and "gradient check failed" in info["reason"]
+    assert "--force" in info["reason"] and any(line.startswith("stopped: gradient check failed") for line in lines)
+    page = (rd.path / "report.html").read_text()
+    assert 'id="gradcheck" data-status="fail"' in page
