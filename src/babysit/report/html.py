@@ -85,7 +85,7 @@ LIVE_SCRIPT = """
 
 
 def render(run: RunFiles, sections: list[Section], *, live: bool = False, version: str = "",
-           poll_ms: int = 2000, in_progress: bool = False) -> str:
+           poll_ms: int = 3000, in_progress: bool = False) -> str:
     """The whole page as one string."""
     status, info = run_state(run)
     name = _run_name(run, info)

@@ -32,7 +32,7 @@ RECENT_S = 120.0
 class LiveReport:
     """The page of one run directory, rebuilt when the directory changed since the last build."""
 
-    def __init__(self, run: RunFiles, poll_ms: int = 2000, redraw_s: float = 10.0):
+    def __init__(self, run: RunFiles, poll_ms: int = 3000, redraw_s: float = 10.0):
         self.run, self.poll_ms, self.redraw_s = run, poll_ms, redraw_s
         self._lock = threading.Lock()
         self._signature: tuple | None = None
@@ -98,7 +98,7 @@ def make_handler(report: LiveReport):
     return Handler
 
 
-def make_server(run_dir, host: str = "127.0.0.1", port: int = 8000, poll_ms: int = 2000) -> ThreadingHTTPServer:
+def make_server(run_dir, host: str = "127.0.0.1", port: int = 8000, poll_ms: int = 3000) -> ThreadingHTTPServer:
     """A server for `run_dir` bound to host:port (port 0: any free port), not yet serving."""
     run = RunFiles.open(run_dir)
     report = LiveReport(run, poll_ms)
