@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := $(VENV)/.chromium
 
 .PHONY: demo test bench clean
 
@@ -15,7 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/babysit train
 
-test: $(STAMP)
+# The report tests open report.html in a real headless browser: Debian's chromium, installed
+# once where it is missing (needs root or sudo; nothing else is downloaded).
+$(CHROMIUM): | $(STAMP)
+	command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium; }
+	touch $(CHROMIUM)
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -18,10 +18,13 @@ from .sanity import PreflightReport, preflight
 from .train import Callback, TrainState, evaluate, fit
 from .watch import Diagnosis, Monitor, MonitorCallback
 from .ensemble import EnsembleRow, build_ensembles
+from .report import write_report
+from .workflow import run_workflow
 
 __all__ = ["__version__", "default_config", "load_config", "DataSplit", "load_data", "UserError",
            "build_model", "make_loss", "chance_loss", "l2_penalty", "make_optimizer", "OPTIMIZERS",
            "SCHEDULES", "RunDir", "load_checkpoint", "Callback", "TrainState", "fit", "evaluate",
            "Monitor", "MonitorCallback", "Diagnosis", "build_ensembles", "EnsembleRow",
            "gradcheck", "gradcheck_model", "gradcheck_numpy", "GradcheckReport",
-           "preflight", "PreflightReport"]
+           "preflight", "PreflightReport",
+           "write_report", "run_workflow"]

@@ -16,6 +16,8 @@ from .errors import UserError
 VERBS = [
     "config",
     "train",
+    "run",
+    "report",
     "optimizers",
     "plots",
     "ensemble",
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by verbs that log their command
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,0 +1,152 @@
+"""One self-contained ``report.html`` per run: inline CSS, images as ``data:`` URIs, no scripts.
+
+The page opens from a disk, a mail attachment or an archive years later: it loads nothing from
+the network (no CDN, no fonts, no favicon request). Served live (``babysit report --serve``) it
+gets one small inline script that asks the server whether the run changed and reloads then.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+
+from .. import __version__
+from ..rundir import atomic_write_text
+from .markup import badge, e
+from .monitor import refresh_monitor_plots
+from .readers import RunFiles
+from .sections import Section, build_sections, run_state
+
+STYLE = """
+:root { --ok:#1a7f37; --warn:#9a6700; --bad:#cf222e; --info:#0969da; --muted:#57606a; --line:#d0d7de; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
+header { background: #24292f; color: #fff; padding: 18px 28px; }
+header h1 { margin: 0 0 4px; font-size: 22px; }
+header p { margin: 0; color: #d0d7de; font-size: 13px; }
+nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid var(--line); padding: 8px 28px; z-index: 1;
+      display: flex; flex-wrap: wrap; gap: 6px 14px; font-size: 13px; }
+nav a { color: #1f2328; text-decoration: none; white-space: nowrap; }
+nav a:hover { text-decoration: underline; }
+.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 5px; background: var(--muted); }
+.dot.ok { background: var(--ok); } .dot.warn { background: #d4a72c; } .dot.fail { background: var(--bad); }
+.dot.info { background: var(--info); } .dot.missing { background: #afb8c1; }
+main { max-width: 1180px; margin: 0 auto; padding: 16px 28px 48px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 20px 18px; margin: 16px 0; }
+section > h2 { margin: 0; font-size: 18px; display: flex; align-items: center; gap: 10px; }
+section > p.verdict { margin: 2px 0 12px; color: var(--muted); }
+h3 { font-size: 15px; margin: 18px 0 6px; }
+.badge { display: inline-block; font-size: 12px; font-weight: 600; padding: 1px 8px; border-radius: 10px; color: #fff !important; background: var(--muted); }
+.badge.ok { background: var(--ok); } .badge.warn { background: #bf8700; } .badge.fail, .badge.bad { background: var(--bad); }
+.badge.info { background: var(--info); } .badge.missing { background: #8c959f; }
+.ok { color: var(--ok); } .warn { color: var(--warn); } .bad { color: var(--bad); }
+table { border-collapse: collapse; font-size: 13px; margin: 6px 0; }
+th, td { border-bottom: 1px solid #eaeef2; padding: 3px 10px; text-align: left; vertical-align: top; }
+thead th { background: #f6f8fa; position: sticky; top: 0; }
+td.num { white-space: nowrap; text-align: right; font-variant-numeric: tabular-nums; font-family: ui-monospace, monospace; }
+td.ok, td.warn, td.bad { font-weight: 600; }
+table.kv th { color: var(--muted); font-weight: normal; width: 14em; }
+caption { caption-side: top; text-align: left; color: var(--muted); font-size: 12px; padding-bottom: 4px; }
+.scroll { overflow: auto; max-height: 560px; }
+.figures { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 10px; }
+figure { margin: 0; max-width: 100%; }
+figure img { max-width: 100%; max-height: 760px; width: auto; height: auto; border: 1px solid #eaeef2; border-radius: 4px; background: #fff; }
+figcaption { font-size: 12px; color: var(--muted); }
+pre { background: #f6f8fa; border: 1px solid #eaeef2; padding: 10px; overflow: auto; font-size: 12px; }
+code { font-family: ui-monospace, monospace; font-size: 90%; }
+.absent { border-left: 4px solid #afb8c1; background: #f6f8fa; padding: 6px 12px; }
+.absent p { margin: 4px 0; }
+.alarms { border-left: 4px solid #d4a72c; background: #fff8c5; padding: 4px 12px; }
+.diagnosis { border-left: 4px solid var(--muted); padding: 4px 12px; margin: 8px 0; background: #f6f8fa; }
+.diagnosis.bad { border-color: var(--bad); } .diagnosis.warn { border-color: #d4a72c; }
+.diagnosis p { margin: 3px 0; color: #1f2328; } .evidence { font-size: 12px; color: var(--muted) !important; }
+.note { color: var(--muted); font-size: 13px; } .more { color: var(--muted); font-size: 12px; }
+.live { background: #ddf4ff; color: #0969da; padding: 6px 28px; font-size: 13px; }
+details summary { cursor: pointer; color: var(--info); margin-top: 10px; }
+"""
+
+# Served pages only: poll the server's /version and reload when the run directory changed;
+# stop polling once the run is no longer in progress.
+LIVE_SCRIPT = """
+(function () {
+  var version = %s;
+  function poll() {
+    fetch("/version", {cache: "no-store"}).then(function (r) { return r.json(); }).then(function (v) {
+      if (v.version !== version) { location.reload(); return; }
+      if (v.live) { setTimeout(poll, %d); }
+      else { var b = document.getElementById("live"); if (b) { b.textContent = "The run is no longer in progress."; } }
+    }).catch(function () { setTimeout(poll, %d); });
+  }
+  setTimeout(poll, %d);
+})();
+"""
+
+
+def render(run: RunFiles, sections: list[Section], *, live: bool = False, version: str = "",
+           poll_ms: int = 3000, in_progress: bool = False) -> str:
+    """The whole page as one string."""
+    status, info = run_state(run)
+    name = _run_name(run, info)
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    nav = "".join(f"<a href=\"#{s.id}\"><span class=\"dot {s.status}\"></span>{e(s.title)}</a>"
+                  for s in sections)
+    body = "".join(
+        f"<section id=\"{s.id}\" data-status=\"{s.status}\"><h2>{e(s.title)} {badge(s.status)}</h2>"
+        f"<p class=\"verdict\">{e(s.verdict)}</p>{s.body}</section>" for s in sections)
+    banner, script = "", ""
+    if live:
+        state = "in progress: this page reloads when the run writes something new" \
+            if in_progress else f"{status if status != 'unknown' else 'not in progress'}; served live from {run.path}"
+        banner = f"<div class=\"live\" id=\"live\">Live view, run {e(state)}.</div>"
+        script = "<script>" + LIVE_SCRIPT % (json.dumps(version), poll_ms, poll_ms * 2, poll_ms) + "</script>"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="babysit {e(__version__)}">
+<link rel="icon" href="data:,">
+<title>babysit report: {e(name)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<header><h1>babysit report: {e(name)} {badge(_status_badge(status), status)}</h1>
+<p>{e(run.path.resolve())} · written {e(now)} by babysit {e(__version__)}</p></header>
+{banner}
+<nav>{nav}</nav>
+<main>
+{body}
+</main>
+{script}
+</body>
+</html>
+"""
+
+
+def _status_badge(status: str) -> str:
+    return {"finished": "ok", "running": "info", "failed": "fail", "interrupted": "fail"}.get(status, "info")
+
+
+def _run_name(run: RunFiles, info: dict) -> str:
+    if info.get("name"):
+        return str(info["name"])
+    config = run.config()
+    if config.ok and isinstance(config.data, dict) and config.data.get("name"):
+        return f"{config.data['name']} ({run.path.name})"
+    return run.path.name
+
+
+def build_report(run_dir: str | os.PathLike, *, live: bool = False, version: str = "") -> str:
+    run = RunFiles.open(run_dir)
+    refresh_monitor_plots(run.path)
+    return render(run, build_sections(run), live=live, version=version)
+
+
+def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Write the self-contained report of `run_dir` (default ``RUN_DIR/report.html``)."""
+    run = RunFiles.open(run_dir)
+    refresh_monitor_plots(run.path)
+    html = render(run, build_sections(run))
+    return atomic_write_text(Path(out) if out else run.path / "report.html", html)

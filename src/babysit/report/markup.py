@@ -1,0 +1,132 @@
+"""Small HTML building blocks: escaped text, tables of records, embedded images.
+
+Everything the report shows comes from files a run wrote, so every string is escaped here;
+images become ``data:`` URIs so the page needs no network and no neighbouring files.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from html import escape
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+
+def e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def fmt(value: Any) -> str:
+    """A number as a person reads it: 4 significant digits, scientific when tiny or huge."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+# Boolean columns whose value is good or bad news (elsewhere a yes/no is just a fact).
+BOOL_CLASS = {"passed": ("ok", "bad"), "failed": ("bad", ""), "kink": ("warn", "")}
+
+
+def cell(value: Any, column: str = "") -> str:
+    """One table cell; verdict words, and booleans of the columns above, get a colour class."""
+    cls = ""
+    if isinstance(value, bool):
+        cls = BOOL_CLASS.get(column, ("", ""))[0 if value else 1]
+    elif isinstance(value, str):
+        cls = VERDICT_CLASS.get(value.lower(), "")
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    classes = " ".join(c for c in (cls, "num" if numeric else "") if c)
+    return f"<td class=\"{classes}\">{e(fmt(value))}</td>" if classes else f"<td>{e(fmt(value))}</td>"
+
+
+# Words the stages use for verdicts, and how each reads at a glance.
+VERDICT_CLASS = {
+    "happy": "ok", "fine": "ok", "ok": "ok", "passed": "ok", "pass": "ok", "done": "ok",
+    "complete": "ok", "finished": "ok", "true": "ok",
+    "uneasy": "warn", "kink": "warn", "warning": "warn", "warn": "warn", "pruned": "warn",
+    "skipped": "warn", "unavailable": "warn", "running": "warn", "interrupted": "bad",
+    "wrong": "bad", "failed": "bad", "fail": "bad", "error": "bad", "fatal": "bad",
+    "critical": "bad", "false": "bad",
+}
+
+
+def flatten(record: dict, prefix: str = "") -> dict:
+    """Nested dicts one level down become ``params.lr``-style columns (``lr`` for params)."""
+    flat: dict = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and value and all(not isinstance(v, dict) for v in value.values()):
+            for k, v in value.items():
+                name = k if key in ("params", "hyperparameters", "user_attrs") else f"{key}.{k}"
+                flat.setdefault(name, v)
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def columns_of(rows: Sequence[dict], preferred: Sequence[str] = ()) -> list[str]:
+    seen: list[str] = [c for c in preferred if any(c in r for r in rows)]
+    for r in rows:
+        seen.extend(k for k in r if k not in seen)
+    return seen
+
+
+def table(rows: Sequence[dict], columns: Sequence[str] | None = None, *, preferred: Sequence[str] = (),
+          limit: int | None = None, caption: str = "") -> str:
+    """A table of records; nested dicts flattened, `limit` rows with a line saying how many more."""
+    flat = [flatten(r) if isinstance(r, dict) else {"value": r} for r in rows]
+    columns = list(columns) if columns else columns_of(flat, preferred)
+    shown = flat[:limit] if limit else flat
+    head = "".join(f"<th>{e(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(cell(r.get(c, ""), c) for c in columns) + "</tr>" for r in shown)
+    more = (f"<p class=\"more\">{len(flat) - len(shown)} more rows not shown.</p>"
+            if len(shown) < len(flat) else "")
+    cap = f"<caption>{e(caption)}</caption>" if caption else ""
+    return f"<div class=\"scroll\"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}"
+
+
+def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
+    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(fmt(v))}</td></tr>" for k, v in pairs)
+    return f"<table class=\"kv\"><tbody>{rows}</tbody></table>"
+
+
+def png_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def figure(data: bytes, caption: str) -> str:
+    return (f"<figure><img src=\"{png_uri(data)}\" alt=\"{e(caption)}\">"
+            f"<figcaption>{e(caption)}</figcaption></figure>")
+
+
+def figures_from_files(paths: Sequence[Path], root: Path) -> str:
+    """Each PNG embedded, captioned with its path inside the run directory."""
+    parts = []
+    for p in paths:
+        try:
+            data = p.read_bytes()
+        except OSError:
+            continue
+        if data.startswith(b"\x89PNG"):
+            parts.append(figure(data, str(p.relative_to(root))))
+    return f"<div class=\"figures\">{''.join(parts)}</div>" if parts else ""
+
+
+def pre(text: str) -> str:
+    return f"<pre>{e(text)}</pre>"
+
+
+def badge(status: str, text: str | None = None) -> str:
+    return f"<span class=\"badge {e(status)}\">{e(text or status)}</span>"

@@ -1,0 +1,342 @@
+"""``babysit run``: the whole workflow of the notes, stage after stage, into one run directory.
+
+    gradient check -> preflight -> coarse-to-fine search (local workers)
+      -> final training of the best configuration (monitor + parameter average)
+      -> ensembles -> report.html
+
+Each stage prints one verdict line and is recorded in ``run.json`` as it starts and ends. A
+failed gradient check or preflight stops the run (exit code 1) with the reason, unless
+``force``: training on wrong gradients or a broken pipeline wastes the search budget. A stage
+whose module is not installed is recorded as ``unavailable`` and the workflow goes on with what
+it has (e.g. no search: the final training uses the given config).
+
+Whatever happens — a failure, an error, Ctrl-C — run.json says so and report.html shows what
+exists, before the exception travels on.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import UserError
+from ..rundir import RunDir
+from .runlog import RunLog
+
+STAGES = ("gradcheck", "preflight", "search", "train", "ensemble", "report")
+
+
+class Unavailable(Exception):
+    """The module that implements a stage is not importable in this installation."""
+
+
+class StopRun(Exception):
+    """A stage failed in a way that makes the following stages pointless (without --force)."""
+
+
+def stage_function(module: str, name: str) -> Callable:
+    """``module.name``, or :class:`Unavailable` when this installation lacks it."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise Unavailable(f"{module} is not part of this installation ({exc})") from None
+    fn = getattr(mod, name, None)
+    if fn is None:
+        raise Unavailable(f"{module} has no {name}()")
+    return fn
+
+
+def quick_config(config: dict) -> dict:
+    """The config shrunk so the whole workflow fits in about a minute on 2 cores.
+
+    Few epochs for the final training, a two-stage search with a handful of trials, small
+    ensembles. The hyperparameter ranges stay as they are: --quick tries the real workflow.
+    """
+    quick = copy.deepcopy(config)
+    quick["train"]["epochs"] = min(quick["train"]["epochs"], 4)
+    if isinstance(quick.get("search"), dict) and "stages" in quick["search"]:
+        quick["search"]["stages"] = [{"trials": 6, "epochs": 1}, {"trials": 2, "epochs": 0}]
+        if "top_k" in quick["search"]:
+            quick["search"]["top_k"] = min(quick["search"]["top_k"], 3)
+    if isinstance(quick.get("ensemble"), dict) and "k" in quick["ensemble"]:
+        quick["ensemble"]["k"] = min(quick["ensemble"]["k"], 3)
+    # The preflight's slowest check trains two models (real against zeroed inputs): fewer
+    # steps on fewer examples still separate them by far more than the margin.
+    for key, cap in (("examples", 256), ("dependence_examples", 256), ("dependence_steps", 75)):
+        if isinstance(quick.get("preflight"), dict) and key in quick["preflight"]:
+            quick["preflight"][key] = min(quick["preflight"][key], cap)
+    return quick
+
+
+@dataclass
+class Workflow:
+    """One ``babysit run``: the config, the run directory and what each stage produced."""
+
+    config: dict
+    run_dir: RunDir
+    quick: bool = False
+    force: bool = False
+    quiet: bool = False
+    workers: int | None = None
+    skip: tuple[str, ...] = ()
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+    echo: Callable[[str], Any] = field(default=lambda line: print(line, flush=True))
+    final_config: dict | None = None
+    log: RunLog | None = None
+
+    # -- driving --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run every stage; the exit code: 0 done, 1 stopped by a failed check or training."""
+        self.log = RunLog.start(self.run_dir, name=self.config["name"], config=self.config,
+                                argv=self.argv, quick=self.quick, force=self.force)
+        self.final_config = self.config
+        steps = [("gradcheck", self.gradcheck), ("preflight", self.preflight), ("search", self.search),
+                 ("train", self.train), ("ensemble", self.ensemble)]
+        try:
+            for name, step in steps:
+                self._stage(name, step)
+        except StopRun as stop:
+            self.log.finish("failed", str(stop))
+            self.report()
+            self.echo(f"stopped: {stop}")
+            return 1
+        except KeyboardInterrupt:
+            self._abort("interrupted", "interrupted (Ctrl-C)")
+            raise
+        except BaseException as exc:
+            self._abort("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        self.log.finish("finished")
+        self.report()
+        return 0
+
+    def _stage(self, name: str, step: Callable[[], tuple[str, str]]) -> None:
+        entry = self.log.begin(name)
+        if name in self.skip:
+            self.log.end(entry, "skipped", "skipped on request (--skip)")
+            self._say(name, "skipped", "on request (--skip)")
+            return
+        try:
+            status, verdict = step()
+        except Unavailable as exc:
+            status, verdict = "unavailable", str(exc)
+        except StopRun as stop:
+            self.log.end(entry, "failed", str(stop))
+            self._say(name, "failed", str(stop))
+            raise
+        except UserError as exc:
+            self.log.end(entry, "failed", str(exc))
+            self._say(name, "failed", str(exc))
+            raise StopRun(f"{name}: {exc}") from None
+        except BaseException as exc:
+            self.log.end(entry, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error",
+                         f"{type(exc).__name__}: {exc}")
+            raise
+        self.log.end(entry, status, verdict)
+        self._say(name, status, verdict)
+
+    def _say(self, name: str, status: str, verdict: str) -> None:
+        self.echo(f"[{name:>9}] {status:<11} {verdict}")
+
+    def _abort(self, status: str, reason: str) -> None:
+        """Record why the run ended, and still write the report of what exists."""
+        try:
+            self.log.finish(status, reason)
+            from ..report import write_report
+            write_report(self.run_dir.path)
+        except Exception:  # the original exception matters more than a failed report
+            pass
+
+    def _gate(self, what: str, passed: bool, verdict: str) -> tuple[str, str]:
+        """A check's outcome; a failure stops the run unless --force."""
+        if passed:
+            return "passed", verdict
+        if not self.force:
+            raise StopRun(f"{what} failed: {verdict} (fix it, or rerun with --force to go on anyway)")
+        return "failed", verdict + " (continuing: --force)"
+
+    # -- the stages -----------------------------------------------------------------------
+
+    def gradcheck(self) -> tuple[str, str]:
+        check = stage_function("babysit.check", "gradcheck_experiment")
+        report = check(self.config, self.run_dir.path, quiet=self.quiet)
+        return self._gate("gradient check", bool(report.passed), str(report.summary))
+
+    def preflight(self) -> tuple[str, str]:
+        check = stage_function("babysit.sanity", "preflight_experiment")
+        report = check(self._preflight_config(), self.run_dir.path, quiet=self.quiet)
+        checks = dict(report.checks)
+        failed = [name for name, result in checks.items() if not getattr(result, "passed", result)]
+        if failed:
+            first = checks[failed[0]]
+            verdict = f"failed {', '.join(failed)}: {getattr(first, 'message', '')}".rstrip(": ")
+        else:
+            verdict = f"all {len(checks)} checks passed"
+        return self._gate("preflight", bool(report.passed), verdict)
+
+    def _preflight_config(self) -> dict:
+        """The config for the preflight: its own gradient check left out when the workflow's
+        gradient-check stage already ran (the same check, twice the time)."""
+        ran = any(s["name"] == "gradcheck" and s["status"] in ("passed", "failed")
+                  for s in self.log.data["stages"])
+        skip = self.config.get("preflight", {}).get("skip")
+        if not ran or not isinstance(skip, list) or "gradcheck" in skip:
+            return self.config
+        config = copy.deepcopy(self.config)
+        config["preflight"]["skip"] = [*skip, "gradcheck"]
+        return config
+
+    def search(self) -> tuple[str, str]:
+        run_search = stage_function("babysit.search", "run_search")
+        result = run_search(self.config, self.run_dir.path, workers=self.workers, quiet=self.quiet)
+        alarms = list(getattr(result, "alarms", None) or [])
+        board = list(getattr(result, "leaderboard", None) or [])
+        if getattr(result, "best_config", None) is None:
+            return "failed", f"no trial finished in {len(board)} trials: the final training uses the given config"
+        self.final_config = result.best_config
+        changed = changed_keys(self.config, self.final_config)
+        verdict = f"{len(board)} trials, best val acc {float(result.best_value):.4f}"
+        if changed:
+            verdict += " with " + ", ".join(f"{k}={_short(v)}" for k, v in changed.items())
+        if alarms:
+            verdict += f"; {len(alarms)} border alarm{'s' if len(alarms) > 1 else ''}"
+        return "done", verdict
+
+    def train(self) -> tuple[str, str]:
+        from .. import experiment
+
+        config = with_monitoring(self.final_config)
+        self.final_config = config
+        _, state = experiment.train(config, self.run_dir.path, quiet=self.quiet)
+        if not state.history:
+            raise StopRun("final training finished no epoch")
+        best = max(state.history, key=lambda r: r["val_acc"])
+        verdict = (f"{len(state.history)} epochs, best val acc {best['val_acc']:.4f} at epoch "
+                   f"{best['epoch']}, final {state.history[-1]['val_acc']:.4f}")
+        averaged = state.history[-1].get("val_acc_avg")
+        if isinstance(averaged, float):
+            verdict += f" (averaged weights {averaged:.4f})"
+        diagnoses = self.run_dir.read_json("watch/diagnoses.json", default=None)
+        if isinstance(diagnoses, list):
+            codes = sorted({str(d.get("code")) for d in diagnoses if isinstance(d, dict)})
+            verdict += f"; diagnoses: {', '.join(codes) if codes else 'none'}"
+        if state.stop_reason:
+            raise StopRun(f"final training stopped: {state.stop_reason} ({verdict})")
+        return "done", verdict
+
+    def ensemble(self) -> tuple[str, str]:
+        from ..rundir import list_checkpoints
+
+        build = stage_function("babysit.ensemble", "build_ensembles")
+        # At most as many members as the final training left checkpoints (a short training).
+        k = int(self.final_config.get("ensemble", {}).get("k", 5))
+        k = max(2, min(k, len(list_checkpoints(self.run_dir / "checkpoints"))))
+        kwargs: dict = {"k": k, "quiet": self.quiet}
+        if self.quick:
+            kwargs["kinds"] = self._quick_kinds()
+        rows = list(build(self.final_config, self.run_dir.path, **kwargs))
+        if not rows:
+            return "done", "no ensemble could be built from this run"
+        best = max(rows, key=lambda r: _get(r, "val_acc"))
+        return "done", (f"{len(rows)} ensembles; best {_get(best, 'kind')} at val acc "
+                        f"{_get(best, 'val_acc'):.4f} ({100 * _get(best, 'gain'):+.2f} pt over its best member)")
+
+    def _quick_kinds(self) -> tuple[str, ...]:
+        """Ensembles that need no extra training (no seeds, no distillation), of what exists."""
+        kinds = ["checkpoints"]
+        if (self.run_dir / "trials").is_dir():
+            kinds.insert(0, "top_trials")
+        if float(self.final_config.get("ensemble", {}).get("ema_decay", 0) or 0) > 0:
+            kinds.append("average")
+        return tuple(kinds)
+
+    def report(self) -> None:
+        """The last stage. Recorded as done before the page is written, so the page shows it so."""
+        from ..report import write_report
+
+        entry = self.log.begin("report")
+        started = entry["_t0"]
+        self.log.end(entry, "done", "report.html")
+        path = write_report(self.run_dir.path)
+        entry["verdict"] = f"{path} ({path.stat().st_size // 1024} KB)"
+        entry["seconds"] = round(time.perf_counter() - started, 2)
+        self.log.save_clean()
+        self._say("report", "done", entry["verdict"])
+
+
+def with_monitoring(config: dict) -> dict:
+    """The config with the monitor and the parameter average switched on where they are off."""
+    from ..config import DEFAULTS
+
+    config = copy.deepcopy(config)
+    watch = config.get("watch")
+    if isinstance(watch, dict) and watch.get("enabled") is False:
+        watch["enabled"] = True
+    average = config.get("ensemble")
+    if isinstance(average, dict) and not average.get("ema_decay", 1):
+        average["ema_decay"] = DEFAULTS["ensemble"]["ema_decay"]
+    return config
+
+
+def changed_keys(before: dict, after: dict, prefix: str = "") -> dict:
+    """Dotted keys whose values differ (what the search chose), the search section left out."""
+    out = {}
+    for key, value in after.items():
+        dotted = f"{prefix}{key}"
+        if dotted in ("search", "name"):
+            continue
+        old = before.get(key) if isinstance(before, dict) else None
+        if isinstance(value, dict) and isinstance(old, dict):
+            out.update(changed_keys(old, value, dotted + "."))
+        elif value != old:
+            out[dotted] = value
+    return out
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _get(row, name: str):
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
+def prepare_run_dir(run_dir: str | Path | None, name: str) -> RunDir:
+    """A fresh run directory: the given one must be new or empty (stages would mix otherwise)."""
+    if run_dir is None:
+        return RunDir.create("runs", name)
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--run-dir {path} is a file: give a folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise UserError(f"--run-dir {path} is not empty: give a new folder (or delete it), "
+                        "so this run's files do not mix with an earlier one's")
+    path.mkdir(parents=True, exist_ok=True)
+    return RunDir(path)
+
+
+def run_workflow(config: dict, run_dir: str | Path | None = None, *, quick: bool = False,
+                 force: bool = False, quiet: bool = False, workers: int | None = None,
+                 skip: tuple[str, ...] | list[str] = (), argv: list[str] | None = None,
+                 echo: Callable[[str], Any] | None = None) -> tuple[int, RunDir]:
+    """Run the whole workflow; returns (exit code, run directory).
+
+    `skip` names stages not to run (any of gradcheck, preflight, search, train, ensemble);
+    without a search the final training uses `config` as given.
+    """
+    unknown = sorted(set(skip) - set(STAGES[:-1]))
+    if unknown:
+        raise UserError(f"cannot skip {', '.join(unknown)}: stages are {', '.join(STAGES[:-1])}")
+    config = quick_config(config) if quick else copy.deepcopy(config)
+    rd = prepare_run_dir(run_dir, config["name"])
+    flow = Workflow(config, rd, quick=quick, force=force, quiet=quiet, workers=workers, skip=tuple(skip),
+                    argv=list(argv if argv is not None else sys.argv))
+    if echo is not None:
+        flow.echo = echo
+    return flow.run(), rd
