@@ -15,6 +15,8 @@ from .errors import UserError
 
 VERBS = [
     "train",
+    "search",
+    "worker",
 ]
 
 

@@ -1,0 +1,76 @@
+"""Where the study lives, so that several worker processes (or machines) share it.
+
+- Default: Optuna's journal storage, an append-only log of operations in
+  ``run_dir/search/study.journal``. Processes on one machine share it safely through a lock
+  file (``JournalFileOpenLock``: an ``O_EXCL`` open, which also works on NFS), and a killed
+  writer leaves at most a torn last line that readers skip.
+- ``postgresql://user@host:port/db`` (or any SQLAlchemy URL): Optuna's RDB storage, for workers
+  on many machines. A worker there beats a heartbeat; a trial whose worker stops beating for
+  ``GRACE_S`` seconds is failed and queued again by the next worker that asks for a trial.
+
+A storage is named by one string, passed unchanged to ``babysit worker --storage``: a URL
+with ``://`` is a database, anything else the path of a journal file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UserError
+
+JOURNAL = "search/study.journal"
+HEARTBEAT_S = 10
+GRACE_S = 60
+
+
+def default_storage(run_dir) -> str:
+    return str((Path(run_dir) / JOURNAL).resolve())
+
+
+def is_database(url: str) -> bool:
+    return "://" in url
+
+
+def open_storage(url: str):
+    """The Optuna storage named by `url` (see the module docstring)."""
+    import optuna
+
+    if is_database(url):
+        from .retry import retry_stale_trial
+
+        try:
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=retry_stale_trial,
+                engine_kwargs={"pool_pre_ping": True})
+        except Exception as exc:  # unreachable server, bad URL, missing driver
+            raise UserError(f"cannot open the study storage {redact(url)} "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}): "
+                            "check the URL and that the database server is running") from None
+    path = Path(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    return optuna.storages.JournalStorage(backend)
+
+
+def redact(url: str) -> str:
+    """The URL without a password, for messages."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+def delete_studies(url: str, names: list[str]) -> None:
+    """Remove studies (tests and benchmarks clean up after themselves)."""
+    import optuna
+
+    storage = open_storage(url)
+    existing = {s.study_name for s in storage.get_all_studies()}
+    for name in names:
+        if name in existing:
+            optuna.delete_study(study_name=name, storage=storage)
