@@ -370,7 +370,7 @@ class Supervisor:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, "-m", "babysit.cli", "worker", str(m.run_dir / "config.toml"),
                "--storage", m.storage_url, "--study", m.study_name, "--run-dir", str(m.run_dir.path),
-               "--seed", str(seed), "--threads", str(threads), "--poll", "0.3", "--quiet"]
+               "--seed", str(seed), "--threads", str(threads), "--poll", "0.3", "--master-pid", str(os.getpid()), "--quiet"]
         try:
             return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)  # Ctrl-C reaches the master only

@@ -156,6 +156,7 @@ def _scatter_param(ax, param, records, colors) -> None:
                 ax.scatter(index[v] + 0.15 * math.sin(17.0 * acc * 100), acc, s=18,
                            color=colors.get(state, "gray"), alpha=0.8)
         ax.set_xticks(range(len(param.choices)), [str(c) for c in param.choices])
+        ax.set_xlim(-0.5, len(param.choices) - 0.5)
         return
     for v, acc, state in points:
         ax.scatter(v, acc, s=18, color=colors.get(state, "gray"), alpha=0.8)

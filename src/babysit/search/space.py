@@ -17,11 +17,12 @@ equal steps in log space are equal steps in effect.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import get_key, resolve_key, set_key
+from ..config import all_keys, get_key, resolve_key, set_key
 from ..errors import UserError
 
 SPEC_KEYS = {"low", "high", "log", "int", "choices", "step"}
@@ -224,4 +225,12 @@ def resolve_space_key(config: dict, name: str) -> str:
     try:
         return resolve_key(config, name)
     except UserError as exc:
-        raise UserError(f"search.space: {exc}") from None
+        if "ambiguous" in str(exc):
+            raise UserError(f"search.space: {exc}") from None
+    keys = [k for k in all_keys(config) if not k.startswith("search.")]
+    by_leaf = {k.rsplit(".", 1)[-1]: k for k in keys}
+    close = difflib.get_close_matches(name, keys, n=1) or \
+        [by_leaf[m] for m in difflib.get_close_matches(name.rsplit(".", 1)[-1], by_leaf, n=1)]
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UserError(f"search.space: unknown config key '{name}'{hint}: name a config key such as "
+                    "optim.lr, loss.reg, model.dropout, model.depth or optim.name")

@@ -23,7 +23,7 @@ from ..config import to_toml
 from ..errors import UserError
 from ..rundir import RunDir, list_checkpoints, read_jsonl
 from ..train import Callback, TrainState
-from .retry import budget_used, has_waiting, trial_dir_id, worker_tag
+from .retry import budget_used, has_waiting, pid_alive, worker_tag
 from .samplers import make_pruner, make_sampler
 from .space import Space, apply
 
@@ -47,10 +47,15 @@ class ReportToStudy(Callback):
 class Worker:
     """Runs trials of one stage's study until its budget is spent."""
 
-    def __init__(self, config: dict, study, run_dir: RunDir):
+    def __init__(self, config: dict, study, run_dir: RunDir, master_pid: int | None = None):
         self.config, self.study, self.run_dir = config, study, run_dir
+        self.master_pid = master_pid
         self.spec = study.user_attrs[STAGE_ATTR]
         self.space = Space.from_dict(self.spec["space"])
+
+    def orphaned(self) -> bool:
+        """The master that started this worker is gone (killed): leave rather than run on."""
+        return self.master_pid is not None and not pid_alive(self.master_pid)
 
     def budget_left(self) -> bool:
         trials = self.study.get_trials(deepcopy=False)
@@ -60,7 +65,7 @@ class Worker:
         import optuna
 
         done = 0
-        while self.budget_left() and (max_trials is None or done < max_trials):
+        while self.budget_left() and (max_trials is None or done < max_trials) and not self.orphaned():
             if self.spec["sampler"] == "grid" and self.study.sampler.is_exhausted(self.study) \
                     and not has_waiting(self.study.get_trials(deepcopy=False)):
                 break
@@ -144,12 +149,14 @@ def stop_on_sigterm() -> None:
 
 
 def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: int | None = None,
-               threads: int | None = None, max_trials: int | None = None, poll_s: float = 1.0) -> int:
+               threads: int | None = None, max_trials: int | None = None, poll_s: float = 1.0,
+               master_pid: int | None = None) -> int:
     """Join `study_name` in `storage` and run trials; returns how many.
 
     `study_name` is a stage's study, or the search's own study name: then the worker follows
     the search from stage to stage until the master marks it finished (how workers on other
-    machines join with ``babysit worker CONFIG --storage URL --study NAME``).
+    machines join with ``babysit worker CONFIG --storage URL --study NAME``). A worker started
+    by a local master (`master_pid`) leaves when that master dies.
     """
     import optuna
     import torch
@@ -167,16 +174,16 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     run_dir = RunDir(run_dir)
     attrs = names[study_name].user_attrs
     if STAGE_ATTR in attrs:
-        return _stage_worker(config, store, study_name, run_dir, seed).run(max_trials)
+        return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
     if SEARCH_ATTR not in attrs:
         raise UserError(f"study {study_name!r} was not made by babysit search: give the study "
                         "name that babysit search printed")
     done, workers = 0, {}
-    while True:
+    while master_pid is None or pid_alive(master_pid):
         state = optuna.load_study(study_name=study_name, storage=store).user_attrs[SEARCH_ATTR]
         current = state.get("current")
         if current and current not in workers:
-            workers[current] = _stage_worker(config, store, current, run_dir, seed)
+            workers[current] = _stage_worker(config, store, current, run_dir, seed, master_pid)
         if current and workers[current].budget_left():
             done += workers[current].run(max_trials and max_trials - done)
             if max_trials is not None and done >= max_trials:
@@ -185,9 +192,10 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
             return done
         else:
             time.sleep(poll_s)  # the master is between stages, or other workers finish this one
+    return done
 
 
-def _stage_worker(config, store, study_name, run_dir, seed) -> Worker:
+def _stage_worker(config, store, study_name, run_dir, seed, master_pid=None) -> Worker:
     import optuna
 
     spec = optuna.load_study(study_name=study_name, storage=store).user_attrs[STAGE_ATTR]
@@ -196,4 +204,4 @@ def _stage_worker(config, store, study_name, run_dir, seed) -> Worker:
     sampler = make_sampler(spec["sampler"], space, seed=seed, grid_points=spec.get("grid_points", 4))
     study = optuna.load_study(study_name=study_name, storage=store, sampler=sampler,
                               pruner=make_pruner(spec["pruner"], spec["epochs"]))
-    return Worker(config, study, run_dir)
+    return Worker(config, study, run_dir, master_pid)
