@@ -305,7 +305,7 @@ class Master:
                                           "run_dir": str(self.run_dir.path)})
 
     def _result(self) -> SearchResult:
-        ranked = self._write_results()
+        ranked = self._ranked_all()  # written (with plots) after the last stage already
         best = next((r for r in ranked if r["state"] == "complete"), None)
         best_config = None
         if best is not None:

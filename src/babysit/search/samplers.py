@@ -62,8 +62,9 @@ def make_pruner(name: str, epochs: int):
     if name == "none" or epochs <= 1:
         return optuna.pruners.NopPruner()
     if name == "median":
-        # Let a few trials finish first, and give every trial one epoch before judging it.
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+        # Let a few trials finish first; then judge from the first epoch on (as the coarse stage
+        # does: one epoch shows whether a setting learns at all).
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
     if name == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     raise UserError(f"unknown pruner {name!r}: use one of {', '.join(PRUNERS)}")
