@@ -36,13 +36,17 @@ def open_storage(url: str):
     import optuna
 
     if is_database(url):
+        import warnings
+
         from .retry import retry_stale_trial
 
         try:
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=retry_stale_trial,
-                engine_kwargs={"pool_pre_ping": True})
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.x
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    with_driver(url), heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=retry_stale_trial,
+                    engine_kwargs={"pool_pre_ping": True})
         except Exception as exc:  # unreachable server, bad URL, missing driver
             raise UserError(f"cannot open the study storage {redact(url)} "
                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}): "
@@ -53,6 +57,17 @@ def open_storage(url: str):
 
     backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
     return optuna.storages.JournalStorage(backend)
+
+
+def with_driver(url: str) -> str:
+    """SQLAlchemy 2.1 reads ``postgresql://`` as psycopg 3; use psycopg2 (our dependency) when
+    psycopg 3 is not installed."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
 
 
 def redact(url: str) -> str:
