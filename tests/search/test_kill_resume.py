@@ -17,7 +17,7 @@ from babysit.search.storage import default_storage, open_storage
 
 pytestmark = pytest.mark.slow
 
-TRIALS, EPOCHS = 4, 8
+TRIALS, EPOCHS = 3, 6
 
 
 def stage_trials(run_dir):

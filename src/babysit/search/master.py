@@ -33,7 +33,7 @@ from .samplers import check_names, grid_size
 from .space import Space, apply
 from .stages import StageSpec, extend_to_edges, narrow, parse_stages, widen_limits
 from .storage import default_storage, is_database, redact
-from .worker import SEARCH_ATTR, STAGE_ATTR
+from .worker import SEARCH_ATTR, STAGE_ATTR, remove_partial_files
 
 POLL_S = 0.3
 
@@ -105,6 +105,8 @@ class Master:
             self.finished = True
         finally:
             self.supervisor.stop()
+        for trial_dir in (self.run_dir / "trials").glob("*"):
+            remove_partial_files(trial_dir)  # no worker runs now: leftovers of killed writes
         return self._result()
 
     def _prepare_run_dir(self) -> None:

@@ -37,7 +37,10 @@ def trial_record(frozen, stage: int) -> dict:
             "epochs": attrs.get("epochs", len(frozen.intermediate_values)),
             "epochs_trained": attrs.get("epochs_trained", 0), "state": "failed" if fail else state,
             "checkpoint_dir": attrs.get("trial_dir", f"trials/{trial_dir_id(frozen)}"),
-            "continued_from": attrs.get("continue_from"), "note": attrs.get("diverged")
+            "continued_from": attrs.get("continue_from"), "seconds": attrs.get("seconds"),
+            "started": frozen.datetime_start.timestamp() if frozen.datetime_start else None,
+            "finished": frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
+            "note": attrs.get("diverged")
             or attrs.get("pruned") or attrs.get("retry_reason") or ""}
 
 

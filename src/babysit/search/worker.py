@@ -118,6 +118,7 @@ def continue_from(run_dir: RunDir, source_id, trial_dir: Path, config: dict, epo
     if source_id is None:
         return False
     source = run_dir / f"trials/{source_id}"
+    remove_partial_files(source)  # its writer is gone: a temp file it left is garbage
     checkpoints = list_checkpoints(source)
     records = read_jsonl(source / "metrics.jsonl")
     if not checkpoints or not records or records[-1]["epoch"] > epochs:
@@ -128,6 +129,12 @@ def continue_from(run_dir: RunDir, source_id, trial_dir: Path, config: dict, epo
     shutil.copyfile(source / "metrics.jsonl", trial_dir / "metrics.jsonl")
     RunDir(trial_dir).write_text("config.toml", to_toml(config))
     return True
+
+
+def remove_partial_files(folder: Path) -> None:
+    """Delete the temp files of writes a kill -9 cut short (the renamed files are whole)."""
+    for path in Path(folder).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

@@ -1,0 +1,67 @@
+"""Two search workers against one on this machine (2 cores): trials per minute.
+
+Runs the same one-stage `babysit search` (the default experiment, 2 epochs a trial, a space of
+learning rates that all train) with --workers 1 and --workers 2, interleaved REPEATS times to
+fight the noise of a shared machine. Throughput is measured over the trials themselves (first
+trial start to last trial end, from the study's timestamps), so process start-up is left out.
+With one worker torch gets both cores as intra-op threads; with two, one thread each.
+Target: two workers complete >= 1.7x as many trials per minute.
+
+    PYTHONPATH=src python bench/search_workers.py [--trials 16] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from babysit.config import load_config  # noqa: E402
+from babysit.search import run_search  # noqa: E402
+
+
+def trials_per_minute(workers: int, trials: int, epochs: int, seed: int) -> float:
+    config = load_config(overrides=[f"seed={seed}"])
+    config["search"].update(stages=[{"trials": trials, "epochs": epochs}], pruner="none",
+                            space={"optim.lr": {"low": 0.01, "high": 0.1, "log": True},
+                                   "model.dropout": {"low": 0.0, "high": 0.5}})
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_search(config, Path(tmp) / "run", workers=workers, quiet=True)
+    rows = [r for r in result.leaderboard if r["state"] == "complete"]
+    span = max(r["finished"] for r in rows) - min(r["started"] for r in rows)
+    return 60.0 * len(rows) / span
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores; {args.trials} trials x {args.epochs} epochs per search; "
+          f"{args.repeats} interleaved repeats")
+    rates = {1: [], 2: []}
+    ratios = []
+    started = time.time()
+    for rep in range(args.repeats):
+        one = trials_per_minute(1, args.trials, args.epochs, seed=rep)
+        two = trials_per_minute(2, args.trials, args.epochs, seed=rep)
+        rates[1].append(one)
+        rates[2].append(two)
+        ratios.append(two / one)
+        print(f"  repeat {rep + 1}: 1 worker {one:6.1f} trials/min, 2 workers {two:6.1f} trials/min, "
+              f"ratio {two / one:.2f}", flush=True)
+    ratio = statistics.median(ratios)
+    print(f"median: 1 worker {statistics.median(rates[1]):.1f}, 2 workers {statistics.median(rates[2]):.1f} "
+          f"trials/min; ratio {ratio:.2f}x (target >= 1.7x: {'met' if ratio >= 1.7 else 'MISSED'}); "
+          f"{time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
