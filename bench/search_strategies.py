@@ -33,7 +33,7 @@ from babysit.config import load_config  # noqa: E402
 from babysit.search import run_search  # noqa: E402
 
 TRIALS, EPOCHS = 12, 10
-C2F_STAGES = [{"trials": 20, "epochs": 1}, {"trials": 5, "epochs": 5}, {"trials": 2, "epochs": EPOCHS}]
+C2F_STAGES = [{"trials": 16, "epochs": 1}, {"trials": 4, "epochs": 5}, {"trials": 1, "epochs": EPOCHS}]
 EXPERIMENTS = {
     "digits MLP (default)": [],
     "MNIST-1D MLP": ["data.dataset=mnist1d", "model.width=128", "model.depth=2"],

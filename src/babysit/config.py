@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "sampler": "random",  # random | tpe | gp | grid (grid only for comparison)
         "pruner": "median",  # median | halving | none (diverging trials are always pruned)
         "workers": 0,  # local worker processes (0: one per CPU core)
+        "threads": 0,  # torch threads per worker (0: CPU cores / workers)
         "storage": "",  # "" = journal file run_dir/search/study.journal; or postgresql://...
         "study": "",  # study name ("" = the experiment's name)
         # Coarse to fine: each stage is {trials, epochs}; epochs = 0 means train.epochs.

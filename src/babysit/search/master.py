@@ -364,7 +364,7 @@ class Supervisor:
     def _launch(self, slot: int) -> subprocess.Popen:
         m = self.master
         m.launches += 1
-        threads = max(1, (os.cpu_count() or 1) // m.workers)
+        threads = m.search["threads"] or max(1, (os.cpu_count() or 1) // m.workers)
         seed = m.config["seed"] * 100003 + m.launches
         (m.run_dir / "search/logs").mkdir(parents=True, exist_ok=True)
         log = open(m.run_dir / f"search/logs/worker-{slot}.log", "ab")
