@@ -1,6 +1,6 @@
 """Two search workers against one on this machine (2 cores): trials per minute.
 
-Runs the same one-stage `babysit search` (the default experiment, 2 epochs a trial, a space of
+Runs the same one-stage `babysit search` (the default experiment, 3 epochs a trial, a space of
 learning rates that all train) with --workers 1 and --workers 2, interleaved REPEATS times to
 fight the noise of a shared machine. Throughput is measured over the trials themselves (first
 trial start to last trial end, from the study's timestamps), so process start-up is left out.
@@ -43,7 +43,7 @@ def trials_per_minute(workers: int, trials: int, epochs: int, seed: int, threads
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; {args.trials} trials x {args.epochs} epochs per search; "

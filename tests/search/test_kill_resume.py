@@ -53,7 +53,7 @@ def children(pid):
 def running_with_checkpoint(run_dir):
     for t in stage_trials(run_dir):
         if t.state.name == "RUNNING" and "worker" in t.user_attrs and list_checkpoints(
-                run_dir / t.user_attrs.get("trial_dir", "-")):
+                run_dir / f"trials/{t._trial_id}"):
             return t
     return None
 
@@ -104,11 +104,11 @@ def test_kill_worker_then_kill_search_then_resume(tmp_path, tiny_config, cli, cl
     assert states.count("COMPLETE") == TRIALS  # the whole budget, nothing lost
     for t in trials:
         if t.state.name == "COMPLETE":
-            assert t.user_attrs["epochs"] == EPOCHS
-            names = [p.name for p in list_checkpoints(run_dir / t.user_attrs["trial_dir"])]
+            assert t.user_attrs["trained"]["epochs"] == EPOCHS
+            names = [p.name for p in list_checkpoints(run_dir / f"trials/{t._trial_id}")]
             assert names == sorted(names) and len(names) == EPOCHS
     # the retries continued: they trained fewer epochs than a fresh trial would
     continued = [t for t in trials if t.state.name == "COMPLETE" and "continue_from" in t.user_attrs]
-    assert continued and any(t.user_attrs["epochs_trained"] < EPOCHS for t in continued)
+    assert continued and any(t.user_attrs["trained"]["epochs_trained"] < EPOCHS for t in continued)
     assert not list(run_dir.glob("trials/*/.*.tmp"))
     assert (run_dir / "search/leaderboard.json").is_file()

@@ -33,7 +33,7 @@ def test_a_diverging_trial_is_pruned_after_its_first_epoch(tmp_path, tiny_config
     [trial] = trials_of(url, name)
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "loss" in trial.user_attrs["diverged"]  # "nonfinite loss" or "loss exploded (...)"
-    assert trial.user_attrs["epochs"] == 1  # stopped at once, not after 5 epochs
+    assert trial.user_attrs["trained"]["epochs"] == 1  # stopped at once, not after 5 epochs
     assert len(list_checkpoints(tmp_path / f"trials/{trial._trial_id}")) <= 1
 
 

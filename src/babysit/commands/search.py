@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         if args.quick:
             config["search"]["stages"] = [dict(s) for s in QUICK_STAGES]
-        for key, value in (("search.sampler", args.sampler), ("search.study", args.study)):
+        # Kept in the run's config.toml, so that --resume finds the same study.
+        for key, value in (("search.sampler", args.sampler), ("search.study", args.study),
+                           ("search.storage", args.storage)):
             if value:
                 set_key(config, key, value)
         run_dir = run_dir_from_args(args, config)

@@ -6,7 +6,8 @@ the previous stage, and starts N local worker processes (``babysit worker``, eac
 session so that Ctrl-C reaches only the master). While they run it shows trials done, the
 best so far and a short leaderboard, and it restarts a worker that died, after failing the
 dead worker's trial and queueing its retry (see :mod:`.retry`). When the budget is spent it
-writes the stage's records, border alarms and plots, narrows the ranges, and goes on.
+writes the stage's records and border alarms, narrows the ranges, and goes on; the plots of
+all stages are drawn at the end.
 
 Ctrl-C ends the workers (their running trials are marked interrupted), records where the
 search stopped, and ``--resume`` continues from there: finished stages are kept, the running
@@ -225,7 +226,7 @@ class Master:
         record.update(self._stage_summary(ranked, alarms, next_space))
         self._write_stages()
         self.run_dir.write_json("search/alarms.json", self.alarms)
-        self._write_results()
+        results.write_leaderboard(self.run_dir, self._ranked_all())  # plots: once, at the end
         if not self.quiet:
             self._print_stage(spec, ranked, alarms)
         complete = [r for r in useful if r["state"] == "complete"]
@@ -268,6 +269,7 @@ class Master:
         self.run_dir.write_json("search/stages.json", self.records)
 
     def _write_results(self) -> list[dict]:
+        """Leaderboard and plots of every stage so far."""
         ranked = self._ranked_all()
         results.write_leaderboard(self.run_dir, ranked)
         spaces = [Space.from_dict(r["spec"]["space"]) for r in self.records]
@@ -307,7 +309,7 @@ class Master:
                                           "run_dir": str(self.run_dir.path)})
 
     def _result(self) -> SearchResult:
-        ranked = self._ranked_all()  # written (with plots) after the last stage already
+        ranked = self._write_results()
         best = next((r for r in ranked if r["state"] == "complete"), None)
         best_config = None
         if best is not None:

@@ -26,6 +26,7 @@ STATE_ORDER = {"complete": 0, "pruned": 1, "diverged": 2, "running": 3, "waiting
 def trial_record(frozen, stage: int) -> dict:
     """One leaderboard row (without rank) from an Optuna trial."""
     attrs = frozen.user_attrs
+    trained = attrs.get("trained", {})
     state = frozen.state.name.lower()
     if state == "pruned" and "diverged" in attrs:
         state = "diverged"
@@ -34,10 +35,10 @@ def trial_record(frozen, stage: int) -> dict:
         max(frozen.intermediate_values.values()) if frozen.intermediate_values else None)
     return {"trial": trial_dir_id(frozen), "number": frozen.number, "stage": stage,
             "params": dict(frozen.params), "val_acc": value if not fail else None,
-            "epochs": attrs.get("epochs", len(frozen.intermediate_values)),
-            "epochs_trained": attrs.get("epochs_trained", 0), "state": "failed" if fail else state,
-            "checkpoint_dir": attrs.get("trial_dir", f"trials/{trial_dir_id(frozen)}"),
-            "continued_from": attrs.get("continue_from"), "seconds": attrs.get("seconds"),
+            "epochs": trained.get("epochs", len(frozen.intermediate_values)),
+            "epochs_trained": trained.get("epochs_trained", 0), "state": "failed" if fail else state,
+            "checkpoint_dir": f"trials/{trial_dir_id(frozen)}",
+            "continued_from": attrs.get("continue_from"), "seconds": trained.get("seconds"),
             "started": frozen.datetime_start.timestamp() if frozen.datetime_start else None,
             "finished": frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
             "note": attrs.get("diverged")

@@ -55,7 +55,9 @@ def open_storage(url: str):
     path.parent.mkdir(parents=True, exist_ok=True)
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-    backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    # A writer killed while holding the lock leaves it behind; holders keep it for milliseconds,
+    # so after 5 s it is stale (Optuna's default waits 30 s).
+    backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path), grace_period=5))
     return optuna.storages.JournalStorage(backend)
 
 

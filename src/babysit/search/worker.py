@@ -76,15 +76,15 @@ class Worker:
     def objective(self, trial) -> float:
         import optuna
 
-        trial.set_user_attr("worker", worker_tag())  # first: the master finds trials of dead workers
-        trial.set_user_attr("stage", self.spec["index"])
+        # First: the master finds the trials of dead workers by this. (Every attribute is one
+        # locked, fsynced journal write, so a trial sets few: its folder is trials/<id>.)
+        trial.set_user_attr("worker", worker_tag())
         tid = trial._trial_id
         params = self.space.suggest(trial)
         config = apply(self.config, params)
         config["train"]["epochs"] = self.spec["epochs"]
         config["name"] = f"{self.config['name']}-trial{tid}"
         trial_dir = self.run_dir / f"trials/{tid}"
-        trial.set_user_attr("trial_dir", f"trials/{tid}")
         resumed = continue_from(self.run_dir, trial.user_attrs.get("continue_from"), trial_dir,
                                 config, self.spec["epochs"])
         for record in read_jsonl(trial_dir / "metrics.jsonl") if resumed else []:
@@ -99,9 +99,8 @@ class Worker:
             trial.set_user_attr("interrupted", True)  # the master queues it again on --resume
             raise
         records = read_jsonl(trial_dir / "metrics.jsonl")
-        trial.set_user_attr("epochs", len(records))
-        trial.set_user_attr("epochs_trained", len(state.history))
-        trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
+        trial.set_user_attr("trained", {"epochs": len(records), "epochs_trained": len(state.history),
+                                        "seconds": round(time.perf_counter() - started, 3)})
         best = max((r["val_acc"] for r in records if isinstance(r.get("val_acc"), float)), default=0.0)
         if state.stop_reason and "loss" in state.stop_reason:
             trial.set_user_attr("diverged", state.stop_reason)
