@@ -28,8 +28,9 @@ def cli_env():
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config():
+    """A function: tiny_config(**search) -> config (see _tiny_config)."""
     return _tiny_config
 
 

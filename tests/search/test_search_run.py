@@ -14,10 +14,9 @@ CHECKPOINT = re.compile(r"^epoch_\d{3}_val_\d\.\d{4}\.pt$")
 
 
 @pytest.fixture(scope="module")
-def search(tmp_path_factory, ):
-    from conftest import _tiny_config  # module-scoped: one search serves the tests below
-
-    config = _tiny_config(stages=[{"trials": 6, "epochs": 1}, {"trials": 3, "epochs": 2}], top_k=2)
+def search(tmp_path_factory, tiny_config):
+    """One search serves the tests below."""
+    config = tiny_config(stages=[{"trials": 6, "epochs": 1}, {"trials": 3, "epochs": 2}], top_k=2)
     run_dir = tmp_path_factory.mktemp("search")
     result = run_search(config, run_dir, workers=2, quiet=True)
     return config, run_dir, result

@@ -62,8 +62,6 @@ class Worker:
         return has_waiting(trials) or budget_used(trials) < self.spec["trials"]
 
     def run(self, max_trials: int | None = None) -> int:
-        import optuna
-
         done = 0
         while self.budget_left() and (max_trials is None or done < max_trials) and not self.orphaned():
             if self.spec["sampler"] == "grid" and self.study.sampler.is_exhausted(self.study) \

@@ -1,7 +1,6 @@
 """A worker on its own: diverging trials are pruned at once, laggards by the median rule."""
 
 import optuna
-import pytest
 
 from babysit.rundir import list_checkpoints, read_jsonl
 from babysit.search.space import Param, Space
