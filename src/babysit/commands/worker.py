@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     parser.add_argument("--max-trials", type=int, metavar="N", help="leave after N trials")
     parser.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
                         help="how often to look for the next stage while waiting (default 1)")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="wait up to SECONDS for the search to start (a worker started first)")
     parser.add_argument("--master-pid", type=int, help=argparse.SUPPRESS)  # set by babysit search
     parser.add_argument("--quiet", "-q", action="store_true", help="no output but errors")
     parser.set_defaults(func=run)
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or f"runs/{args.study.split('.stage')[0]}"
     done = run_worker(config, args.storage, args.study, run_dir, seed=args.seed,
                       threads=args.threads, max_trials=args.max_trials, poll_s=args.poll,
-                      master_pid=args.master_pid)
+                      master_pid=args.master_pid, wait_s=args.wait)
     if not args.quiet:
         print(f"worker done: {done} trial(s) in {run_dir}/trials")
     return 0

@@ -190,17 +190,22 @@ class Master:
 
     def _retry_leftovers(self, study) -> None:
         """On --resume: trials left RUNNING by dead workers, or failed by Ctrl-C, run again."""
-        from optuna.trial import TrialState
-
         trials = study.get_trials(deepcopy=False)
         local = [] if is_database(self.storage_url) else orphaned(trials, all_local=True, untagged_after_s=0)
         for frozen in local:
             fail_and_retry(study, frozen, "its worker was gone when the search resumed")
-        retried = retried_numbers(study.get_trials(deepcopy=False))
+        self._retry_interrupted(study)
+
+    def _retry_interrupted(self, study) -> None:
+        """Trials whose worker was stopped (SIGTERM, Ctrl-C) run again."""
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)
+        retried = retried_numbers(trials)
         for frozen in trials:
             if frozen.state == TrialState.FAIL and frozen.user_attrs.get("interrupted") \
                     and frozen.number not in retried:
-                retry(study, frozen, "interrupted (Ctrl-C)")
+                retry(study, frozen, "interrupted")
 
     def _rank_stage(self, study, index: int) -> list[dict]:
         return results.rank([results.trial_record(t, index) for t in study.get_trials(deepcopy=False)])
@@ -392,6 +397,7 @@ class Supervisor:
         if not is_database(self.master.storage_url):
             for frozen in orphaned(self.study.get_trials(deepcopy=False), all_local=True):
                 fail_and_retry(self.study, frozen, "its worker was gone")
+        self.master._retry_interrupted(self.study)  # e.g. Ctrl-C on a worker of another machine
 
     def _bury(self, proc: subprocess.Popen, slot: int) -> None:
         tag = worker_tag(proc.pid)

@@ -154,13 +154,14 @@ def stop_on_sigterm() -> None:
 
 def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: int | None = None,
                threads: int | None = None, max_trials: int | None = None, poll_s: float = 1.0,
-               master_pid: int | None = None) -> int:
+               master_pid: int | None = None, wait_s: float = 0.0) -> int:
     """Join `study_name` in `storage` and run trials; returns how many.
 
     `study_name` is a stage's study, or the search's own study name: then the worker follows
     the search from stage to stage until the master marks it finished (how workers on other
     machines join with ``babysit worker CONFIG --storage URL --study NAME``). A worker started
-    by a local master (`master_pid`) leaves when that master dies.
+    by a local master (`master_pid`) leaves when that master dies. With `wait_s`, a worker
+    started before the master waits that long for the study to appear.
     """
     import optuna
     import torch
@@ -171,17 +172,10 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     if threads:
         torch.set_num_threads(threads)
     store = open_storage(storage)
-    names = {s.study_name: s for s in store.get_all_studies()}
-    if study_name not in names:
-        raise UserError(f"no study named {study_name!r} in {storage}: start the search with "
-                        f"babysit search first, and give its study name")
+    attrs = _study_attrs(store, study_name, storage, wait_s, poll_s)
     run_dir = RunDir(run_dir)
-    attrs = names[study_name].user_attrs
     if STAGE_ATTR in attrs:
         return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
-    if SEARCH_ATTR not in attrs:
-        raise UserError(f"study {study_name!r} was not made by babysit search: give the study "
-                        "name that babysit search printed")
     done, workers = 0, {}
     while master_pid is None or pid_alive(master_pid):
         state = optuna.load_study(study_name=study_name, storage=store).user_attrs[SEARCH_ATTR]
@@ -197,6 +191,26 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
         else:
             time.sleep(poll_s)  # the master is between stages, or other workers finish this one
     return done
+
+
+def _study_attrs(store, study_name: str, storage: str, wait_s: float, poll_s: float) -> dict:
+    """The user attributes of `study_name`, once the master has written them."""
+    from .storage import redact
+
+    deadline = time.time() + wait_s
+    while True:
+        found = {s.study_name: s for s in store.get_all_studies()}.get(study_name)
+        attrs = found.user_attrs if found else {}
+        if STAGE_ATTR in attrs or SEARCH_ATTR in attrs:
+            return attrs
+        if time.time() >= deadline:
+            break
+        time.sleep(poll_s)
+    if found is None:
+        raise UserError(f"no study named {study_name!r} in {redact(storage)}: start the search with "
+                        "babysit search (or give --wait SECONDS), and give its study name")
+    raise UserError(f"study {study_name!r} was not made by babysit search: give the study "
+                    "name that babysit search printed")
 
 
 def _stage_worker(config, store, study_name, run_dir, seed, master_pid=None) -> Worker:
