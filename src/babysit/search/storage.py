@@ -1,9 +1,11 @@
 """Where the study lives, so that several worker processes (or machines) share it.
 
 - Default: Optuna's journal storage, an append-only log of operations in
-  ``run_dir/search/study.journal``. Processes on one machine share it safely through a lock
-  file (``JournalFileOpenLock``: an ``O_EXCL`` open, which also works on NFS), and a killed
-  writer leaves at most a torn last line that readers skip.
+  ``run_dir/search/study.journal``. Processes on one machine share it through an ``flock``
+  on ``study.journal.flock`` (:class:`FlockLock`): a waiting writer sleeps in the kernel until
+  the lock is free (Optuna's own file locks poll with a backoff of up to a second, and leave a
+  stale lock behind a writer killed with ``-9``; the kernel drops an flock with its holder).
+  A killed writer leaves at most a torn last line, which readers skip.
 - ``postgresql://user@host:port/db`` (or any SQLAlchemy URL): Optuna's RDB storage, for workers
   on many machines. A worker there beats a heartbeat; a trial whose worker stops beating for
   ``GRACE_S`` seconds is failed and queued again by the next worker that asks for a trial.
@@ -14,6 +16,7 @@ with ``://`` is a database, anything else the path of a journal file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import UserError
@@ -53,12 +56,40 @@ def open_storage(url: str):
                             "check the URL and that the database server is running") from None
     path = Path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    from optuna.storages.journal import JournalFileBackend
 
-    # A writer killed while holding the lock leaves it behind; holders keep it for milliseconds,
-    # so after 5 s it is stale (Optuna's default waits 30 s).
-    backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path), grace_period=5))
-    return optuna.storages.JournalStorage(backend)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=journal_lock(path)))
+
+
+def journal_lock(path: Path):
+    from optuna.storages.journal import JournalFileOpenLock
+
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): Optuna's lock file, stale after 5 s, not 30
+        return JournalFileOpenLock(str(path), grace_period=5)
+
+    class FlockLock:
+        """An exclusive ``flock`` on a side file, held only while one journal append runs.
+        (The journal backend calls just ``acquire`` and ``release``: Optuna's base class for
+        locks is not public.)"""
+
+        def __init__(self, lock_path: str):
+            self.lock_path, self.fd = lock_path, None
+
+        def acquire(self) -> bool:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without polling
+            self.fd = fd
+            return True
+
+        def release(self) -> None:
+            fd, self.fd = self.fd, None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    return FlockLock(f"{path}.flock")
 
 
 def with_driver(url: str) -> str:
