@@ -101,3 +101,18 @@ def test_a_carried_trial_continues_from_the_previous_checkpoints(search):
     source = run_dir / f"trials/{row['continued_from']}"
     first = next(source.glob("epoch_001_*.pt"))
     assert (run_dir / row["checkpoint_dir"] / first.name).read_bytes() == first.read_bytes()
+
+
+def test_a_best_value_on_the_border_raises_an_alarm_and_auto_widens(tmp_path, tiny_config):
+    config = tiny_config(sampler="grid", grid_points=2, auto_widen=True, top_k=1,
+                         stages=[{"trials": 2, "epochs": 1}, {"trials": 1, "epochs": 1}],
+                         space={"optim.lr": {"low": 1e-5, "high": 1e-3}})
+    config["optim"]["name"] = "adam"  # 1e-3 learns in an epoch, 1e-5 does not: best on the edge
+    result = run_search(config, tmp_path, workers=1, quiet=True)
+    [alarm] = result.alarms[:1]
+    assert (alarm["stage"], alarm["key"], alarm["edge"]) == (1, "optim.lr", "high")
+    assert alarm["proposed"][1] > 1e-3
+    assert read_json(tmp_path / "search/alarms.json")[0] == alarm
+    stages = read_json(tmp_path / "search/stages.json")
+    assert stages[0]["alarms"] == [alarm["message"]]
+    assert stages[1]["spec"]["space"]["optim.lr"]["high"] > 1e-3  # the next stage looks past it

@@ -82,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
             if value:
                 set_key(config, key, value)
         run_dir = run_dir_from_args(args, config)
-    print(f"run directory: {run_dir.path}", flush=True)
     result = run_search(config, run_dir, workers=args.workers, resume=bool(args.resume),
                         quiet=args.quiet, storage=args.storage)
     print(leaderboard_table(result.leaderboard, limit=10), end="")

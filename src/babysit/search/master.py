@@ -131,7 +131,8 @@ class Master:
             return
         where = redact(self.storage_url) if is_database(self.storage_url) else self.storage_url
         plan = ", ".join(f"{p['trials']}x{p['epochs']} ep" for p in self.stage_plans)
-        print(f"search: {self.workers} workers, sampler {self.search['sampler']}, stages {plan}\n"
+        print(f"search into {self.run_dir.path}: {self.workers} workers, sampler "
+              f"{self.search['sampler']}, stages {plan}\n"
               f"  space: {self.base_space.describe()}\n"
               f"  study '{self.study_name}' in {where} (join from elsewhere: babysit worker CONFIG "
               f"--storage URL --study {self.study_name})", file=sys.stderr)
