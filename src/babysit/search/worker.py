@@ -81,6 +81,7 @@ class Worker:
         params = self.space.suggest(trial)
         config = apply(self.config, params)
         config["train"]["epochs"] = self.spec["epochs"]
+        config["train"]["checkpoints"] = True  # the notes' worker: a checkpoint every epoch
         config["name"] = f"{self.config['name']}-trial{tid}"
         trial_dir = self.run_dir / f"trials/{tid}"
         resumed = continue_from(self.run_dir, trial.user_attrs.get("continue_from"), trial_dir,
