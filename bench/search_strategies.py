@@ -18,7 +18,7 @@ random search's epochs (median over 3 seeds). Prints the figures measured in thi
     PYTHONPATH=src python bench/search_strategies.py [--seeds 3] [--workers 2]
 
 24 searches in all (2 experiments x 3 seeds x 4 strategies), each spending 37-120 epochs: about
-5 minutes on two free cores, longer on a busy machine (16 minutes at load 9 when written).
+5 minutes on a quiet 2-core machine (318 s measured), 16 minutes at load 9.
 """
 
 from __future__ import annotations
