@@ -23,6 +23,8 @@ VERBS = [
     "ensemble",
     "preflight",
     "gradcheck",
+    "search",
+    "worker",
 ]
 
 

@@ -115,9 +115,32 @@ DEFAULTS: dict[str, Any] = {
         "dtype": "float64",  # float64 | float32 (float32 is warned about)
         "batched": True,  # many perturbations per forward pass (falls back to a loop)
     },
+    "search": {
+        "sampler": "random",  # random | tpe | gp | grid (grid only for comparison)
+        "pruner": "median",  # median | halving | none (diverging trials are always pruned)
+        "workers": 0,  # local worker processes (0: one per CPU core)
+        "threads": 0,  # torch threads per worker (0: CPU cores / workers)
+        "storage": "",  # "" = journal file run_dir/search/study.journal; or postgresql://...
+        "study": "",  # study name ("" = the experiment's name)
+        # Coarse to fine: each stage is {trials, epochs}; epochs = 0 means train.epochs.
+        "stages": [{"trials": 24, "epochs": 1}, {"trials": 10, "epochs": 5}, {"trials": 3, "epochs": 0}],
+        "top_k": 5,  # the next stage narrows around the best top_k trials of this one
+        "margin": 0.5,  # narrowed range = span of the top_k, widened by margin * span on each side
+        "carry": True,  # each later stage first re-trains the previous stage's best settings
+        "border": 0.1,  # border alarm: best trial in the outer 10% of a range (log space if log)
+        "auto_widen": False,  # let an alarmed edge move outwards for the next stage
+        "grid_points": 4,  # values per numeric hyperparameter for the grid sampler
+        # Hyperparameters to search: config key -> {low, high[, log][, int]} or {choices}.
+        "space": {
+            "optim.lr": {"low": 1e-6, "high": 1.0, "log": True},  # the notes' 10**uniform(-6, ...)
+            "loss.reg": {"low": 1e-6, "high": 1e-1, "log": True},
+            "model.dropout": {"low": 0.0, "high": 0.6},
+            "optim.name": {"choices": ["nesterov", "adam"]},
+        },
+    },
 }
 
-FREE_TABLES = {"data.kwargs", "model.kwargs"}
+FREE_TABLES = {"data.kwargs", "model.kwargs", "search.space"}
 
 
 def default_config() -> dict[str, Any]:
@@ -153,6 +176,9 @@ def merge(config: dict, updates: dict, prefix: str = "") -> dict:
         dotted = f"{prefix}{key}"
         if prefix.rstrip(".") in FREE_TABLES:
             config[key] = value
+            continue
+        if dotted in FREE_TABLES and isinstance(value, dict):
+            config[key] = copy.deepcopy(value)  # a free table given replaces the default one
             continue
         if key not in config:
             raise UserError(unknown_key_message(dotted, config, prefix))

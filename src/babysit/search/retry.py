@@ -1,0 +1,109 @@
+"""Trial bookkeeping: a stage's budget, and retrying the trials whose worker died.
+
+Optuna's journal storage has no heartbeat, so a trial whose worker was killed (``kill -9``,
+OOM, a lost machine) would stay RUNNING forever. Each trial records the worker that runs it
+(``host:pid``); the master fails the trials of a worker it saw die and queues a retry with
+the same hyperparameters. The retry continues from the dead trial's last checkpoint
+(``continue_from``), so the epochs already trained are not lost. On a database storage the
+heartbeat finds stale trials and calls :func:`retry_stale_trial`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+MAX_RETRIES = 2
+
+
+def worker_tag(pid: int | None = None) -> str:
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+def trial_dir_id(frozen) -> int:
+    """The trial's folder name under ``trials/``: Optuna's storage-wide trial id, unique across
+    the stages' studies (trial numbers restart at 0 in every study)."""
+    return frozen._trial_id
+
+
+def retried_numbers(trials) -> set[int]:
+    return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
+
+
+def budget_used(trials) -> int:
+    """Trials that count against a stage's budget: all but the failed ones that were retried
+    (their retry counts instead)."""
+    from optuna.trial import TrialState
+
+    retried = retried_numbers(trials)
+    return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in retried))
+
+
+def has_waiting(trials) -> bool:
+    from optuna.trial import TrialState
+
+    return any(t.state == TrialState.WAITING for t in trials)
+
+
+def retry(study, frozen, reason: str) -> bool:
+    """Queue `frozen` (a failed trial) again, continuing from its checkpoints. False when it
+    was already retried MAX_RETRIES times (then it stays failed)."""
+    attempts = int(frozen.user_attrs.get("attempt", 1))
+    if attempts > MAX_RETRIES or frozen.number in retried_numbers(study.get_trials(deepcopy=False)):
+        return False
+    keep = {k: v for k, v in frozen.user_attrs.items()
+            if k in ("carried_from", "stage")}
+    study.enqueue_trial(frozen.params, user_attrs={
+        **keep, "retry_of": frozen.number, "continue_from": trial_dir_id(frozen),
+        "attempt": attempts + 1, "retry_reason": reason}, skip_if_exists=False)
+    return True
+
+
+def fail_and_retry(study, frozen, reason: str) -> bool:
+    """Mark a RUNNING trial failed (its worker is gone) and queue its retry."""
+    from optuna.trial import TrialState
+
+    # A finished trial takes no more attributes: the retry records the reason.
+    study._storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
+    return retry(study, frozen, reason)
+
+
+def retry_stale_trial(study, frozen) -> None:
+    """Heartbeat callback of the database storage: a trial whose worker went silent."""
+    retry(study, frozen, "heartbeat stopped")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphaned(trials, dead_tags: set[str] | None = None, *, all_local: bool = False,
+             untagged_after_s: float = 30.0) -> list:
+    """RUNNING trials whose worker is gone: its tag is in `dead_tags`, or (with `all_local`) it
+    ran on this host in a process that no longer exists, or it never said which worker runs it
+    although it started `untagged_after_s` ago (a worker tags a trial right after asking)."""
+    import datetime
+
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    now = datetime.datetime.now()
+    found = []
+    for t in trials:
+        if t.state != TrialState.RUNNING:
+            continue
+        tag = t.user_attrs.get("worker")
+        if dead_tags and tag in dead_tags:
+            found.append(t)
+        elif all_local and tag is None:
+            if t.datetime_start is None or (now - t.datetime_start).total_seconds() > untagged_after_s:
+                found.append(t)
+        elif all_local and tag.rsplit(":", 1)[0] == host and not pid_alive(int(tag.rsplit(":", 1)[1])):
+            found.append(t)
+    return found

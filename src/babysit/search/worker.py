@@ -1,0 +1,226 @@
+"""A worker: the notes' loop "sample hyperparameters, train, track validation, checkpoint".
+
+One worker is one process. It joins a stage's study, and until the stage's budget is spent it
+asks the study for a trial (the sampler picks the hyperparameters), trains it with
+:func:`babysit.experiment.train` into ``trials/<id>/`` of the run directory (one checkpoint per
+epoch, named with its validation score: ``trials/12/epoch_003_val_0.8731.pt``, plus
+``metrics.jsonl`` and ``config.toml``), and reports every epoch's validation accuracy to the
+study, which may prune it. The trial's value is its best validation accuracy.
+
+Divergence is pruned at once: ``fit`` stops on a NaN or exploding loss, and the trial ends
+PRUNED with the reason in ``diverged``. Laggards are pruned by the study's pruner.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from ..config import to_toml
+from ..errors import UserError
+from ..rundir import RunDir, list_checkpoints, read_jsonl
+from ..train import Callback, TrainState
+from .retry import budget_used, has_waiting, pid_alive, worker_tag
+from .samplers import make_pruner, make_sampler
+from .space import Space, apply
+
+STAGE_ATTR = "babysit_stage"  # on a stage's study: what to search (see stages.StageSpec)
+SEARCH_ATTR = "babysit_search"  # on the search's own study: which stage runs, for joining workers
+
+
+class ReportToStudy(Callback):
+    """Report each epoch's validation accuracy to the trial; stop when the pruner says so."""
+
+    def __init__(self, trial):
+        self.trial = trial
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        val_acc = state.logs["val_acc"]
+        self.trial.report(val_acc, state.epoch)
+        if not state.stop_reason and self.trial.should_prune():
+            state.stop(f"pruned at epoch {state.epoch} (behind the other trials)")
+
+
+class Worker:
+    """Runs trials of one stage's study until its budget is spent."""
+
+    def __init__(self, config: dict, study, run_dir: RunDir, master_pid: int | None = None):
+        self.config, self.study, self.run_dir = config, study, run_dir
+        self.master_pid = master_pid
+        self.spec = study.user_attrs[STAGE_ATTR]
+        self.space = Space.from_dict(self.spec["space"])
+
+    def orphaned(self) -> bool:
+        """The master that started this worker is gone (killed): leave rather than run on."""
+        return self.master_pid is not None and not pid_alive(self.master_pid)
+
+    def budget_left(self) -> bool:
+        trials = self.study.get_trials(deepcopy=False)
+        return has_waiting(trials) or budget_used(trials) < self.spec["trials"]
+
+    def run(self, max_trials: int | None = None) -> int:
+        done = 0
+        while self.budget_left() and (max_trials is None or done < max_trials) and not self.orphaned():
+            if self.spec["sampler"] == "grid" and self.study.sampler.is_exhausted(self.study) \
+                    and not has_waiting(self.study.get_trials(deepcopy=False)):
+                break
+            self.study.optimize(self.objective, n_trials=1, catch=(UserError,), gc_after_trial=False)
+            done += 1
+        return done
+
+    def objective(self, trial) -> float:
+        import optuna
+
+        # First: the master finds the trials of dead workers by this. (Every attribute is one
+        # locked, fsynced journal write, so a trial sets few: its folder is trials/<id>.)
+        trial.set_user_attr("worker", worker_tag())
+        tid = trial._trial_id
+        params = self.space.suggest(trial)
+        config = apply(self.config, params)
+        config["train"]["epochs"] = self.spec["epochs"]
+        config["train"]["checkpoints"] = True  # the notes' worker: a checkpoint every epoch
+        config["name"] = f"{self.config['name']}-trial{tid}"
+        trial_dir = self.run_dir / f"trials/{tid}"
+        resumed = continue_from(self.run_dir, trial.user_attrs.get("continue_from"), trial_dir,
+                                config, self.spec["epochs"])
+        for record in read_jsonl(trial_dir / "metrics.jsonl") if resumed else []:
+            trial.report(record["val_acc"], record["epoch"])  # the epochs it inherited
+        from .. import experiment
+
+        started = time.perf_counter()
+        try:
+            _, state = experiment.train(config, trial_dir, callbacks=[ReportToStudy(trial)], quiet=True,
+                                        checkpoint_dir=trial_dir, resume=resumed)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)  # the master queues it again on --resume
+            raise
+        records = read_jsonl(trial_dir / "metrics.jsonl")
+        trial.set_user_attr("trained", {"epochs": len(records), "epochs_trained": len(state.history),
+                                        "seconds": round(time.perf_counter() - started, 3)})
+        best = max((r["val_acc"] for r in records if isinstance(r.get("val_acc"), float)), default=0.0)
+        if state.stop_reason and "loss" in state.stop_reason:
+            trial.set_user_attr("diverged", state.stop_reason)
+            raise optuna.TrialPruned(state.stop_reason)
+        if state.stop_reason and state.stop_reason.startswith("pruned"):
+            trial.set_user_attr("pruned", state.stop_reason)
+            raise optuna.TrialPruned(state.stop_reason)
+        return best
+
+
+def continue_from(run_dir: RunDir, source_id, trial_dir: Path, config: dict, epochs: int) -> bool:
+    """Start `trial_dir` from the checkpoints of trial `source_id` (a retry of a killed trial, or
+    a setting carried into a longer stage). Returns whether training resumes from them."""
+    if source_id is None:
+        return False
+    source = run_dir / f"trials/{source_id}"
+    remove_partial_files(source)  # its writer is gone: a temp file it left is garbage
+    checkpoints = list_checkpoints(source)
+    records = read_jsonl(source / "metrics.jsonl")
+    if not checkpoints or not records or records[-1]["epoch"] > epochs:
+        return False  # nothing to continue, or it already trained longer than this stage
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    for path in checkpoints:
+        link_or_copy(path, trial_dir / path.name)
+    shutil.copyfile(source / "metrics.jsonl", trial_dir / "metrics.jsonl")
+    RunDir(trial_dir).write_text("config.toml", to_toml(config))
+    return True
+
+
+def remove_partial_files(folder: Path) -> None:
+    """Delete the temp files of writes a kill -9 cut short (the renamed files are whole)."""
+    for path in Path(folder).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Checkpoints are never modified after they are written, so a hard link is a safe copy."""
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def stop_on_sigterm() -> None:
+    """The master ends workers with SIGTERM: turn it into KeyboardInterrupt, so the running
+    trial is marked failed-and-interrupted and retried on --resume."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: int | None = None,
+               threads: int | None = None, max_trials: int | None = None, poll_s: float = 1.0,
+               master_pid: int | None = None, wait_s: float = 0.0) -> int:
+    """Join `study_name` in `storage` and run trials; returns how many.
+
+    `study_name` is a stage's study, or the search's own study name: then the worker follows
+    the search from stage to stage until the master marks it finished (how workers on other
+    machines join with ``babysit worker CONFIG --storage URL --study NAME``). A worker started
+    by a local master (`master_pid`) leaves when that master dies. With `wait_s`, a worker
+    started before the master waits that long for the study to appear.
+    """
+    import optuna
+    import torch
+
+    from .storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if threads:
+        torch.set_num_threads(threads)
+    store = open_storage(storage)
+    attrs = _study_attrs(store, study_name, storage, wait_s, poll_s)
+    run_dir = RunDir(run_dir)
+    if STAGE_ATTR in attrs:
+        return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
+    done, workers = 0, {}
+    while master_pid is None or pid_alive(master_pid):
+        state = optuna.load_study(study_name=study_name, storage=store).user_attrs[SEARCH_ATTR]
+        current = state.get("current")
+        if current and current not in workers:
+            workers[current] = _stage_worker(config, store, current, run_dir, seed, master_pid)
+        if current and workers[current].budget_left():
+            done += workers[current].run(max_trials and max_trials - done)
+            if max_trials is not None and done >= max_trials:
+                return done
+        elif state.get("finished"):
+            return done
+        else:
+            time.sleep(poll_s)  # the master is between stages, or other workers finish this one
+    return done
+
+
+def _study_attrs(store, study_name: str, storage: str, wait_s: float, poll_s: float) -> dict:
+    """The user attributes of `study_name`, once the master has written them."""
+    from .storage import redact
+
+    deadline = time.time() + wait_s
+    while True:
+        found = {s.study_name: s for s in store.get_all_studies()}.get(study_name)
+        attrs = found.user_attrs if found else {}
+        if STAGE_ATTR in attrs or SEARCH_ATTR in attrs:
+            return attrs
+        if time.time() >= deadline:
+            break
+        time.sleep(poll_s)
+    if found is None:
+        raise UserError(f"no study named {study_name!r} in {redact(storage)}: start the search with "
+                        "babysit search (or give --wait SECONDS), and give its study name")
+    raise UserError(f"study {study_name!r} was not made by babysit search: give the study "
+                    "name that babysit search printed")
+
+
+def _stage_worker(config, store, study_name, run_dir, seed, master_pid=None) -> Worker:
+    import optuna
+
+    spec = optuna.load_study(study_name=study_name, storage=store).user_attrs[STAGE_ATTR]
+    space = Space.from_dict(spec["space"])
+    seed = None if seed is None else seed + 7919 * spec["index"]  # a fresh stream per stage
+    sampler = make_sampler(spec["sampler"], space, seed=seed, grid_points=spec.get("grid_points", 4))
+    study = optuna.load_study(study_name=study_name, storage=store, sampler=sampler,
+                              pruner=make_pruner(spec["pruner"], spec["epochs"]))
+    return Worker(config, study, run_dir, master_pid)

@@ -1,0 +1,114 @@
+"""Crashes lose nothing: kill -9 a worker (the master retries its trial from its checkpoints),
+then kill -9 the whole search and finish it with --resume."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from babysit.config import to_toml
+from babysit.rundir import list_checkpoints
+from babysit.search.retry import retried_numbers
+from babysit.search.storage import default_storage, open_storage
+
+pytestmark = pytest.mark.slow
+
+TRIALS, EPOCHS = 3, 6
+
+
+def stage_trials(run_dir):
+    try:
+        return optuna.load_study(study_name="default.stage1",
+                                 storage=open_storage(default_storage(run_dir))).get_trials()
+    except KeyError:  # the master has not created the stage yet
+        return []
+
+
+def wait_for(condition, timeout_s=90.0, what=""):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def children(pid):
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def running_with_checkpoint(run_dir):
+    for t in stage_trials(run_dir):
+        if t.state.name == "RUNNING" and "worker" in t.user_attrs and list_checkpoints(
+                run_dir / f"trials/{t._trial_id}"):
+            return t
+    return None
+
+
+def test_kill_worker_then_kill_search_then_resume(tmp_path, tiny_config, cli, cli_env):
+    config = tiny_config(stages=[{"trials": TRIALS, "epochs": EPOCHS}])
+    config["data"]["limit"] = 0
+    config["model"].update(width=64)
+    config["train"]["batch_size"] = 16  # slow enough (about 0.2 s an epoch) to be caught mid-trial
+    config["search"]["space"] = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True}}
+    path = tmp_path / "exp.toml"
+    path.write_text(to_toml(config))
+    run_dir = tmp_path / "run"
+    master = subprocess.Popen(cli("search", str(path), "--run-dir", str(run_dir), "--workers", "2", "-q"),
+                              env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        # 1. kill -9 one worker in the middle of a trial: the master retries that trial
+        victim = wait_for(lambda: running_with_checkpoint(run_dir), what="a trial with a checkpoint")
+        os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+        retry = wait_for(lambda: [t for t in stage_trials(run_dir)
+                                  if t.user_attrs.get("retry_of") == victim.number], what="the retry")
+        assert retry[0].user_attrs["continue_from"] == victim._trial_id
+
+        # 2. kill -9 the master and its workers while trials run
+        wait_for(lambda: running_with_checkpoint(run_dir), what="another running trial")
+        workers = children(master.pid)
+        master.kill()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        master.wait(timeout=30)
+    finally:
+        if master.poll() is None:
+            master.kill()
+    assert any(t.state.name == "RUNNING" for t in stage_trials(run_dir))  # left behind by the crash
+
+    # 3. --resume finishes the search; the orphaned trials are retried from their checkpoints
+    done = subprocess.run(cli("search", "--resume", str(run_dir), "--workers", "2", "-q"),
+                          env=cli_env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = stage_trials(run_dir)
+    states = [t.state.name for t in trials]
+    assert "RUNNING" not in states and "WAITING" not in states
+    failed = {t.number for t in trials if t.state.name == "FAIL"}
+    assert failed and failed <= retried_numbers(trials)  # every lost trial was run again
+    assert states.count("COMPLETE") == TRIALS  # the whole budget, nothing lost
+    for t in trials:
+        if t.state.name == "COMPLETE":
+            assert t.user_attrs["trained"]["epochs"] == EPOCHS
+            names = [p.name for p in list_checkpoints(run_dir / f"trials/{t._trial_id}")]
+            assert names == sorted(names) and len(names) == EPOCHS
+    # the retries continued: they trained fewer epochs than a fresh trial would
+    continued = [t for t in trials if t.state.name == "COMPLETE" and "continue_from" in t.user_attrs]
+    assert continued and any(t.user_attrs["trained"]["epochs_trained"] < EPOCHS for t in continued)
+    assert not list(run_dir.glob("trials/*/.*.tmp"))
+    assert (run_dir / "search/leaderboard.json").is_file()

@@ -1,0 +1,68 @@
+"""Workers sharing a study on a real PostgreSQL server (the many-machines storage).
+
+Skips when no server answers on 127.0.0.1:5432, except with BABYSIT_REQUIRE_POSTGRES=1 (CI),
+where a missing server is a failure.
+"""
+
+import os
+import subprocess
+import uuid
+
+import optuna
+import pytest
+
+from babysit.config import to_toml
+from babysit.search import run_search
+from babysit.search.storage import delete_studies, open_storage
+
+pytestmark = pytest.mark.slow
+
+URLS = [os.environ.get("BABYSIT_POSTGRES_URL", ""), "postgresql://postgres@127.0.0.1:5432/test",
+        "postgresql://root@127.0.0.1:5432/test"]
+
+
+def reachable_url():
+    import psycopg2
+
+    errors = []
+    for url in filter(None, URLS):
+        try:
+            psycopg2.connect(url, connect_timeout=3).close()
+            return url
+        except Exception as exc:  # refused, auth, missing database
+            errors.append(f"{url}: {str(exc).strip().splitlines()[0]}")
+    message = "no PostgreSQL server: " + "; ".join(errors)
+    if os.environ.get("BABYSIT_REQUIRE_POSTGRES") == "1":
+        pytest.fail(message + " (BABYSIT_REQUIRE_POSTGRES=1)")
+    pytest.skip(message)
+
+
+def test_workers_share_a_postgres_study(tmp_path, tiny_config, cli, cli_env):
+    """Two local workers and one more that joins with `babysit worker` (as from another
+    machine: its own run directory), all on one study in the database."""
+    url = reachable_url()
+    name = f"babysit-test-{uuid.uuid4().hex[:10]}"
+    config = tiny_config(stages=[{"trials": 6, "epochs": 1}], study=name)
+    stages = [f"{name}.stage1"]
+    (tmp_path / "exp.toml").write_text(to_toml(config))
+    joiner = subprocess.Popen(cli("worker", str(tmp_path / "exp.toml"), "--storage", url, "--study", name,
+                                  "--run-dir", str(tmp_path / "elsewhere"), "--wait", "120", "--poll", "0.2"),
+                              env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        result = run_search(config, tmp_path / "run", workers=2, quiet=True, storage=url)
+        out, _ = joiner.communicate(timeout=60)  # it leaves when the search is finished
+        assert joiner.returncode == 0 and "worker done" in out, out
+        study = optuna.load_study(study_name=stages[0], storage=open_storage(url))
+        trials = study.get_trials()
+        assert 6 <= len(trials) <= 8 and all(t.state.name == "COMPLETE" for t in trials)
+        assert len({t.user_attrs["worker"] for t in trials}) >= 2  # concurrent workers took trials
+        assert result.best_value == max(t.value for t in trials)
+        assert not (tmp_path / "run/search/study.journal").exists()  # the database held the study
+        here = list((tmp_path / "run").glob("trials/*/epoch_001_val_*.pt"))
+        there = list((tmp_path / "elsewhere").glob("trials/*/epoch_001_val_*.pt"))
+        assert len(here) + len(there) == len(trials)
+    finally:
+        if joiner.poll() is None:
+            joiner.kill()
+        delete_studies(url, [name] + stages)
+    assert name not in {s.study_name for s in open_storage(url).get_all_studies()}
