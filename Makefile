@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/babysit train
+	$(BIN)/babysit run
 
 # The report tests open report.html in a real headless browser: Debian's chromium, installed
 # once where it is missing (needs root or sudo; nothing else is downloaded).
