@@ -18,6 +18,7 @@ from torch import nn
 from . import data as data_mod
 from . import models, optim
 from .config import to_toml
+from .errors import UserError
 from .rundir import RunDir, dumps, load_checkpoint
 from .train import (Callback, Checkpointer, MetricsLogger, ProgressBar, TrainState, fit,
                     latest_checkpoint, resolve_device, seed_everything)
@@ -47,9 +48,34 @@ def load_data(config: dict) -> data_mod.DataSplit:
 
 
 def build_model(config: dict, data: data_mod.DataSplit) -> nn.Module:
-    """A fresh model for `config`, initialized from ``config['seed']``."""
+    """A fresh model for `config`, initialized from ``config['seed']``, checked against the data."""
     seed_everything(config["seed"])
-    return models.from_config(config["model"], data.input_shape, data.num_classes)
+    model = models.from_config(config["model"], data.input_shape, data.num_classes)
+    check_shapes(model, data, config["model"]["name"])
+    return model
+
+
+def check_shapes(model: nn.Module, data: data_mod.DataSplit, name: str) -> None:
+    """One forward pass on two examples: the model must take the inputs and give (N, C) scores.
+
+    A mismatch (a user's model built for other inputs or another number of classes) is a
+    UserError here rather than a traceback from deep inside the first training step.
+    """
+    sample = data.x_train[:2]
+    try:
+        with torch.no_grad():
+            was_training = model.training
+            scores = model.eval()(sample.to(next(model.parameters(), sample).device))
+            model.train(was_training)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"model {name!r} cannot take this data's inputs of shape "
+                        f"{tuple(data.input_shape)} ({first}): build it for those inputs") from None
+    expected = (len(sample), data.num_classes)
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != expected:
+        got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise UserError(f"model {name!r} gives scores of shape {got} for {len(sample)} examples; "
+                        f"expected {expected}: one score per class ({data.num_classes} classes)")
 
 
 def build(config: dict) -> Experiment:

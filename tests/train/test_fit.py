@@ -138,3 +138,19 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="corrupt"):
         load_checkpoint(bad)
+
+
+def test_a_model_that_does_not_fit_the_data_is_one_clear_error(tmp_path, monkeypatch, small_config):
+    (tmp_path / "wrongmodels.py").write_text(
+        "from torch import nn\n"
+        "def three_classes(input_shape, num_classes):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 3))\n"
+        "def wrong_inputs(input_shape, num_classes):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(10, num_classes))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = {**small_config, "model": {**small_config["model"], "name": "wrongmodels:three_classes"}}
+    with pytest.raises(UserError, match=r"scores of shape \(2, 3\).*expected \(2, 10\)"):
+        experiment.build(config)
+    config["model"]["name"] = "wrongmodels:wrong_inputs"
+    with pytest.raises(UserError, match=r"cannot take this data's inputs of shape \(1, 8, 8\)"):
+        experiment.build(config)
