@@ -25,7 +25,7 @@ def test_train_default_end_to_end(tmp_path):
     result = babysit("train", "--set", "train.epochs=2", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "default"
-    assert f"run directory: runs/default" in result.stdout
+    assert "run directory: runs/default" in result.stdout
     assert len(read_jsonl(run_dir / "metrics.jsonl")) == 2
     assert len(list_checkpoints(run_dir / "checkpoints")) == 2
     assert (run_dir / "config.toml").is_file()

@@ -6,7 +6,7 @@ import torch
 from babysit import experiment
 from babysit.data import load_data
 from babysit.errors import UserError
-from babysit.models import build_model, softmax_loss
+from babysit.models import build_model
 from babysit.rundir import RunDir, list_checkpoints, load_checkpoint, read_jsonl
 from babysit.train import HOOKS, Callback, fit
 

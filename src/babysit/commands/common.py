@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import load_config
+from ..errors import UserError
 from ..rundir import RunDir
 
 
@@ -31,3 +32,12 @@ def run_dir_from_args(args: argparse.Namespace, config: dict) -> RunDir:
     if getattr(args, "run_dir", None):
         return RunDir(args.run_dir)
     return RunDir.create("runs", config["name"])
+
+
+def resumed_config(folder: str, overrides: list[str], verb: str) -> tuple[RunDir, dict]:
+    """The run directory to resume and its config (from its config.toml, plus `overrides`)."""
+    run_dir = RunDir(folder)
+    if not (run_dir / "config.toml").is_file():
+        raise UserError(f"{run_dir.path} holds no run (no config.toml): give a folder "
+                        f"that babysit {verb} wrote")
+    return run_dir, load_config(run_dir / "config.toml", overrides)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import load_config, set_key
-from ..errors import UserError
-from ..rundir import RunDir
-from .common import add_experiment_args, add_run_dir_args, config_from_args, run_dir_from_args
+from ..config import set_key
+from .common import (add_experiment_args, add_run_dir_args, config_from_args, resumed_config,
+                     run_dir_from_args)
 
 QUICK_STAGES = [{"trials": 8, "epochs": 1}, {"trials": 4, "epochs": 3}, {"trials": 2, "epochs": 6}]
 
@@ -67,11 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from ..search.results import leaderboard_table
 
     if args.resume:
-        run_dir = RunDir(args.resume)
-        if not (run_dir / "config.toml").is_file():
-            raise UserError(f"{run_dir.path} holds no search (no config.toml): give a folder "
-                            "that babysit search wrote")
-        config = load_config(run_dir / "config.toml", args.overrides)
+        run_dir, config = resumed_config(args.resume, args.overrides, "search")
     else:
         config = config_from_args(args)
         if args.quick:

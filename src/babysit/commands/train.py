@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .. import experiment
-from ..config import load_config
-from ..errors import UserError
-from ..rundir import RunDir
-from .common import add_experiment_args, add_run_dir_args, config_from_args, run_dir_from_args
+from .common import (add_experiment_args, add_run_dir_args, config_from_args, resumed_config,
+                     run_dir_from_args)
 
 
 def register(subparsers) -> None:
@@ -29,11 +27,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.resume:
-        run_dir = RunDir(args.resume)
-        if not (run_dir / "config.toml").is_file():
-            raise UserError(f"{run_dir.path} holds no run (no config.toml): give a folder "
-                            "that babysit train wrote")
-        config = load_config(run_dir / "config.toml", args.overrides)
+        run_dir, config = resumed_config(args.resume, args.overrides, "train")
     else:
         config = config_from_args(args)
         run_dir = run_dir_from_args(args, config)

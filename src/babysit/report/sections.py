@@ -7,13 +7,13 @@ missing (the stage did not run, was unavailable, failed, or the run was interrup
 
 from __future__ import annotations
 
-import os
 import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..processes import pid_alive
 from .markup import badge, e, figure, figures_from_files, fmt, key_values, pre, table
 from .readers import Read, RunFiles
 
@@ -50,13 +50,7 @@ def _process_alive(info: dict) -> bool:
     pid, host = info.get("pid"), info.get("host")
     if not isinstance(pid, int) or (host and host != socket.gethostname()):
         return True  # cannot tell from here: trust the file
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def stage_record(info: dict, name: str) -> dict | None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import socket
 
+from ..processes import pid_alive
+
 MAX_RETRIES = 2
 
 
@@ -72,15 +74,6 @@ def retry_stale_trial(study, frozen) -> None:
     """Heartbeat callback of the database storage: a trial whose worker went silent."""
     retry(study, frozen, "heartbeat stopped")
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def orphaned(trials, dead_tags: set[str] | None = None, *, all_local: bool = False,

@@ -23,7 +23,8 @@ from ..config import to_toml
 from ..errors import UserError
 from ..rundir import RunDir, list_checkpoints, read_jsonl
 from ..train import Callback, TrainState
-from .retry import budget_used, has_waiting, pid_alive, worker_tag
+from ..processes import pid_alive
+from .retry import budget_used, has_waiting, worker_tag
 from .samplers import make_pruner, make_sampler
 from .space import Space, apply
 
