@@ -15,6 +15,7 @@ read back in those batches too, so the monitor adds no host-device synchronizati
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -30,6 +31,11 @@ from .readback import read_back
 from .records import History, Recorder
 from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, ratios
+
+# Diagnosing and replacing diagnoses.json take about a millisecond (the file replace alone
+# ~0.3-1 ms on a busy disk): every epoch, that is several percent of a tiny model's epoch.
+DIAGNOSE_SHARE = 0.01  # at epoch ends, diagnose only while that stays under 1% of the time
+FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
 
 
 class Monitor:
@@ -80,6 +86,9 @@ class Monitor:
         self._ratio_due = False
         self._weight_norms: list[float] = []  # the latest ||w|| per tensor, read back
         self._closed = False
+        self._started = time.perf_counter()
+        self._diagnose_seconds = 0.0  # spent diagnosing at epoch ends
+        self._diagnose_cost = FIRST_DIAGNOSE_COST  # the latest one's
         # Loss only: nothing to do inside the optimizer's step, so no hooks (and steps are counted
         # by step() calls instead of optimizer steps).
         self._hooked = self.updates is not None or self.activations is not None
@@ -140,7 +149,20 @@ class Monitor:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("epoch", "step"):
                     self.tensorboard.add_scalar(f"epoch/{key}", value, self.epochs_done)
-        self.recorder.write_diagnoses(self.diagnoses())
+        if self._diagnosis_due():
+            started = time.perf_counter()
+            self.recorder.write_diagnoses(diagnose(self.history, self.thresholds))
+            self._diagnose_cost = time.perf_counter() - started
+            self._diagnose_seconds += self._diagnose_cost
+
+    def _diagnosis_due(self) -> bool:
+        """Rewrite diagnoses.json at this epoch's end unless that would take the time spent
+        diagnosing over DIAGNOSE_SHARE of the time since the monitor started. Epochs longer
+        than ~0.1 s get it every epoch; shorter ones every few epochs (still within ~0.1 s,
+        and the records themselves are on disk every flush). close() always writes it, and
+        diagnoses() always computes afresh."""
+        elapsed = time.perf_counter() - self._started
+        return self._diagnose_seconds + self._diagnose_cost <= DIAGNOSE_SHARE * elapsed
 
     def diagnoses(self) -> list[Diagnosis]:
         """What looks wrong so far, most severe first (see :mod:`babysit.watch.diagnoses`)."""
@@ -179,6 +201,8 @@ class Monitor:
 
     def flush(self) -> None:
         """Read the pending device numbers back in one transfer and append them to the records."""
+        if not self._pending():
+            return
         losses, self._losses = self._losses, []
         updates = self.updates.drain() if self.updates is not None else []
         layer_grads, norms = self.gradients.drain()
@@ -213,6 +237,11 @@ class Monitor:
         self._note_input_shape()
         if self.tensorboard is not None:
             export(self.tensorboard, self.history, len(losses), len(updates), len(acts))
+
+    def _pending(self) -> bool:
+        return bool(self._losses or (self.updates is not None and self.updates.pending)
+                    or self.gradients.pending_layers or self.gradients.pending_norms
+                    or (self.activations is not None and self.activations.pending))
 
     def _unit_statistics(self) -> dict:
         """Dead ReLU units over the window since the last epoch, and the mean saturated share."""
