@@ -151,9 +151,23 @@ class Recorder:
         self._files = {}
 
 
+def _reject(obj):
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+# json.dumps(record, allow_nan=False) builds a new encoder on every call (~2 us before it
+# writes a byte, a third of a small record's cost); the C encoder it builds is reusable, with
+# the very same output: separators ", " and ": ", ASCII only, no NaN/Inf.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_STRICT = (_c_make_encoder(None, _reject, json.encoder.encode_basestring_ascii, None, ": ", ", ",
+                           False, False, False) if _c_make_encoder is not None else None)
+
+
 def _line(record: dict) -> str:
     """One JSON line; the C encoder for plain numbers, babysit's for NaN/Inf (written as "nan")."""
     try:
+        if _STRICT is not None:
+            return "".join(_STRICT(record, 0)) + "\n"
         return json.dumps(record, allow_nan=False) + "\n"
     except (ValueError, TypeError):
         return dumps(record) + "\n"
