@@ -83,6 +83,7 @@ class Monitor:
         self.steps_taken = start_step  # optimizer steps, over all epochs
         self.epochs_done = start_epoch
         self._losses: list = []  # (step, loss as float or 0-d device tensor) not yet read back
+        self._epochs: list = []  # (epoch record, {layer: dead fraction as device tensor} or None)
         self._ratio_due = False
         self._weight_norms: list[float] = []  # the latest ||w|| per tensor, read back
         self._closed = False
@@ -136,21 +137,21 @@ class Monitor:
 
     def epoch(self, train_acc: float | None = None, val_acc: float | None = None,
               val_loss: float | None = None, **metrics) -> None:
-        """Close one epoch: record its metrics, the window's unit statistics, and diagnose."""
+        """Close one epoch: record its metrics and the window's unit statistics, and diagnose.
+
+        The epoch's record waits, like the steps', for the next batch read (every `flush_every`
+        steps, or a diagnosis): its dead-unit fractions are device tensors until then.
+        """
         self.epochs_done += 1
-        self.flush()
         record = {"epoch": self.epochs_done, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
                 record[key] = _number(value)
-        record.update(self._unit_statistics())
-        self.recorder.append("epochs", [record])
-        if self.tensorboard is not None:
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key not in ("epoch", "step"):
-                    self.tensorboard.add_scalar(f"epoch/{key}", value, self.epochs_done)
+        dead = self.activations.dead_fractions() if self.activations is not None else None
+        self._epochs.append((record, dead))
         if self._diagnosis_due():
             started = time.perf_counter()
+            self.flush()
             self.recorder.write_diagnoses(diagnose(self.history, self.thresholds))
             self._diagnose_cost = time.perf_counter() - started
             self._diagnose_seconds += self._diagnose_cost
@@ -204,6 +205,7 @@ class Monitor:
         if not self._pending():
             return
         losses, self._losses = self._losses, []
+        epochs, self._epochs = self._epochs, []
         updates = self.updates.drain() if self.updates is not None else []
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
@@ -215,6 +217,8 @@ class Monitor:
             tensors += _tensors(stats)
         for _, _, stats in layer_grads:
             tensors += _tensors(stats)
+        for _, dead in epochs:
+            tensors += list(dead.values()) if dead else []
         values = iter(read_back(tensors))
         epoch = self.epochs_done
         self.recorder.append("steps", [
@@ -234,29 +238,45 @@ class Monitor:
             for s, name, kind, stats in acts])
         self.recorder.append("gradients", [
             {"step": s, "layer": name, **_values(stats, values)} for s, name, stats in layer_grads])
+        self._append_epochs(epochs, values)
         self._note_input_shape()
         if self.tensorboard is not None:
             export(self.tensorboard, self.history, len(losses), len(updates), len(acts))
 
     def _pending(self) -> bool:
-        return bool(self._losses or (self.updates is not None and self.updates.pending)
+        return bool(self._losses or self._epochs or (self.updates is not None and self.updates.pending)
                     or self.gradients.pending_layers or self.gradients.pending_norms
                     or (self.activations is not None and self.activations.pending))
 
-    def _unit_statistics(self) -> dict:
-        """Dead ReLU units over the window since the last epoch, and the mean saturated share."""
-        out: dict = {}
-        if self.activations is None:
-            return out
-        dead = self.activations.dead_fractions()
-        out["dead"] = dict(zip(dead, read_back(list(dead.values()))))
+    def _append_epochs(self, epochs: list, values) -> None:
+        """The epochs' records, with their windows' unit statistics: the share of ReLU units
+        never active (read back now) and the mean saturated share of the sampled steps."""
         since = self.history.epochs[-1]["step"] if self.history.epochs else -1
+        rows = []
+        for record, dead in epochs:
+            if dead is not None:
+                record["dead"] = {name: next(values) for name in dead}
+                record["saturated"] = self._saturated(since, record["step"])
+            rows.append(record)
+            since = record["step"]
+        self.recorder.append("epochs", rows)
+        if self.tensorboard is not None:
+            for record in rows:
+                for key, value in record.items():
+                    if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                        self.tensorboard.add_scalar(f"epoch/{key}", value, record["epoch"])
+
+    def _saturated(self, since: int, until: int) -> dict[str, float]:
+        """Mean saturated share per layer over the sampled steps in ``(since, until]``."""
+        records = self.history.activations
+        start = len(records)
+        while start > 0 and records[start - 1]["step"] > since:  # in step order: the window ends them
+            start -= 1
         saturated: dict[str, list[float]] = {}
-        for r in self.history.activations:
-            if r["step"] > since and "saturated" in r:
+        for r in records[start:]:
+            if r["step"] <= until and "saturated" in r:
                 saturated.setdefault(r["layer"], []).append(r["saturated"])
-        out["saturated"] = {k: sum(v) / len(v) for k, v in saturated.items()}
-        return out
+        return {k: sum(v) / len(v) for k, v in saturated.items()}
 
     def _note_input_shape(self) -> None:
         if (self.activations is not None and self.activations.input_shape is not None
