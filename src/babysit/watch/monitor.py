@@ -82,7 +82,7 @@ class Monitor:
         self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
         self.steps_taken = start_step  # optimizer steps, over all epochs
         self.epochs_done = start_epoch
-        self._losses: list = []  # (step, loss as float or 0-d device tensor) not yet read back
+        self._losses: list = []  # (step, epoch, loss as float or 0-d device tensor) not yet read back
         self._epochs: list = []  # (epoch record, {layer: dead fraction as device tensor} or None)
         self._ratio_due = False
         self._weight_norms: list[float] = []  # the latest ||w|| per tensor, read back
@@ -131,7 +131,7 @@ class Monitor:
             loss = loss.detach()
         if not self._hooked:
             self.steps_taken += 1
-        self._losses.append((self.steps_taken, loss))
+        self._losses.append((self.steps_taken, self.epochs_done + 1, loss))  # the epoch it is in
         if len(self._losses) >= self.flush_every:
             self.flush()
 
@@ -209,7 +209,7 @@ class Monitor:
         updates = self.updates.drain() if self.updates is not None else []
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
-        tensors = [v for _, v in losses if isinstance(v, torch.Tensor)]
+        tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)]
         for _, update_norms, weight_norms in updates:
             tensors += [*update_norms, *(weight_norms or ())]
         tensors += [t for _, row in norms for t in row]
@@ -220,10 +220,9 @@ class Monitor:
         for _, dead in epochs:
             tensors += list(dead.values()) if dead else []
         values = iter(read_back(tensors))
-        epoch = self.epochs_done
         self.recorder.append("steps", [
-            {"step": s, "epoch": epoch, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
-            for s, v in losses])
+            {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
+            for s, e, v in losses])
         rows = []
         for s, update_norms, weight_norms in updates:
             du = [next(values) for _ in update_norms]
