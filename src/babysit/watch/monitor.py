@@ -153,6 +153,7 @@ class Monitor:
             started = time.perf_counter()
             self.flush()
             self.recorder.write_diagnoses(diagnose(self.history, self.thresholds))
+            self.recorder.write_meta()  # a no-op unless it changed
             self._diagnose_cost = time.perf_counter() - started
             self._diagnose_seconds += self._diagnose_cost
 
@@ -183,6 +184,7 @@ class Monitor:
         self.recorder.write_diagnoses(found)
         if self.run_dir is not None:
             self._save_first_layer()
+        self.recorder.write_meta()  # a no-op unless it changed
         self.recorder.close()  # close the JSON-lines files before the plots read them back
         if self.run_dir is not None:
             if self.plots:
@@ -280,8 +282,9 @@ class Monitor:
     def _note_input_shape(self) -> None:
         if (self.activations is not None and self.activations.input_shape is not None
                 and self.history.meta["input_shape"] is None):
+            # written with the next diagnoses (or at close): only the first-layer plot needs it,
+            # and a file replace costs as much as a few steps of a small model
             self.history.meta["input_shape"] = list(self.activations.input_shape)
-            self.recorder.write_meta()
 
     def _save_first_layer(self) -> None:
         found = first_layer.snapshot(self.model)
@@ -289,9 +292,7 @@ class Monitor:
             return
         name, data = found
         self.recorder.write_bytes("watch/first_layer.npy", data)
-        if self.history.meta.get("first_layer") != name:
-            self.history.meta["first_layer"] = name
-            self.recorder.write_meta()
+        self.history.meta["first_layer"] = name
 
 
 def make_thresholds(values: dict) -> Thresholds:
