@@ -11,7 +11,12 @@ Files (JSON lines are append-only and can be read while training runs)::
     watch/gradients.jsonl      {"step", "layer", "low", "high", "counts", "rms"}
     watch/epochs.jsonl         {"epoch", "step", "train_acc", "val_acc", ..., "dead": {layer: f},
                                 "saturated": {layer: f}}                      one per epoch
-    watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  rewritten each epoch
+    watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  rewritten at epoch
+                               ends (within 1% of the training time: every epoch once epochs
+                               take > ~0.1 s) and at close
+
+The JSON lines reach the files at each batch read: every `flush_every` steps, when a diagnosis
+is due, and at close (an epoch's record waits for the next one, like its steps).
 
 A :class:`History` holds the records the rules and the plots read, whether the monitor has
 just made them or they were loaded back from a run directory.
