@@ -5,12 +5,12 @@ of parameters; a rough heuristic is about 1e-3 — much lower and the learning r
 too low, much higher and it is too high. The update is the change the optimizer step actually
 made (not the raw gradient), so this works the same for SGD, momentum, Adam or anything else.
 
-Cost: the parameters are read through flat views into two flat buffers, so a step costs
-``cat(weights) -> before`` ahead of it, then ``cat(weights) -> after``, ``before -= after`` and
-one ``_foreach_norm`` over views of ``before``: four ops, however many tensors the model has
-(per-tensor ``_foreach_copy_``/``_foreach_sub_`` loop over the tensors on a CPU). Parameters
-that cannot share one flat buffer (several devices or dtypes, non-contiguous) use the
-per-tensor ops. The norms stay on the device until the monitor reads them in batches.
+Cost: ahead of the step one ``cat`` copies the weights into a flat snapshot (a
+``_foreach_copy_`` loops over the tensors on a CPU); after it ``snapshot -= weights`` and
+``_foreach_norm`` over views of the snapshot: three ops a step, and one copy of the weights in
+memory. Parameters that cannot share one flat buffer (several devices or dtypes,
+non-contiguous) get a snapshot per tensor. The norms stay on the device until the monitor
+reads them in batches.
 """
 
 from __future__ import annotations
@@ -45,9 +45,7 @@ class UpdateRatios:
             self._views = [p.detach().view(-1) for p in params]
             sizes = [v.numel() for v in self._views]
             self._before = torch.empty(sum(sizes), device=first.device, dtype=first.dtype)
-            self._after = torch.empty_like(self._before)
-            self._before_parts = list(self._before.split(sizes))
-            self._after_parts = list(self._after.split(sizes))
+            self.snapshot = list(self._before.split(sizes))
         else:
             self.snapshot = [torch.empty_like(p, memory_format=torch.preserve_format) for p in params]
 
@@ -62,18 +60,13 @@ class UpdateRatios:
 
     def after_step(self, step: int) -> None:
         weights_due = self._steps % self.norm_every == 0
-        if self.flat:
-            torch.cat(self._views, out=self._after)
-            self._before.sub_(self._after)  # w_before - w_after = -update
-            weights = torch._foreach_norm(self._after_parts) if weights_due else None
-            updates = torch._foreach_norm(self._before_parts)
-        else:
-            with torch.no_grad():
-                torch._foreach_sub_(self.snapshot, self.params)
-                weights = torch._foreach_norm(self.params) if weights_due else None
-                updates = torch._foreach_norm(self.snapshot)
+        weights = self._views if self.flat else self.params
+        with torch.no_grad():
+            torch._foreach_sub_(self.snapshot, weights)  # w_before - w_after = -update
+            norms = torch._foreach_norm(weights) if weights_due else None
+            updates = torch._foreach_norm(self.snapshot)
         # stacking into rows waits for the batch read: one op per batch, not per step
-        self.pending.append((step, updates, weights))
+        self.pending.append((step, updates, norms))
         self._steps += 1
 
     def drain(self) -> list[tuple[int, list, list | None]]:
