@@ -71,6 +71,18 @@ def test_contract_records_every_step_and_epoch(convnet_run, digits):
     assert json.loads((run_dir / "watch" / "diagnoses.json").read_text()) == [d.to_dict() for d in mon.close()]
 
 
+def test_steps_and_epochs_read_back_in_batches_keep_their_own_epoch(convnet_run, digits):
+    """Epoch ends no longer force a read: records written late still say which epoch they are in."""
+    run_dir, _, _ = convnet_run
+    steps_per_epoch = -(-len(digits.y_train) // 64)
+    history = load_history(run_dir)
+    assert [r["epoch"] for r in history.steps] == [1] * steps_per_epoch + [2] * steps_per_epoch
+    assert [(e["epoch"], e["step"]) for e in history.epochs] == [(1, steps_per_epoch), (2, 2 * steps_per_epoch)]
+    relu_layers = {layer["name"] for layer in history.meta["layers"]}
+    assert all(set(e["dead"]) == relu_layers and all(0 <= f <= 1 for f in e["dead"].values())
+               for e in history.epochs)
+
+
 def test_close_unhooks_the_optimizer_and_the_model(convnet_run):
     _, mon, _ = convnet_run
     assert not mon.optimizer._optimizer_step_pre_hooks and not mon.optimizer._optimizer_step_post_hooks

@@ -27,6 +27,18 @@ class CurveShape:
     noise: float  # spread of the losses around the trend late in training, over the start loss
 
 
+def median(values) -> float:
+    """The median as ``np.median`` gives it (NaN when any value is NaN, NaN when empty), without
+    its generic machinery: ~2 us instead of ~15 for the short arrays the rules look at, which
+    adds up to a third of a diagnosis."""
+    a = np.sort(np.asarray(values, dtype=float), axis=None)
+    n = a.size
+    if n == 0 or a[-1] != a[-1]:  # np.sort puts NaN last
+        return float("nan")
+    m = n // 2
+    return float(a[m]) if n % 2 else float((a[m - 1] + a[m]) / 2)
+
+
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Centered moving average (shorter at the ends), the trend the noise is measured around."""
     if window <= 1 or len(values) < 2:
@@ -46,7 +58,7 @@ def shape(losses: list[float] | np.ndarray, window: int) -> CurveShape | None:
         return None
     window = int(max(3, min(window, n // 4)))
     trend = moving_average(values, window)
-    start = float(np.median(values[:min(5, n)]))
+    start = float(median(values[:min(5, n)]))
     end = float(trend[-window:].mean())
     mid = float(trend[n // 2])
     first_drop, second_drop = trend[0] - mid, mid - end
@@ -73,4 +85,4 @@ def relative_noise(values: np.ndarray, trend: np.ndarray, window: int, height: f
                for at in range(len(values) // 2, len(values) - window + 1, window)]
     if not spreads or height <= 0:
         return 0.0
-    return float(np.median(spreads) / height)
+    return float(median(spreads) / height)

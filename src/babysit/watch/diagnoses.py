@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .curves import CurveShape, shape
+from .curves import CurveShape, median, shape
 from .records import History
 
 CODES = ("nonfinite", "lr_too_high", "lr_too_low", "batch_too_small", "overfitting", "underfitting",
@@ -126,7 +126,7 @@ def weight_ratios(history: History) -> dict[str, float]:
         values = np.array([r["ratios"][i] for r in rows], dtype=float)
         values = values[np.isfinite(values)]
         if len(values) and values.max() > 0:  # a tensor that never moved is frozen, not slow
-            out[names[i]] = float(np.median(values))
+            out[names[i]] = float(median(values))
     return out
 
 
@@ -142,7 +142,7 @@ def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
     if not ratios:
         return None
     names = history.param_names
-    return float(np.median(ratios)), {"first": names[first], "last": names[last]}
+    return float(median(ratios)), {"first": names[first], "last": names[last]}
 
 
 # -- the rules -----------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def explosion(h: History, t: Thresholds) -> dict | None:
     finite = values[np.isfinite(values)]
     if len(finite) < 2:
         return None
-    start = float(np.median(finite[:min(3, len(finite) - 1)]))
+    start = float(median(finite[:min(3, len(finite) - 1)]))
     peak = float(finite[1:].max())
     if start > 0 and peak > t.explode_factor * start:
         return {"start_loss": start, "peak_loss": peak}
@@ -197,7 +197,7 @@ def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
     if c is None:
         return None
     ratios = weight_ratios(h)
-    median_ratio = float(np.median(list(ratios.values()))) if ratios else float("nan")
+    median_ratio = float(median(list(ratios.values()))) if ratios else float("nan")
     evidence = {"start_loss": c.start, "end_loss": c.end, "best_loss": c.best, "peak_loss": c.peak,
                 "median_update_ratio": median_ratio}
     if c.progress > 0 and c.end - c.best > t.relapse * (c.start - c.best):
@@ -264,7 +264,7 @@ def underfitting(h: History, t: Thresholds) -> Diagnosis | None:
     last = rows[-1]
     gap = last["train_acc"] - last["val_acc"]
     ratios = weight_ratios(h)
-    median_ratio = float(np.median(list(ratios.values()))) if ratios else 0.0
+    median_ratio = float(median(list(ratios.values()))) if ratios else 0.0
     late_share = c.late_drop / c.end if c.end > 0 else float("inf")
     if not (last["train_acc"] < t.low_accuracy and abs(gap) < t.tracking_gap and late_share < t.flat
             and c.progress > t.min_progress and c.bend < t.straight_bend and median_ratio < t.stall_ratio):
@@ -373,7 +373,7 @@ def backward_growth(h: History) -> float | None:
         by_step.setdefault(r["step"], {})[r["layer"]] = r["rms"]
     ratios = [v[layers[0]] / v[layers[-1]] for v in by_step.values()
               if layers[0] in v and layers[-1] in v and v[layers[-1]] > 0 and math.isfinite(v[layers[0]])]
-    return float(np.median(ratios)) if ratios else None
+    return float(median(ratios)) if ratios else None
 
 
 def gradient_growth(h: History) -> float | None:
@@ -382,8 +382,8 @@ def gradient_growth(h: History) -> float | None:
     if len(rows) < 6:
         return None
     totals = np.array([math.sqrt(sum(x * x for x in r["rms"])) for r in rows])
-    base = float(np.median(totals[:3]))
-    return float(np.median(totals[-3:]) / base) if base > 0 else None
+    base = float(median(totals[:3]))
+    return float(median(totals[-3:]) / base) if base > 0 else None
 
 
 def _listing(values: dict, fmt: str = "{:.1e}") -> str:

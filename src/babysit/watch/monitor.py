@@ -15,6 +15,7 @@ read back in those batches too, so the monitor adds no host-device synchronizati
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -30,6 +31,11 @@ from .readback import read_back
 from .records import History, Recorder
 from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, ratios
+
+# Diagnosing and replacing diagnoses.json take about a millisecond (the file replace alone
+# ~0.3-1 ms on a busy disk): every epoch, that is several percent of a tiny model's epoch.
+DIAGNOSE_SHARE = 0.01  # at epoch ends, diagnose only while that stays under 1% of the time
+FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
 
 
 class Monitor:
@@ -76,10 +82,14 @@ class Monitor:
         self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
         self.steps_taken = start_step  # optimizer steps, over all epochs
         self.epochs_done = start_epoch
-        self._losses: list = []  # (step, loss as float or 0-d device tensor) not yet read back
+        self._losses: list = []  # (step, epoch, loss as float or 0-d device tensor) not yet read back
+        self._epochs: list = []  # (epoch record, {layer: dead fraction as device tensor} or None)
         self._ratio_due = False
         self._weight_norms: list[float] = []  # the latest ||w|| per tensor, read back
         self._closed = False
+        self._started = time.perf_counter()
+        self._diagnose_seconds = 0.0  # spent diagnosing at epoch ends
+        self._diagnose_cost = FIRST_DIAGNOSE_COST  # the latest one's
         # Loss only: nothing to do inside the optimizer's step, so no hooks (and steps are counted
         # by step() calls instead of optimizer steps).
         self._hooked = self.updates is not None or self.activations is not None
@@ -121,26 +131,40 @@ class Monitor:
             loss = loss.detach()
         if not self._hooked:
             self.steps_taken += 1
-        self._losses.append((self.steps_taken, loss))
+        self._losses.append((self.steps_taken, self.epochs_done + 1, loss))  # the epoch it is in
         if len(self._losses) >= self.flush_every:
             self.flush()
 
     def epoch(self, train_acc: float | None = None, val_acc: float | None = None,
               val_loss: float | None = None, **metrics) -> None:
-        """Close one epoch: record its metrics, the window's unit statistics, and diagnose."""
+        """Close one epoch: record its metrics and the window's unit statistics, and diagnose.
+
+        The epoch's record waits, like the steps', for the next batch read (every `flush_every`
+        steps, or a diagnosis): its dead-unit fractions are device tensors until then.
+        """
         self.epochs_done += 1
-        self.flush()
         record = {"epoch": self.epochs_done, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
                 record[key] = _number(value)
-        record.update(self._unit_statistics())
-        self.recorder.append("epochs", [record])
-        if self.tensorboard is not None:
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key not in ("epoch", "step"):
-                    self.tensorboard.add_scalar(f"epoch/{key}", value, self.epochs_done)
-        self.recorder.write_diagnoses(self.diagnoses())
+        dead = self.activations.dead_fractions() if self.activations is not None else None
+        self._epochs.append((record, dead))
+        if self._diagnosis_due():
+            started = time.perf_counter()
+            self.flush()
+            self.recorder.write_diagnoses(diagnose(self.history, self.thresholds))
+            self.recorder.write_meta()  # a no-op unless it changed
+            self._diagnose_cost = time.perf_counter() - started
+            self._diagnose_seconds += self._diagnose_cost
+
+    def _diagnosis_due(self) -> bool:
+        """Rewrite diagnoses.json at this epoch's end unless that would take the time spent
+        diagnosing over DIAGNOSE_SHARE of the time since the monitor started. Epochs longer
+        than ~0.1 s get it every epoch; shorter ones every few epochs (still within ~0.1 s,
+        and the records themselves are on disk every flush). close() always writes it, and
+        diagnoses() always computes afresh."""
+        elapsed = time.perf_counter() - self._started
+        return self._diagnose_seconds + self._diagnose_cost <= DIAGNOSE_SHARE * elapsed
 
     def diagnoses(self) -> list[Diagnosis]:
         """What looks wrong so far, most severe first (see :mod:`babysit.watch.diagnoses`)."""
@@ -160,6 +184,7 @@ class Monitor:
         self.recorder.write_diagnoses(found)
         if self.run_dir is not None:
             self._save_first_layer()
+        self.recorder.write_meta()  # a no-op unless it changed
         self.recorder.close()  # close the JSON-lines files before the plots read them back
         if self.run_dir is not None:
             if self.plots:
@@ -179,11 +204,14 @@ class Monitor:
 
     def flush(self) -> None:
         """Read the pending device numbers back in one transfer and append them to the records."""
+        if not self._pending():
+            return
         losses, self._losses = self._losses, []
+        epochs, self._epochs = self._epochs, []
         updates = self.updates.drain() if self.updates is not None else []
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
-        tensors = [v for _, v in losses if isinstance(v, torch.Tensor)]
+        tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)]
         for _, update_norms, weight_norms in updates:
             tensors += [*update_norms, *(weight_norms or ())]
         tensors += [t for _, row in norms for t in row]
@@ -191,11 +219,12 @@ class Monitor:
             tensors += _tensors(stats)
         for _, _, stats in layer_grads:
             tensors += _tensors(stats)
+        for _, dead in epochs:
+            tensors += list(dead.values()) if dead else []
         values = iter(read_back(tensors))
-        epoch = self.epochs_done
         self.recorder.append("steps", [
-            {"step": s, "epoch": epoch, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
-            for s, v in losses])
+            {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
+            for s, e, v in losses])
         rows = []
         for s, update_norms, weight_norms in updates:
             du = [next(values) for _ in update_norms]
@@ -210,30 +239,52 @@ class Monitor:
             for s, name, kind, stats in acts])
         self.recorder.append("gradients", [
             {"step": s, "layer": name, **_values(stats, values)} for s, name, stats in layer_grads])
+        self._append_epochs(epochs, values)
         self._note_input_shape()
         if self.tensorboard is not None:
             export(self.tensorboard, self.history, len(losses), len(updates), len(acts))
 
-    def _unit_statistics(self) -> dict:
-        """Dead ReLU units over the window since the last epoch, and the mean saturated share."""
-        out: dict = {}
-        if self.activations is None:
-            return out
-        dead = self.activations.dead_fractions()
-        out["dead"] = dict(zip(dead, read_back(list(dead.values()))))
+    def _pending(self) -> bool:
+        return bool(self._losses or self._epochs or (self.updates is not None and self.updates.pending)
+                    or self.gradients.pending_layers or self.gradients.pending_norms
+                    or (self.activations is not None and self.activations.pending))
+
+    def _append_epochs(self, epochs: list, values) -> None:
+        """The epochs' records, with their windows' unit statistics: the share of ReLU units
+        never active (read back now) and the mean saturated share of the sampled steps."""
         since = self.history.epochs[-1]["step"] if self.history.epochs else -1
+        rows = []
+        for record, dead in epochs:
+            if dead is not None:
+                record["dead"] = {name: next(values) for name in dead}
+                record["saturated"] = self._saturated(since, record["step"])
+            rows.append(record)
+            since = record["step"]
+        self.recorder.append("epochs", rows)
+        if self.tensorboard is not None:
+            for record in rows:
+                for key, value in record.items():
+                    if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                        self.tensorboard.add_scalar(f"epoch/{key}", value, record["epoch"])
+
+    def _saturated(self, since: int, until: int) -> dict[str, float]:
+        """Mean saturated share per layer over the sampled steps in ``(since, until]``."""
+        records = self.history.activations
+        start = len(records)
+        while start > 0 and records[start - 1]["step"] > since:  # in step order: the window ends them
+            start -= 1
         saturated: dict[str, list[float]] = {}
-        for r in self.history.activations:
-            if r["step"] > since and "saturated" in r:
+        for r in records[start:]:
+            if r["step"] <= until and "saturated" in r:
                 saturated.setdefault(r["layer"], []).append(r["saturated"])
-        out["saturated"] = {k: sum(v) / len(v) for k, v in saturated.items()}
-        return out
+        return {k: sum(v) / len(v) for k, v in saturated.items()}
 
     def _note_input_shape(self) -> None:
         if (self.activations is not None and self.activations.input_shape is not None
                 and self.history.meta["input_shape"] is None):
+            # written with the next diagnoses (or at close): only the first-layer plot needs it,
+            # and a file replace costs as much as a few steps of a small model
             self.history.meta["input_shape"] = list(self.activations.input_shape)
-            self.recorder.write_meta()
 
     def _save_first_layer(self) -> None:
         found = first_layer.snapshot(self.model)
@@ -241,9 +292,7 @@ class Monitor:
             return
         name, data = found
         self.recorder.write_bytes("watch/first_layer.npy", data)
-        if self.history.meta.get("first_layer") != name:
-            self.history.meta["first_layer"] = name
-            self.recorder.write_meta()
+        self.history.meta["first_layer"] = name
 
 
 def make_thresholds(values: dict) -> Thresholds:

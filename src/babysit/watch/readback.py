@@ -20,18 +20,28 @@ def read_back(tensors: list[torch.Tensor]) -> list[list[float] | float]:
         return []
     groups: dict[tuple, list[int]] = {}
     for i, t in enumerate(tensors):
-        groups.setdefault((t.dim() == 0, t.dtype, t.device), []).append(i)
+        key = (t.ndim == 0, t.dtype, t.device)
+        where = groups.get(key)
+        if where is None:
+            groups[key] = [i]
+        else:
+            where.append(i)
     out: list = [None] * len(tensors)
-    for (scalar, _, _), where in groups.items():
+    for (scalar, dtype, _), where in groups.items():
+        exact = dtype.is_floating_point  # .tolist() gives Python floats already; ints need float()
         if scalar:
             values = torch.stack([tensors[i] for i in where]).detach().tolist()
+            if not exact:
+                values = [float(v) for v in values]
             for i, v in zip(where, values):
-                out[i] = float(v)
+                out[i] = v
         else:
             flat = torch.cat([tensors[i].detach().reshape(-1) for i in where]).tolist()
+            if not exact:
+                flat = [float(v) for v in flat]
             at = 0
             for i in where:
                 n = tensors[i].numel()
-                out[i] = [float(v) for v in flat[at:at + n]]
+                out[i] = flat[at:at + n]
                 at += n
     return out

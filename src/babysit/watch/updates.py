@@ -5,9 +5,12 @@ of parameters; a rough heuristic is about 1e-3 — much lower and the learning r
 too low, much higher and it is too high. The update is the change the optimizer step actually
 made (not the raw gradient), so this works the same for SGD, momentum, Adam or anything else.
 
-Cost: before the step the weights are copied into a snapshot (one ``_foreach_copy_``), after
-it ``snapshot -= weights`` and ``_foreach_norm(snapshot)``: three ops per step. The norms stay
-on the device until the monitor reads them in batches.
+Cost: ahead of the step one ``cat`` copies the weights into a flat snapshot (a
+``_foreach_copy_`` loops over the tensors on a CPU); after it ``snapshot -= weights`` and
+``_foreach_norm`` over views of the snapshot: three ops a step, and one copy of the weights in
+memory. Parameters that cannot share one flat buffer (several devices or dtypes,
+non-contiguous) get a snapshot per tensor. The norms stay on the device until the monitor
+reads them in batches.
 """
 
 from __future__ import annotations
@@ -26,20 +29,44 @@ class UpdateRatios:
 
     def __init__(self, params: list[torch.Tensor], norm_every: int = 10):
         self.params, self.norm_every = params, norm_every
-        self.snapshot = [torch.empty_like(p, memory_format=torch.preserve_format) for p in params]
         self.pending: list = []  # (step, n 0-d update norms, n 0-d weight norms or None)
         self._steps = 0
+        self._bind()
+
+    def _bind(self) -> None:
+        """Views and buffers for the parameters' current storage (redone if it moves)."""
+        params = self.params
+        self._storage = [p.data_ptr() for p in params]
+        first = params[0]
+        self.flat = all(p.device == first.device and p.dtype == first.dtype and p.is_contiguous()
+                        for p in params)
+        if self.flat:
+            # detached views share the storage the optimizer updates in place
+            self._views = [p.detach().view(-1) for p in params]
+            sizes = [v.numel() for v in self._views]
+            self._before = torch.empty(sum(sizes), device=first.device, dtype=first.dtype)
+            self.snapshot = list(self._before.split(sizes))
+        else:
+            self.snapshot = [torch.empty_like(p, memory_format=torch.preserve_format) for p in params]
 
     def before_step(self) -> None:
-        with torch.no_grad():
-            torch._foreach_copy_(self.snapshot, self.params)
+        if [p.data_ptr() for p in self.params] != self._storage:  # p.data replaced, model moved
+            self._bind()
+        if self.flat:
+            torch.cat(self._views, out=self._before)
+        else:
+            with torch.no_grad():
+                torch._foreach_copy_(self.snapshot, self.params)
 
     def after_step(self, step: int) -> None:
+        weights_due = self._steps % self.norm_every == 0
+        weights = self._views if self.flat else self.params
         with torch.no_grad():
-            torch._foreach_sub_(self.snapshot, self.params)  # w_before - w_after = -update
-            weights = torch._foreach_norm(self.params) if self._steps % self.norm_every == 0 else None
-            # stacking into rows waits for the batch read: one op per batch, not per step
-            self.pending.append((step, torch._foreach_norm(self.snapshot), weights))
+            torch._foreach_sub_(self.snapshot, weights)  # w_before - w_after = -update
+            norms = torch._foreach_norm(weights) if weights_due else None
+            updates = torch._foreach_norm(self.snapshot)
+        # stacking into rows waits for the batch read: one op per batch, not per step
+        self.pending.append((step, updates, norms))
         self._steps += 1
 
     def drain(self) -> list[tuple[int, list, list | None]]:
