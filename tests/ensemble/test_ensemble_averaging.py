@@ -100,3 +100,22 @@ def test_a_resumed_run_goes_on_with_its_average(tmp_path, small):
     cut, whole = (read_jsonl(tmp_path / name / "metrics.jsonl") for name in ("cut", "whole"))
     assert [r["val_acc_avg"] for r in cut] == [r["val_acc_avg"] for r in whole]
     assert cut[-1]["val_loss_avg"] == pytest.approx(whole[-1]["val_loss_avg"], rel=1e-6)
+
+
+def test_running_average_matches_torchs_averaged_model_step_by_step():
+    from babysit.ensemble.averaging import RunningAverage
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+    ours = RunningAverage(model, 0.9)
+    reference = AveragedModel(model, multi_avg_fn=ema_multi_avg_fn(0.9), use_buffers=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(15):
+        loss = model(torch.randn(8, 4)).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        ours.update(model)
+        reference.update_parameters(model)
+    for (name, a), b in zip(ours.module.state_dict().items(), reference.module.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-7, rtol=0), name
