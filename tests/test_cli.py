@@ -72,3 +72,17 @@ def test_config_prints_the_resolved_toml(capsys):
     assert main(["config", "--set", "lr=0.125"]) == 0
     printed = tomllib.loads(capsys.readouterr().out)
     assert printed["optim"]["lr"] == 0.125 and printed["data"]["dataset"] == "digits"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--set", "optim.name=adamw"], "unknown update rule 'adamw'"),
+    (["run", "--set", "optim.schedule=cosine"], "cosine"),
+    (["search", "--set", "search.space.lr={low=1,high=0.1,log=true}"], "low must be below high"),
+    (["train", "--set", "model.activation=gelu"], "unknown activation 'gelu'"),
+])
+def test_bad_config_leaves_no_run_directory(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists()

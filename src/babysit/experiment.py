@@ -86,6 +86,22 @@ def build(config: dict) -> Experiment:
     return Experiment(config, data, model, loss_fn, optimizer)
 
 
+def validate(config: dict, *, search: bool = False) -> None:
+    """Raise now the UserError `config` would hit later, before any run directory is made.
+
+    Builds the experiment once (data, model and its shapes, loss, optimizer) and checks the
+    schedule; with `search`, also the search space and stages.
+    """
+    build(config)
+    optim.schedule_callbacks(config["optim"])
+    if search:
+        from .search.space import Space
+        from .search.stages import parse_stages
+
+        Space.from_config(config)
+        parse_stages(config)
+
+
 def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
           callbacks: Sequence[Callback] = (), quiet: bool = False,
           checkpoint_dir: str | Path | None = None, resume: bool = False) -> tuple[Experiment, TrainState]:

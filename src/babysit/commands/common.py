@@ -28,7 +28,11 @@ def config_from_args(args: argparse.Namespace) -> dict:
     return load_config(args.config, args.overrides)
 
 
-def run_dir_from_args(args: argparse.Namespace, config: dict) -> RunDir:
+def run_dir_from_args(args: argparse.Namespace, config: dict, *, search: bool = False) -> RunDir:
+    """The run directory to write, made only once the config has proved valid."""
+    from ..experiment import validate
+
+    validate(config, search=search)
     if getattr(args, "run_dir", None):
         return RunDir(args.run_dir)
     return RunDir.create("runs", config["name"])

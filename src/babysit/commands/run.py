@@ -45,14 +45,17 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
+    from ..experiment import validate
     from ..workflow import run_workflow
 
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers takes a number >= 1, not {args.workers}")
     config = config_from_args(args)
+    skip = [s.strip() for item in args.skip for s in item.split(",") if s.strip()]
+    validate(config, search="search" not in skip)  # bad input: one line, no run directory
     code, run_dir = run_workflow(config, args.run_dir, quick=args.quick, force=args.force,
                                  quiet=args.quiet, workers=args.workers,
-                                 skip=[s.strip() for item in args.skip for s in item.split(",") if s.strip()],
+                                 skip=skip,
                                  argv=["babysit", *getattr(args, "argv", sys.argv[1:])],
                                  echo=lambda line: print(line, flush=True))
     print(f"run directory: {run_dir.path}\nreport: {run_dir.path / 'report.html'}"

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                            ("search.storage", args.storage)):
             if value:
                 set_key(config, key, value)
-        run_dir = run_dir_from_args(args, config)
+        run_dir = run_dir_from_args(args, config, search=True)
     result = run_search(config, run_dir, workers=args.workers, resume=bool(args.resume),
                         quiet=args.quiet, storage=args.storage)
     print(leaderboard_table(result.leaderboard, limit=10), end="")

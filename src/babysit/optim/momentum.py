@@ -24,6 +24,14 @@ from typing import Callable
 import torch
 
 
+def _evaluate(closure: Callable | None):
+    """The loss from `closure` (with gradients on), or None: torch's optimizer convention."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class Momentum(torch.optim.Optimizer):
     """Momentum update: ``v = mu*v - lr*dx;  x += v`` (v starts at zero).
 
@@ -69,10 +77,7 @@ class Momentum(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable | None = None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         for group in self.param_groups:
             for s, params, grads, averages in self._buckets(group):
                 s = self._update_velocity(group, s, params, grads, averages)
@@ -113,10 +118,7 @@ class Nesterov(Momentum):
     def step(self, closure: Callable | None = None):
         if self.form == "lookahead":
             return self._lookahead_step(closure)
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         for group in self.param_groups:
             for s, params, grads, averages in self._buckets(group):
                 s = self._update_velocity(group, s, params, grads, averages)
