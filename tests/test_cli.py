@@ -49,9 +49,9 @@ def test_train_from_a_config_file_and_resume(tmp_path):
     (["train", "--set", "model.name=resnet"], "unknown model 'resnet'"),
     (["train", "--set", "loss.name=hinge"], "unknown loss 'hinge'"),
     (["train", "--set", "model.name=nosuchpkg.mod:fn"], "cannot import module 'nosuchpkg.mod'"),
-    (["train", "--set", "data.dataset=mnist", "--set", "data.path=/nonexistent"], "is not a folder"),
+    (["train", "--set", "data.dataset=mnist", "--set", "data.path=no_such_folder"], "is not a folder"),
     (["train", "missing.toml"], "does not exist"),
-    (["train", "--resume", "/nonexistent/run"], "holds no run"),
+    (["train", "--resume", "no_such_run"], "holds no run"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
