@@ -141,6 +141,42 @@ def test_update_ratio_is_the_change_the_step_made(digits):
         assert row == pytest.approx(want, rel=1e-4)
 
 
+@pytest.mark.parametrize("dtype, every", [(torch.float32, 1), (torch.float32, 3), (torch.float64, 1),
+                                          (torch.bfloat16, 1)])
+def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dtype, every):
+    """The host path (NumPy views, the snapshot chained from step to step), the interval path
+    (a fresh snapshot before each measured step) and the device path (bfloat16: PyTorch ops)
+    all record ||w_after - w_before|| / ||w||; replacing the parameters' storage midway
+    (p.data = ...) rebinds the views instead of watching stale memory."""
+    torch.manual_seed(0)
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16).to(dtype)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.5)
+    mon = Monitor(model, optimizer, run_dir=None, hist_every=0, ratio_every=every)
+    expected, weight_norms, measured = {}, None, 0
+    for i in range(14):
+        if i == 7:
+            for p in model.parameters():
+                p.data = p.data.clone()  # new storage, same values
+        x = digits.x_train[i * 40:(i + 1) * 40].to(dtype)
+        loss = nn.functional.cross_entropy(model(x).float(), digits.y_train[i * 40:(i + 1) * 40])
+        optimizer.zero_grad()
+        loss.backward()
+        before = [p.detach().double().clone() for p in model.parameters()]
+        optimizer.step()
+        mon.step(loss)
+        if (i + 1) % every == 0:
+            if measured % 10 == 0:
+                weight_norms = [p.detach().double().norm().item() for p in model.parameters()]
+            measured += 1
+            expected[i + 1] = [(p.detach().double() - b).norm().item() / w
+                               for p, b, w in zip(model.parameters(), before, weight_norms)]
+    mon.close()
+    got = {r["step"]: r["ratios"] for r in mon.history.ratios}
+    assert sorted(got) == sorted(expected)
+    for step, want in expected.items():
+        assert got[step] == pytest.approx(want, rel=1e-2 if dtype == torch.bfloat16 else 1e-4), step  # bf16 norms: 8-bit mantissa
+
+
 def test_monitoring_does_not_change_training(digits, tmp_path):
     def train(watched):
         torch.manual_seed(0)
@@ -213,3 +249,33 @@ def test_no_host_reads_between_batch_reads(digits, monkeypatch):
     monkeypatch.undo()
     mon.close()
     assert len(mon.history.activations) == 3 and len(mon.history.ratios) == 6
+
+
+def test_record_lines_are_the_json_of_the_record():
+    """The hand-formatted lines of the per-step streams read back as the same records, and
+    NaN/Inf take babysit's "nan"/"inf" form as in every other record."""
+    from babysit.rundir import dumps
+    from babysit.watch.records import LINES, _line
+
+    records = {"steps": [{"step": 3, "epoch": 1, "loss": 0.123456789}, {"step": 4, "epoch": 1, "loss": float("nan")},
+                         {"step": 5, "epoch": 2, "loss": 1e-300}],
+               "ratios": [{"step": 3, "ratios": [1e-3, 2.5e-07, 0.0]}, {"step": 4, "ratios": [1.0, float("inf")]},
+                          {"step": 5, "ratios": []}]}
+    for stream, rows in records.items():
+        for record in rows:
+            line = LINES[stream](record)
+            assert line == _line(record) == dumps(record) + "\n"
+            assert json.loads(line) == json.loads(dumps(record))
+    assert _line({"odd key": 1.5, "n": True}) == dumps({"odd key": 1.5, "n": True}) + "\n"
+
+
+def test_files_exist_from_the_start(digits, tmp_path):
+    """Readers find every stream (empty) and the diagnoses ([]) as soon as the monitor exists."""
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=8)
+    mon = Monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=tmp_path)
+    watch = tmp_path / "watch"
+    for stream in ("steps", "ratios", "grad_norms", "activations", "gradients", "epochs"):
+        assert (watch / f"{stream}.jsonl").read_text() == ""
+    assert json.loads((watch / "diagnoses.json").read_text()) == []
+    assert json.loads((watch / "meta.json").read_text())["first_layer"] == "1.weight"  # after the Flatten
+    mon.close()

@@ -23,18 +23,18 @@ from torch import nn
 
 from ..errors import UserError
 from ..rundir import RunDir
-from . import first_layer
+from . import first_layer as first_layer_weights
 from .activations import ActivationProbe
 from .diagnoses import Diagnosis, Thresholds, diagnose
 from .gradients import GradientProbe
 from .readback import read_back
 from .records import History, Recorder
 from .tensorboard import export, tensorboard_writer
-from .updates import UpdateRatios, ratios
+from .updates import UpdateRatios, host_norms, ratios
 
 # Diagnosing and replacing diagnoses.json take about a millisecond (the file replace alone
 # ~0.3-1 ms on a busy disk): every epoch, that is several percent of a tiny model's epoch.
-DIAGNOSE_SHARE = 0.01  # at epoch ends, diagnose only while that stays under 1% of the time
+DIAGNOSE_SHARE = 0.002  # at epoch ends, diagnose only while that stays under 0.2% of the time
 FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
 
 
@@ -43,7 +43,8 @@ class Monitor:
 
     Options: `ratio_every` (update:weight ratios every N steps; 0 turns them off),
     `hist_every` (activation and gradient histograms every N steps; 0: off), `bins`,
-    `flush_every` (steps between reads from the device and writes to disk), `plots` (draw the
+    `flush_every` (steps between reads from the device and writes to disk), `first_layer`
+    (save the first layer's weights at :meth:`close`, for their picture), `plots` (draw the
     PNG plots on :meth:`close`), `tensorboard` (also write TensorBoard event files, if the
     ``tensorboard`` package is installed), `thresholds` (a :class:`Thresholds` or a dict of
     its fields), `steps_per_epoch`, `start_step` and `start_epoch` (where a resumed run
@@ -53,7 +54,8 @@ class Monitor:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
                  run_dir: str | Path | RunDir | None = "runs/x", *, ratio_every: int = 1,
-                 hist_every: int = 25, bins: int = 40, flush_every: int = 50, plots: bool = False,
+                 hist_every: int = 25, bins: int = 40, flush_every: int = 50, first_layer: bool = True,
+                 plots: bool = False,
                  tensorboard: bool = False, thresholds: Thresholds | dict | None = None,
                  steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
         for key, value in (("ratio_every", ratio_every), ("hist_every", hist_every),
@@ -63,17 +65,19 @@ class Monitor:
                                 f"{1 if key in ('bins', 'flush_every') else 0}, not {value!r}")
         self.model, self.optimizer = model, optimizer
         self.ratio_every, self.hist_every, self.flush_every = ratio_every, hist_every, flush_every
-        self.plots = plots
+        self.plots, self.first_layer = plots, first_layer
         self.thresholds = thresholds if isinstance(thresholds, Thresholds) else make_thresholds(thresholds or {})
         names, self.params = watched_parameters(model, optimizer)
         self.history = History(meta={
             "params": [{"name": n, "shape": list(p.shape)} for n, p in zip(names, self.params)],
-            "layers": [], "input_shape": None, "first_layer": None, "bins": bins,
+            "layers": [], "input_shape": None, "bins": bins,
+            # named now, so meta.json need not be replaced when the weights are saved at close
+            "first_layer": (first_layer_weights.first_weight(model) or (None,))[0] if first_layer else None,
             "steps_per_epoch": steps_per_epoch, "target_ratio": self.thresholds.target_ratio})
         self.recorder = Recorder(run_dir, self.history)
         self.recorder.start(start_step, start_epoch)
         self.run_dir = self.recorder.run_dir
-        self.updates = UpdateRatios(self.params) if ratio_every else None
+        self.updates = UpdateRatios(self.params, every_step=ratio_every == 1) if ratio_every else None
         self.gradients = GradientProbe(self.params, bins)
         self.activations = (ActivationProbe(model, bins, on_output=self.gradients.watch_output)
                             if hist_every else None)
@@ -160,8 +164,8 @@ class Monitor:
     def _diagnosis_due(self) -> bool:
         """Rewrite diagnoses.json at this epoch's end unless that would take the time spent
         diagnosing over DIAGNOSE_SHARE of the time since the monitor started. Epochs longer
-        than ~0.1 s get it every epoch; shorter ones every few epochs (still within ~0.1 s,
-        and the records themselves are on disk every flush). close() always writes it, and
+        than ~0.5 s get it every epoch; shorter ones every few epochs (still within a second
+        or two, and the records themselves are on disk every flush). close() always writes it, and
         diagnoses() always computes afresh."""
         elapsed = time.perf_counter() - self._started
         return self._diagnose_seconds + self._diagnose_cost <= DIAGNOSE_SHARE * elapsed
@@ -182,7 +186,7 @@ class Monitor:
             self.activations.disarm()
         found = self.diagnoses()
         self.recorder.write_diagnoses(found)
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.first_layer:
             self._save_first_layer()
         self.recorder.write_meta()  # a no-op unless it changed
         self.recorder.close()  # close the JSON-lines files before the plots read them back
@@ -212,7 +216,8 @@ class Monitor:
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
         tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)]
-        for _, update_norms, weight_norms in updates:
+        on_device = self.updates is not None and not self.updates.on_host
+        for _, update_norms, weight_norms in updates if on_device else ():
             tensors += [*update_norms, *(weight_norms or ())]
         tensors += [t for _, row in norms for t in row]
         for _, _, _, stats in acts:
@@ -227,9 +232,14 @@ class Monitor:
             for s, e, v in losses])
         rows = []
         for s, update_norms, weight_norms in updates:
-            du = [next(values) for _ in update_norms]
-            if weight_norms is not None:
-                self._weight_norms = [next(values) for _ in weight_norms]
+            if on_device:
+                du = [next(values) for _ in update_norms]
+                if weight_norms is not None:
+                    self._weight_norms = [next(values) for _ in weight_norms]
+            else:  # host numbers already (a CPU model: see watch.updates)
+                du = host_norms(update_norms)
+                if weight_norms is not None:
+                    self._weight_norms = host_norms(weight_norms)
             rows.append({"step": s, "ratios": ratios(du, self._weight_norms)})
         self.recorder.append("ratios", rows)
         sizes = self.gradients.sizes
@@ -287,12 +297,12 @@ class Monitor:
             self.history.meta["input_shape"] = list(self.activations.input_shape)
 
     def _save_first_layer(self) -> None:
-        found = first_layer.snapshot(self.model)
+        found = first_layer_weights.snapshot(self.model)
         if found is None:
             return
         name, data = found
         self.recorder.write_bytes("watch/first_layer.npy", data)
-        self.history.meta["first_layer"] = name
+        self.history.meta["first_layer"] = name  # as at the start, unless the model changed
 
 
 def make_thresholds(values: dict) -> Thresholds:

@@ -99,23 +99,24 @@ class Recorder:
     def start(self, step: int, epoch: int) -> None:
         """Begin recording at `step`: a fresh run (step 0) clears the records of an earlier run
         in the same folder; a resumed one keeps those up to `step` (and `epoch`) — dropping
-        what the interrupted run recorded after its last checkpoint — and loads them."""
+        what the interrupted run recorded after its last checkpoint — and loads them.
+
+        Every stream's file is opened (made) here, so readers find them all from the start
+        and training never waits for a file to be created (on ext4 that is ~0.1-0.3 ms each,
+        a step of a small model)."""
         if self.run_dir is None:
             return
         folder = self.run_dir / "watch"
         for stream in STREAMS:
             path = folder / f"{stream}.jsonl"
-            if not path.exists():
-                continue
-            kept = [r for r in iter_jsonl(path)
-                    if (r.get("epoch", 0) <= epoch if stream == "epochs" else r.get("step", 0) <= step)]
-            if step == 0 or not kept:
-                path.unlink()
-                continue
-            replace_file(path, "".join(_line(r) for r in kept).encode("utf-8"))
-            getattr(self.history, stream).extend(kept)
-        if step == 0:
-            (folder / "diagnoses.json").unlink(missing_ok=True)
+            if path.exists() and step > 0:
+                kept = [r for r in iter_jsonl(path)
+                        if (r.get("epoch", 0) <= epoch if stream == "epochs" else r.get("step", 0) <= step)]
+                replace_file(path, "".join(_line(r) for r in kept).encode("utf-8"))
+                getattr(self.history, stream).extend(kept)
+            self._files[stream] = open(path, "a" if step > 0 else "w", encoding="utf-8")
+        if step == 0:  # none yet: a healthy run's close then has nothing to replace
+            self.write_diagnoses([])
 
     def write_meta(self) -> None:
         self.write_document("watch/meta.json", self.history.meta)
@@ -139,12 +140,12 @@ class Recorder:
         if not records:
             return
         getattr(self.history, stream).extend(records)
-        if self.run_dir is None:
-            return
         f = self._files.get(stream)
         if f is None:
+            if self.run_dir is None:
+                return
             f = self._files[stream] = open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8")
-        f.write("".join(_line(r) for r in records))
+        f.write("".join(map(LINES.get(stream, _line), records)))
         f.flush()  # whole lines, visible to readers now
 
     def write_diagnoses(self, found: list) -> None:
@@ -169,13 +170,59 @@ _STRICT = (_c_make_encoder(None, _reject, json.encoder.encode_basestring_ascii, 
 
 
 def _line(record: dict) -> str:
-    """One JSON line; the C encoder for plain numbers, babysit's for NaN/Inf (written as "nan")."""
+    """One JSON line, as ``json.dumps`` writes it; babysit's NaN/Inf as "nan" (see rundir.dumps).
+
+    Records of plain ints, floats and lists of floats (a step's loss, its update ratios:
+    most lines) are formatted directly, ~4x faster than the C encoder; anything else goes
+    through it.
+    """
+    try:
+        parts = []
+        for key, value in record.items():
+            if not key.isidentifier():  # a key that may need escaping
+                raise TypeError
+            kind = type(value)
+            if kind is float:
+                text = repr(value)
+                if text[-1] in "nf":  # nan, inf, -inf: not JSON numbers
+                    raise ValueError
+            elif kind is int:
+                text = str(value)
+            elif kind is list and all(type(v) is float for v in value):
+                text = "[" + ", ".join(map(repr, value)) + "]"
+                if "n" in text:  # a nan or an inf among them
+                    raise ValueError
+            else:
+                raise TypeError
+            parts.append(f'"{key}": {text}')
+        return "{" + ", ".join(parts) + "}\n"
+    except (TypeError, ValueError):
+        pass
     try:
         if _STRICT is not None:
             return "".join(_STRICT(record, 0)) + "\n"
         return json.dumps(record, allow_nan=False) + "\n"
     except (ValueError, TypeError):
         return dumps(record) + "\n"
+
+
+def _step_line(record: dict) -> str:
+    """A steps.jsonl line, ``{"step": s, "epoch": e, "loss": x}``: the most frequent record."""
+    loss = record["loss"]
+    if type(loss) is float and repr(loss)[-1] not in "nf" and len(record) == 3:
+        return f'{{"step": {record["step"]:d}, "epoch": {record["epoch"]:d}, "loss": {loss!r}}}\n'
+    return _line(record)
+
+
+def _ratios_line(record: dict) -> str:
+    """A ratios.jsonl line, ``{"step": s, "ratios": [...]}`` (NaN/Inf through :func:`_line`)."""
+    text = ", ".join(map(repr, record["ratios"]))
+    if "n" in text or len(record) != 2:  # a nan or an inf (or a record of another shape)
+        return _line(record)
+    return f'{{"step": {record["step"]:d}, "ratios": [{text}]}}\n'
+
+
+LINES = {"steps": _step_line, "ratios": _ratios_line}  # the per-step streams' own formats
 
 
 def replace_file(path: Path, data: bytes) -> None:

@@ -5,17 +5,32 @@ of parameters; a rough heuristic is about 1e-3 — much lower and the learning r
 too low, much higher and it is too high. The update is the change the optimizer step actually
 made (not the raw gradient), so this works the same for SGD, momentum, Adam or anything else.
 
-Cost: ahead of the step one ``cat`` copies the weights into a flat snapshot (a
-``_foreach_copy_`` loops over the tensors on a CPU); after it ``snapshot -= weights`` and
-``_foreach_norm`` over views of the snapshot: three ops a step, and one copy of the weights in
-memory. Parameters that cannot share one flat buffer (several devices or dtypes,
-non-contiguous) get a snapshot per tensor. The norms stay on the device until the monitor
-reads them in batches.
+Cost, which every step pays: on a CPU the weights are read through NumPy views of their
+storage (no copy): after the step one ``concatenate`` into a flat buffer, ``before - after``
+in place, and one BLAS dot product per tensor segment for its squared norm. When the ratio
+is taken every step, the buffer written after one step is the snapshot "before" the next
+(the two swap roles), so each step copies the weights once: reading them is what costs most
+here, since a training step's forward and backward have just evicted them from the caches.
+That snapshot is the weights as the previous step left them: if something other than the
+optimizer edits them between steps (a max-norm constraint, say), that edit counts as part
+of the next update — it is part of how far the weights moved. NumPy calls cost ~1 us each where a PyTorch
+op on a CPU tensor costs ~5 us and a ``_foreach`` op ~3 us per tensor: on a model whose step
+takes half a millisecond that is the difference between a few percent and ten. The norms are
+host numbers at once (there is no device to wait for).
+
+On an accelerator (or for dtypes NumPy lacks) the same is done with PyTorch ops that stay on
+the device: a flat ``cat`` snapshot, ``_foreach_sub_`` and ``_foreach_norm``, read back by
+the monitor in batches — no host-device synchronization per step.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
+
+HOST_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 class UpdateRatios:
@@ -23,13 +38,17 @@ class UpdateRatios:
 
     The weight norm moves by at most the update itself — about 1e-3 of it per step where the
     ratio is healthy — so re-measuring it every 10 steps keeps the ratio within ~1% there while
-    saving the most expensive of the per-step ops (on a CPU, ``_foreach_norm`` loops over the
-    tensors). Where the ratio is far too high the error grows, but it stays far too high.
+    halving the per-step work. Where the ratio is far too high the error grows, but it stays
+    far too high.
+
+    `pending` holds ``(step, update norms, weight norms or None)``: lists of 0-d device
+    tensors, or on a CPU (:attr:`on_host`) lists of host numbers holding the SQUARED norms
+    (:func:`host_norms` takes the roots when they are read).
     """
 
-    def __init__(self, params: list[torch.Tensor], norm_every: int = 10):
-        self.params, self.norm_every = params, norm_every
-        self.pending: list = []  # (step, n 0-d update norms, n 0-d weight norms or None)
+    def __init__(self, params: list[torch.Tensor], norm_every: int = 10, every_step: bool = True):
+        self.params, self.norm_every, self.every_step = params, norm_every, every_step
+        self.pending: list = []
         self._steps = 0
         self._bind()
 
@@ -38,9 +57,20 @@ class UpdateRatios:
         params = self.params
         self._storage = [p.data_ptr() for p in params]
         first = params[0]
-        self.flat = all(p.device == first.device and p.dtype == first.dtype and p.is_contiguous()
-                        for p in params)
-        if self.flat:
+        same = all(p.device == first.device and p.dtype == first.dtype and p.is_contiguous()
+                   for p in params)
+        self.on_host = same and first.device.type == "cpu" and first.dtype in HOST_DTYPES
+        self.flat = same
+        if self.on_host:
+            # NumPy views share the storage the optimizer updates in place
+            self._views = [p.detach().numpy().reshape(-1) for p in params]
+            sizes = [v.size for v in self._views]
+            self._offsets = np.cumsum([0] + sizes[:-1])
+            self._before = np.empty(sum(sizes), dtype=HOST_DTYPES[first.dtype])
+            self._after = np.empty_like(self._before)
+            self._before_segments = np.split(self._before, self._offsets[1:])
+            self._after_segments = np.split(self._after, self._offsets[1:])
+        elif self.flat:
             # detached views share the storage the optimizer updates in place
             self._views = [p.detach().view(-1) for p in params]
             sizes = [v.numel() for v in self._views]
@@ -48,11 +78,15 @@ class UpdateRatios:
             self.snapshot = list(self._before.split(sizes))
         else:
             self.snapshot = [torch.empty_like(p, memory_format=torch.preserve_format) for p in params]
+        self._current = False  # whether the host snapshot holds the weights as they are now
 
     def before_step(self) -> None:
         if [p.data_ptr() for p in self.params] != self._storage:  # p.data replaced, model moved
             self._bind()
-        if self.flat:
+        if self.on_host:
+            if not self._current:
+                np.concatenate(self._views, out=self._before)
+        elif self.flat:
             torch.cat(self._views, out=self._before)
         else:
             with torch.no_grad():
@@ -60,18 +94,40 @@ class UpdateRatios:
 
     def after_step(self, step: int) -> None:
         weights_due = self._steps % self.norm_every == 0
-        weights = self._views if self.flat else self.params
-        with torch.no_grad():
-            torch._foreach_sub_(self.snapshot, weights)  # w_before - w_after = -update
-            norms = torch._foreach_norm(weights) if weights_due else None
-            updates = torch._foreach_norm(self.snapshot)
-        # stacking into rows waits for the batch read: one op per batch, not per step
+        if self.on_host:
+            updates, norms = self._host_norms(weights_due)
+        else:
+            weights = self._views if self.flat else self.params
+            with torch.no_grad():
+                torch._foreach_sub_(self.snapshot, weights)  # w_before - w_after = -update
+                norms = torch._foreach_norm(weights) if weights_due else None
+                updates = torch._foreach_norm(self.snapshot)
+            # stacking into rows waits for the batch read: one op per batch, not per step
         self.pending.append((step, updates, norms))
         self._steps += 1
+
+    def _host_norms(self, weights_due: bool) -> tuple[list, list | None]:
+        """Per-tensor squared ``||before - after||`` (and ``||after||``) from the flat host
+        buffers: BLAS dot products, one pass each; the square roots wait for the read."""
+        before, after = self._before, self._after
+        np.concatenate(self._views, out=after)
+        dot = np.dot
+        norms = [dot(s, s) for s in self._after_segments] if weights_due else None
+        np.subtract(before, after, out=before)
+        updates = [dot(s, s) for s in self._before_segments]
+        if self.every_step:  # the weights now are the next step's "before"
+            self._before, self._after = after, before
+            self._before_segments, self._after_segments = self._after_segments, self._before_segments
+            self._current = True
+        return updates, norms
 
     def drain(self) -> list[tuple[int, list, list | None]]:
         taken, self.pending = self.pending, []
         return taken
+
+
+def host_norms(squared: list) -> list[float]:
+    return [math.sqrt(x) for x in squared]
 
 
 def ratios(update_norms: list[float], weight_norms: list[float]) -> list[float]:
