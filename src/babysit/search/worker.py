@@ -173,6 +173,7 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if threads:
         torch.set_num_threads(threads)
+    warm_up(config)
     store = open_storage(storage)
     attrs = _study_attrs(store, study_name, storage, wait_s, poll_s)
     run_dir = RunDir(run_dir)
@@ -193,6 +194,25 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
         else:
             time.sleep(poll_s)  # the master is between stages, or other workers finish this one
     return done
+
+
+def warm_up(config: dict) -> None:
+    """Pay this process's one-time costs before asking for a trial, so no trial is charged
+    for them: loading the data (kept for every later trial), PyTorch's lazy imports on the
+    first optimizer (~2-4 s: torch._dynamo) and its first forward and backward pass.
+
+    Without it the first trial of every worker ran several seconds longer than the others:
+    its recorded duration misled, and a search with more workers paid it once per worker.
+    """
+    from .. import experiment
+
+    exp = experiment.build(config)
+    size = config["train"]["batch_size"]
+    loss = exp.loss_fn(exp.model(exp.data.x_train[:size]), exp.data.y_train[:size])
+    exp.optimizer.zero_grad()
+    loss.backward()
+    if config["optim"]["name"] not in ("lbfgs", "newton"):  # those take a closure, full batch
+        exp.optimizer.step()
 
 
 def _study_attrs(store, study_name: str, storage: str, wait_s: float, poll_s: float) -> dict:
