@@ -107,3 +107,38 @@ def test_members_trained_on_other_data_settings_are_flagged(tmp_path, small):
                          checkpoint_dir=trial)
     (row,) = build_ensembles(small(), run_dir, k=2, kinds=("top",), quiet=True)
     assert "other data settings: trial 1" in row.detail
+
+
+def test_seed_copies_differ_in_init_data_order_and_dropout_masks(small):
+    """What makes the seeds ensemble an ensemble: each copy's seed sets its initial weights,
+    the order of its minibatches and its dropout masks; the same seed repeats all three."""
+    from babysit import experiment
+    from babysit.train import Callback
+
+    class Record(Callback):
+        def on_train_begin(self, state):
+            self.init = [p.detach().clone() for p in state.model.parameters()]
+            dropout = next(m for m in state.model.modules() if isinstance(m, torch.nn.Dropout))
+            self.hook = dropout.register_forward_hook(self.mask)
+
+        def mask(self, module, inputs, output):  # the first training batch's dropout mask
+            self.alive, self.dropped = inputs[0] != 0, (output == 0) & (inputs[0] != 0)
+            self.hook.remove()
+
+        def on_batch_begin(self, state):
+            if state.step == 0:
+                self.first_batch = state.yb.clone()
+
+    def run(seed):
+        record = Record()
+        config = small("train.epochs=1", "model.dropout=0.5", f"seed={seed}", "train.checkpoints=false")
+        experiment.train(config, None, quiet=True, callbacks=[record])
+        return record
+
+    a, b, again = run(0), run(1), run(0)
+    assert not torch.equal(a.init[0], b.init[0]) and torch.equal(a.init[0], again.init[0])
+    assert not torch.equal(a.first_batch, b.first_batch) and torch.equal(a.first_batch, again.first_batch)
+    # The masks differ where both copies had a unit to drop (not only because their inputs did).
+    both = a.alive & b.alive
+    assert a.dropped.any() and not torch.equal(a.dropped[both], b.dropped[both])
+    assert torch.equal(a.dropped, again.dropped)

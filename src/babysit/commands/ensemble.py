@@ -33,7 +33,7 @@ def register(subparsers) -> None:
                "  babysit ensemble runs/default                    every kind whose input exists\n"
                "  babysit ensemble runs/default --kind checkpoints --kind average\n"
                "  babysit ensemble runs/search --kind top -k 3     the 3 best trials of a search\n"
-               "  babysit ensemble runs/default --kind distill --set temperature=2\n",
+               "  babysit ensemble runs/default --kind distill --set temperature=3\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by babysit train or search")
     parser.add_argument("--kind", action="append", choices=KIND_CHOICES, metavar="KIND",
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
                         help="the configuration to train seed copies and students from "
                              "(default: RUN_DIR/config.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set ensemble.temperature=2 (repeatable)")
+                        help="override a config key, e.g. --set ensemble.temperature=3 (repeatable)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
