@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -88,7 +89,6 @@ class Monitor:
         self.epochs_done = start_epoch
         self._losses: list = []  # (step, epoch, loss as float or 0-d device tensor) not yet read back
         self._epochs: list = []  # (epoch record, {layer: dead fraction as device tensor} or None)
-        self._ratio_due = False
         self._weight_norms: list[float] = []  # the latest ||w|| per tensor, read back
         self._closed = False
         self._started = time.perf_counter()
@@ -97,29 +97,46 @@ class Monitor:
         # Loss only: nothing to do inside the optimizer's step, so no hooks (and steps are counted
         # by step() calls instead of optimizer steps).
         self._hooked = self.updates is not None or self.activations is not None
-        self._handles = ([optimizer.register_step_pre_hook(self._before_step),
-                          optimizer.register_step_post_hook(self._after_step)] if self._hooked else [])
+        self._pre_hook = None  # registered only for the steps that need it (see _sync_pre_hook)
+        self._handles = [optimizer.register_step_post_hook(self._after_step)] if self._hooked else []
         self.recorder.write_meta()
         self._arm_if_due()
+        self._sync_pre_hook()
 
     # -- the optimizer's step ------------------------------------------------------------------
 
+    def _ratio_due(self, step: int) -> bool:
+        return self.updates is not None and step % self.ratio_every == 0
+
     def _before_step(self, optimizer, args, kwargs) -> None:
         coming = self.steps_taken + 1
-        self._ratio_due = self.updates is not None and coming % self.ratio_every == 0
-        if self._ratio_due:
+        if self._ratio_due(coming):
             self.updates.before_step()
         if self.activations is not None and self.activations.armed:
             self.gradients.record_norms(coming)
 
     def _after_step(self, optimizer, args, kwargs) -> None:
         self.steps_taken += 1
-        if self._ratio_due:
+        if self._ratio_due(self.steps_taken):
             self.updates.after_step(self.steps_taken)
-            self._ratio_due = False
         if self.activations is not None and self.activations.armed:
             self.activations.disarm()
         self._arm_if_due()
+        self._sync_pre_hook()
+
+    def _sync_pre_hook(self) -> None:
+        """A hook before the optimizer's step only where the coming step needs one: to snapshot
+        the weights (unless the update ratios chain one step's "after" into the next step's
+        "before") or to read the gradients on a sampled step. Right after a training step every
+        call runs with cold caches, so a hook that does nothing still costs."""
+        coming = self.steps_taken + 1
+        wanted = ((self._ratio_due(coming) and not self.updates.current)
+                  or (self.activations is not None and self.activations.armed))
+        if wanted and self._pre_hook is None:
+            self._pre_hook = self.optimizer.register_step_pre_hook(self._before_step)
+        elif not wanted and self._pre_hook is not None:
+            self._pre_hook.remove()
+            self._pre_hook = None
 
     def _arm_if_due(self) -> None:
         """Sample the coming step's forward and backward passes every `hist_every` steps."""
@@ -180,8 +197,9 @@ class Monitor:
         if self._closed:
             return diagnose(self.history, self.thresholds)
         self._closed = True
-        for handle in self._handles:
+        for handle in self._handles + ([self._pre_hook] if self._pre_hook is not None else []):
             handle.remove()
+        self._pre_hook = None
         if self.activations is not None:
             self.activations.disarm()
         found = self.diagnoses()
@@ -216,9 +234,9 @@ class Monitor:
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
         tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)]
-        on_device = self.updates is not None and not self.updates.on_host
-        for _, update_norms, weight_norms in updates if on_device else ():
-            tensors += [*update_norms, *(weight_norms or ())]
+        for _, update_norms, weight_norms in updates:
+            if not isinstance(update_norms, np.ndarray):  # device tensors (host numbers: arrays)
+                tensors += [*update_norms, *(weight_norms or ())]
         tensors += [t for _, row in norms for t in row]
         for _, _, _, stats in acts:
             tensors += _tensors(stats)
@@ -232,7 +250,7 @@ class Monitor:
             for s, e, v in losses])
         rows = []
         for s, update_norms, weight_norms in updates:
-            if on_device:
+            if not isinstance(update_norms, np.ndarray):
                 du = [next(values) for _ in update_norms]
                 if weight_norms is not None:
                     self._weight_norms = [next(values) for _ in weight_norms]

@@ -25,8 +25,6 @@ the monitor in batches — no host-device synchronization per step.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -42,7 +40,7 @@ class UpdateRatios:
     far too high.
 
     `pending` holds ``(step, update norms, weight norms or None)``: lists of 0-d device
-    tensors, or on a CPU (:attr:`on_host`) lists of host numbers holding the SQUARED norms
+    tensors, or on a CPU (:attr:`on_host`) arrays of host numbers holding the SQUARED norms
     (:func:`host_norms` takes the roots when they are read).
     """
 
@@ -68,8 +66,6 @@ class UpdateRatios:
             self._offsets = np.cumsum([0] + sizes[:-1])
             self._before = np.empty(sum(sizes), dtype=HOST_DTYPES[first.dtype])
             self._after = np.empty_like(self._before)
-            self._before_segments = np.split(self._before, self._offsets[1:])
-            self._after_segments = np.split(self._after, self._offsets[1:])
         elif self.flat:
             # detached views share the storage the optimizer updates in place
             self._views = [p.detach().view(-1) for p in params]
@@ -80,8 +76,17 @@ class UpdateRatios:
             self.snapshot = [torch.empty_like(p, memory_format=torch.preserve_format) for p in params]
         self._current = False  # whether the host snapshot holds the weights as they are now
 
+    @property
+    def current(self) -> bool:
+        """Whether the snapshot already holds the weights as they are now (then the coming
+        step needs no :meth:`before_step`)."""
+        return self._current
+
+    def _moved(self) -> bool:
+        return [p.data_ptr() for p in self.params] != self._storage  # p.data replaced, model moved
+
     def before_step(self) -> None:
-        if [p.data_ptr() for p in self.params] != self._storage:  # p.data replaced, model moved
+        if self._moved():
             self._bind()
         if self.on_host:
             if not self._current:
@@ -95,6 +100,8 @@ class UpdateRatios:
     def after_step(self, step: int) -> None:
         weights_due = self._steps % self.norm_every == 0
         if self.on_host:
+            if self._current and self._moved():
+                self._follow_storage()
             updates, norms = self._host_norms(weights_due)
         else:
             weights = self._views if self.flat else self.params
@@ -106,18 +113,31 @@ class UpdateRatios:
         self.pending.append((step, updates, norms))
         self._steps += 1
 
-    def _host_norms(self, weights_due: bool) -> tuple[list, list | None]:
+    def _follow_storage(self) -> None:
+        """The parameters got new storage since the chained snapshot (``p.data = ...``,
+        ``model.to(...)``): view the new storage, keeping the snapshot's values when they fit."""
+        snapshot = self._before
+        self._bind()
+        if self.on_host and self._before.shape == snapshot.shape and self._before.dtype == snapshot.dtype:
+            np.copyto(self._before, snapshot)
+            self._current = True
+        elif self.on_host:
+            np.concatenate(self._views, out=self._before)  # shapes changed: no update to measure
+            self._current = True
+
+    def _host_norms(self, weights_due: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-tensor squared ``||before - after||`` (and ``||after||``) from the flat host
-        buffers: BLAS dot products, one pass each; the square roots wait for the read."""
+        buffers: the squares summed per tensor segment by one ``add.reduceat`` (few calls: each
+        is slow right after a training step, which has evicted the caches); the square roots
+        wait for the read."""
         before, after = self._before, self._after
         np.concatenate(self._views, out=after)
-        dot = np.dot
-        norms = [dot(s, s) for s in self._after_segments] if weights_due else None
+        norms = np.add.reduceat(np.square(after), self._offsets) if weights_due else None
         np.subtract(before, after, out=before)
-        updates = [dot(s, s) for s in self._before_segments]
+        np.multiply(before, before, out=before)
+        updates = np.add.reduceat(before, self._offsets)
         if self.every_step:  # the weights now are the next step's "before"
             self._before, self._after = after, before
-            self._before_segments, self._after_segments = self._after_segments, self._before_segments
             self._current = True
         return updates, norms
 
@@ -126,8 +146,8 @@ class UpdateRatios:
         return taken
 
 
-def host_norms(squared: list) -> list[float]:
-    return [math.sqrt(x) for x in squared]
+def host_norms(squared: np.ndarray) -> list[float]:
+    return np.sqrt(squared.astype(np.float64)).tolist()
 
 
 def ratios(update_norms: list[float], weight_norms: list[float]) -> list[float]:
