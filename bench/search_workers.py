@@ -3,7 +3,10 @@
 Runs the same one-stage `babysit search` (the default experiment, 5 epochs a trial, a space of
 learning rates that all train) with --workers 1 and --workers 2, interleaved REPEATS times to
 fight the noise of a shared machine. Throughput is measured over the trials themselves (first
-trial start to last trial end, from the study's timestamps), so process start-up is left out.
+trial start to last trial end, from the study's timestamps), so process start-up is left out
+-- which holds because a worker warms up (loads the data, pays PyTorch's lazy imports) before
+asking for its first trial. Before it did, each worker's first trial carried seconds of
+start-up, the span did too, and this ratio read 1.17-1.39x.
 Each worker runs torch on one thread (search.threads = 1), so the ratio measures what a second
 process adds. Also printed: one worker given both cores as torch threads (what `babysit search
 --workers 1` does by default) -- on a small model and a busy machine that is slower still.
