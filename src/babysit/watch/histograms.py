@@ -38,7 +38,8 @@ def histogram(x: torch.Tensor, kind: str, bins: int) -> tuple[torch.Tensor, torc
     if kind in NONNEGATIVE:
         scale = full.amax().clamp_min(1e-30)
         return torch.histc(x / scale, bins=bins, min=0.0, max=1.0), 0.0, scale
-    scale = torch.linalg.vector_norm(full, float("inf")).clamp_min(1e-30)  # max |x|, one op
+    # max |x|: abs + amax is ~10x faster on a CPU than vector_norm(x, inf) (NaN propagates alike)
+    scale = full.abs().amax().clamp_min(1e-30)
     return torch.histc(x / scale, bins=bins, min=-1.0, max=1.0), -scale, scale
 
 
