@@ -102,6 +102,7 @@ class Monitor:
         self.recorder.write_meta()
         self._arm_if_due()
         self._sync_pre_hook()
+        self._next_special = self._special_after(start_step)
 
     # -- the optimizer's step ------------------------------------------------------------------
 
@@ -116,13 +117,30 @@ class Monitor:
             self.gradients.record_norms(coming)
 
     def _after_step(self, optimizer, args, kwargs) -> None:
-        self.steps_taken += 1
-        if self._ratio_due(self.steps_taken):
-            self.updates.after_step(self.steps_taken)
+        # The hot path: every call here runs right after a training step, with the caches cold,
+        # so a plain step does only its update ratio; the rest waits for _next_special.
+        step = self.steps_taken = self.steps_taken + 1
+        if self.updates is not None and (self.ratio_every == 1 or step % self.ratio_every == 0):
+            self.updates.after_step(step)
+        if step >= self._next_special:
+            self._after_special_step(step)
+
+    def _after_special_step(self, step: int) -> None:
+        """End a sampled step, arm the next one, and put the pre-step hook where it is needed."""
         if self.activations is not None and self.activations.armed:
             self.activations.disarm()
         self._arm_if_due()
         self._sync_pre_hook()
+        self._next_special = self._special_after(step)
+
+    def _special_after(self, step: int) -> int | float:
+        """The next step whose end needs more than the hot path."""
+        if ((self.activations is not None and self.activations.armed) or self.ratio_every > 1
+                or (self.updates is not None and not self.updates.current)):
+            return step + 1
+        if self.activations is None:
+            return float("inf")
+        return (step // self.hist_every + 1) * self.hist_every  # where the next sample is armed
 
     def _sync_pre_hook(self) -> None:
         """A hook before the optimizer's step only where the coming step needs one: to snapshot

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 HOST_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_data_ptr = torch.Tensor.data_ptr
 
 
 class UpdateRatios:
@@ -83,7 +84,8 @@ class UpdateRatios:
         return self._current
 
     def _moved(self) -> bool:
-        return [p.data_ptr() for p in self.params] != self._storage  # p.data replaced, model moved
+        # p.data replaced, model moved (map: no comprehension frame on the hot path)
+        return list(map(_data_ptr, self.params)) != self._storage
 
     def before_step(self) -> None:
         if self._moved():
