@@ -136,8 +136,9 @@ def main() -> int:
     print(f"  {'ensemble evaluation cost over one member':<50} x{med['time_ratio']:.1f} time, "
           f"x{med['memory_ratio']:.1f} memory")
     print(f"  {'student share per repetition':<50} "
-          f"{', '.join(f'{k:.0%}' if k == k else 'no gain' for k in kept)}   "
-          "(no gain: the ensemble did not beat its best member, there was nothing to keep)")
+          f"{', '.join(f'{k:.0%}' if k == k else 'no gain' for k in kept)}"
+          + ("   (no gain: the ensemble did not beat its best member, there was nothing to keep)"
+             if any(k != k for k in kept) else ""))
     y_val = experiment.load_data(config).y_val
     wrong = torch.stack([p.argmax(1) != y_val for p in probs]).float().mean(0)
     pooled = accuracy(sum(probs) / len(probs), y_val)
