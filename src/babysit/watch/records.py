@@ -12,8 +12,8 @@ Files (JSON lines are append-only and can be read while training runs)::
     watch/epochs.jsonl         {"epoch", "step", "train_acc", "val_acc", ..., "dead": {layer: f},
                                 "saturated": {layer: f}}                      one per epoch
     watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  rewritten at epoch
-                               ends (within 1% of the training time: every epoch once epochs
-                               take > ~0.1 s) and at close
+                               ends (within 0.2% of the training time: every epoch once epochs
+                               take > ~0.5 s) and at close; [] from the start
 
 The JSON lines reach the files at each batch read: every `flush_every` steps, when a diagnosis
 is due, and at close (an epoch's record waits for the next one, like its steps).

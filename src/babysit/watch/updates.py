@@ -6,17 +6,16 @@ too low, much higher and it is too high. The update is the change the optimizer 
 made (not the raw gradient), so this works the same for SGD, momentum, Adam or anything else.
 
 Cost, which every step pays: on a CPU the weights are read through NumPy views of their
-storage (no copy): after the step one ``concatenate`` into a flat buffer, ``before - after``
-in place, and one BLAS dot product per tensor segment for its squared norm. When the ratio
-is taken every step, the buffer written after one step is the snapshot "before" the next
-(the two swap roles), so each step copies the weights once: reading them is what costs most
-here, since a training step's forward and backward have just evicted them from the caches.
-That snapshot is the weights as the previous step left them: if something other than the
-optimizer edits them between steps (a max-norm constraint, say), that edit counts as part
-of the next update — it is part of how far the weights moved. NumPy calls cost ~1 us each where a PyTorch
-op on a CPU tensor costs ~5 us and a ``_foreach`` op ~3 us per tensor: on a model whose step
-takes half a millisecond that is the difference between a few percent and ten. The norms are
-host numbers at once (there is no device to wait for).
+storage (no copy). After the step: one ``concatenate`` into a flat buffer, ``before - after``
+squared in place, and one ``add.reduceat`` for the sum of squares of every tensor's segment —
+a few calls, because right after a training step (whose forward and backward have evicted
+the caches) each call costs 10-30 us however little it computes, and a PyTorch op on a CPU
+tensor more than a NumPy one. When the ratio is taken every step, the buffer written after
+one step is the snapshot "before" the next (the two swap roles): one copy of the weights per
+step and no hook before the step. That snapshot is the weights as the previous step left
+them: if something other than the optimizer edits them between steps (a max-norm
+constraint, say), that edit counts as part of the next update — it is part of how far the
+weights moved. The norms are host numbers at once (there is no device to wait for).
 
 On an accelerator (or for dtypes NumPy lacks) the same is done with PyTorch ops that stay on
 the device: a flat ``cat`` snapshot, ``_foreach_sub_`` and ``_foreach_norm``, read back by
