@@ -177,6 +177,30 @@ def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dty
         assert got[step] == pytest.approx(want, rel=1e-2 if dtype == torch.bfloat16 else 1e-4), step  # bf16 norms: 8-bit mantissa
 
 
+@pytest.mark.parametrize("cast", [torch.float64, torch.bfloat16])
+def test_update_ratio_survives_a_cast_midway(digits, cast):
+    """Casting the model mid-training (new storage of another dtype; bfloat16 leaves the NumPy
+    path) skips the one step whose "before" was in the old dtype, then measures on."""
+    torch.manual_seed(0)
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
+    mon = Monitor(model, optimizer, run_dir=None, hist_every=0)
+    for i in range(6):
+        if i == 3:
+            model.to(cast)
+        dtype = next(model.parameters()).dtype
+        x = digits.x_train[i * 40:(i + 1) * 40].to(dtype)
+        loss = nn.functional.cross_entropy(model(x).float(), digits.y_train[i * 40:(i + 1) * 40])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        mon.step(loss)
+    mon.close()
+    rows = {r["step"]: r["ratios"] for r in mon.history.ratios}
+    assert sorted(rows) == [1, 2, 3, 5, 6]
+    assert all(0 < ratio < float("inf") for row in rows.values() for ratio in row)
+
+
 def test_monitoring_does_not_change_training(digits, tmp_path):
     def train(watched):
         torch.manual_seed(0)

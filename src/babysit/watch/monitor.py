@@ -120,9 +120,10 @@ class Monitor:
         # The hot path: every call here runs right after a training step, with the caches cold,
         # so a plain step does only its update ratio; the rest waits for _next_special.
         step = self.steps_taken = self.steps_taken + 1
-        if self.updates is not None and (self.ratio_every == 1 or step % self.ratio_every == 0):
-            self.updates.after_step(step)
-        if step >= self._next_special:
+        updates = self.updates
+        if updates is not None and step % self.ratio_every == 0:
+            updates.after_step(step)
+        if step >= self._next_special or (updates is not None and not updates.current):
             self._after_special_step(step)
 
     def _after_special_step(self, step: int) -> None:

@@ -74,13 +74,9 @@ class UpdateRatios:
             self.snapshot = list(self._before.split(sizes))
         else:
             self.snapshot = [torch.empty_like(p, memory_format=torch.preserve_format) for p in params]
-        self._current = False  # whether the host snapshot holds the weights as they are now
-
-    @property
-    def current(self) -> bool:
-        """Whether the snapshot already holds the weights as they are now (then the coming
-        step needs no :meth:`before_step`)."""
-        return self._current
+        # whether the host snapshot holds the weights as they are now (then the coming step
+        # needs no before_step: its "before" is the last step's "after")
+        self.current = False
 
     def _moved(self) -> bool:
         # p.data replaced, model moved (map: no comprehension frame on the hot path)
@@ -90,7 +86,7 @@ class UpdateRatios:
         if self._moved():
             self._bind()
         if self.on_host:
-            if not self._current:
+            if not self.current:
                 np.concatenate(self._views, out=self._before)
         elif self.flat:
             torch.cat(self._views, out=self._before)
@@ -99,10 +95,10 @@ class UpdateRatios:
                 torch._foreach_copy_(self.snapshot, self.params)
 
     def after_step(self, step: int) -> None:
+        if self.on_host and self.current and self._moved() and not self._follow_storage():
+            return  # nothing from before this step to compare the new storage with
         weights_due = self._steps % self.norm_every == 0
         if self.on_host:
-            if self._current and self._moved():
-                self._follow_storage()
             updates, norms = self._host_norms(weights_due)
         else:
             weights = self._views if self.flat else self.params
@@ -114,17 +110,23 @@ class UpdateRatios:
         self.pending.append((step, updates, norms))
         self._steps += 1
 
-    def _follow_storage(self) -> None:
+    def _follow_storage(self) -> bool:
         """The parameters got new storage since the chained snapshot (``p.data = ...``,
-        ``model.to(...)``): view the new storage, keeping the snapshot's values when they fit."""
+        ``model.to(...)``): view the new storage. Returns whether this step's update can still
+        be measured: yes when the snapshot's values fit the new buffers; no when the shapes or
+        dtype changed (the new weights become the next step's "before") or the parameters left
+        the host path (its snapshot is then taken before the next step)."""
         snapshot = self._before
         self._bind()
-        if self.on_host and self._before.shape == snapshot.shape and self._before.dtype == snapshot.dtype:
+        if not self.on_host:
+            return False
+        fits = self._before.shape == snapshot.shape and self._before.dtype == snapshot.dtype
+        if fits:
             np.copyto(self._before, snapshot)
-            self._current = True
-        elif self.on_host:
-            np.concatenate(self._views, out=self._before)  # shapes changed: no update to measure
-            self._current = True
+        else:
+            np.concatenate(self._views, out=self._before)
+        self.current = True
+        return fits
 
     def _host_norms(self, weights_due: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-tensor squared ``||before - after||`` (and ``||after||``) from the flat host
@@ -139,7 +141,7 @@ class UpdateRatios:
         updates = np.add.reduceat(before, self._offsets)
         if self.every_step:  # the weights now are the next step's "before"
             self._before, self._after = after, before
-            self._current = True
+            self.current = True
         return updates, norms
 
     def drain(self) -> list[tuple[int, list, list | None]]:
