@@ -79,6 +79,8 @@ def test_config_prints_the_resolved_toml(capsys):
     (["run", "--set", "optim.schedule=cosine"], "cosine"),
     (["search", "--set", "search.space.lr={low=1,high=0.1,log=true}"], "low must be below high"),
     (["train", "--set", "model.activation=gelu"], "unknown activation 'gelu'"),
+    (["search", "--workers", "-1"], "--workers takes a number >= 1"),
+    (["search", "--set", "search.workers=-1"], "search.workers takes a whole number >= 0"),
 ])
 def test_bad_config_leaves_no_run_directory(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)

@@ -100,6 +100,9 @@ def validate(config: dict, *, search: bool = False) -> None:
 
         Space.from_config(config)
         parse_stages(config)
+        if config["search"]["workers"] < 0:
+            raise UserError(f"search.workers takes a whole number >= 0 (0: one per CPU core), "
+                            f"not {config['search']['workers']}")
 
 
 def train(config: dict, run_dir: RunDir | str | Path | None = None, *,

@@ -28,6 +28,12 @@ def config_from_args(args: argparse.Namespace) -> dict:
     return load_config(args.config, args.overrides)
 
 
+def check_workers(workers: int | None) -> None:
+    """``--workers``, when given, must be >= 1: refused before anything is made."""
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers takes a number >= 1, not {workers}")
+
+
 def run_dir_from_args(args: argparse.Namespace, config: dict, *, search: bool = False) -> RunDir:
     """The run directory to write, made only once the config has proved valid."""
     from ..experiment import validate

@@ -6,7 +6,7 @@ import argparse
 import textwrap
 import sys
 
-from .common import add_experiment_args, config_from_args
+from .common import add_experiment_args, check_workers, config_from_args
 
 
 def register(subparsers) -> None:
@@ -44,12 +44,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
     from ..experiment import validate
     from ..workflow import run_workflow
 
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers takes a number >= 1, not {args.workers}")
+    check_workers(args.workers)
     config = config_from_args(args)
     skip = [s.strip() for item in args.skip for s in item.split(",") if s.strip()]
     validate(config, search="search" not in skip)  # bad input: one line, no run directory

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import set_key
-from .common import (add_experiment_args, add_run_dir_args, config_from_args, resumed_config,
+from .common import (add_experiment_args, add_run_dir_args, check_workers, config_from_args, resumed_config,
                      run_dir_from_args)
 
 QUICK_STAGES = [{"trials": 8, "epochs": 1}, {"trials": 4, "epochs": 3}, {"trials": 2, "epochs": 6}]
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..search import run_search
     from ..search.results import leaderboard_table
 
+    check_workers(args.workers)
     if args.resume:
         run_dir, config = resumed_config(args.resume, args.overrides, "search")
     else:
