@@ -79,7 +79,8 @@ DEFAULTS: dict[str, Any] = {
         "ratio_every": 1,  # update:weight ratios every N steps (0: off)
         "hist_every": 25,  # activation/gradient histograms every N steps (0: off)
         "bins": 40,  # histogram bins
-        "flush_every": 50,  # steps between reads from the device and appends to watch/*.jsonl
+        "flush_every": 50,  # steps between reads from the device and appends to watch/*.jsonl ...
+        "flush_seconds": 1.0,  # ... once this long has passed since the last (fast loops batch more)
         "plots": False,  # draw watch/plots/*.png when training ends (else: babysit plots RUN_DIR)
         "tensorboard": False,  # also write TensorBoard event files (needs the tensorboard extra)
     },

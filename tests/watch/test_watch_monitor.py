@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from torch import nn
 import babysit
 from babysit import Monitor, build_model, fit, load_data
 from babysit.errors import UserError
-from babysit.watch import load_history
+from babysit.watch import load_history, updates
 from babysit.watch.histograms import histogram
 
 
@@ -46,7 +47,7 @@ def convnet_run(digits, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("convnet")
     model = build_model("convnet", digits.input_shape, digits.num_classes, depth=2, width=8)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    mon = babysit.Monitor(model, optimizer, run_dir=run_dir, hist_every=5, flush_every=7)
+    mon = babysit.Monitor(model, optimizer, run_dir=run_dir, hist_every=5, flush_every=7, flush_seconds=0)
     user_loop(model, optimizer, digits, mon)
     found = mon.diagnoses()
     mon.close()
@@ -61,7 +62,7 @@ def test_contract_records_every_step_and_epoch(convnet_run, digits):
     assert [r["step"] for r in history.ratios] == list(range(1, 2 * steps_per_epoch + 1))
     assert [e["epoch"] for e in history.epochs] == [1, 2]
     assert {"train_acc", "val_acc", "val_loss", "lr", "dead"} <= set(history.epochs[-1])
-    assert history.meta["input_shape"] == [1, 8, 8]
+    assert np.load(run_dir / "watch" / "first_layer.npy").shape == (8, 1, 3, 3)  # conv filters
     assert [layer["kind"] for layer in history.meta["layers"]] == ["relu", "relu"]
     # every 5th step sampled: steps 1, 6, 11, ... for each activation layer
     sampled = sorted({r["step"] for r in history.activations})
@@ -93,7 +94,7 @@ def test_records_are_readable_while_training(digits, tmp_path):
     torch.manual_seed(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=32)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    mon = Monitor(model, optimizer, run_dir=tmp_path, flush_every=10)
+    mon = Monitor(model, optimizer, run_dir=tmp_path, flush_every=10, flush_seconds=0)
     loss_fn = nn.CrossEntropyLoss()
     for i in range(25):
         loss = loss_fn(model(digits.x_train[i * 32:(i + 1) * 32]), digits.y_train[i * 32:(i + 1) * 32])
@@ -114,11 +115,45 @@ def test_records_are_readable_while_training(digits, tmp_path):
     assert len(load_history(tmp_path).steps) == 25
 
 
-def test_update_ratio_is_the_change_the_step_made(digits):
-    """For plain SGD the update is -lr * grad: the recorded ratio must be lr ||g|| / ||w||.
+@pytest.fixture(params=["kernel", "numpy"])
+def host_path(request, monkeypatch):
+    """Both ways of taking the ratios on a CPU: the compiled kernel (||w|| every step) and the
+    NumPy fallback where it could not be compiled (||w|| every 10th step: after 1, 11, ...).
+    Yields how often ||w|| is re-measured."""
+    if request.param == "numpy":
+        monkeypatch.setattr(updates, "step_norms", None)
+    elif updates.step_norms is None:
+        pytest.fail("babysit.watch._kernels is not compiled: reinstall (pip install -e .) with a C compiler")
+    return 1 if request.param == "kernel" else 10
 
-    ||w|| is re-measured after every 10th step (after step 1, 11, ...), the update every step.
-    """
+
+def test_a_fast_loop_batches_more_steps(digits, tmp_path, monkeypatch):
+    """Within `flush_seconds` of the last batch, `flush_every` steps wait for more (up to 20
+    batches' worth); once the time has passed, the next multiple of `flush_every` writes."""
+    clock = [100.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    mon = Monitor(model, optimizer, run_dir=tmp_path, flush_every=5, flush_seconds=1.0, hist_every=0)
+    written = []
+    for i in range(130):
+        loss = nn.functional.cross_entropy(model(digits.x_train[:16]), digits.y_train[:16])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        clock[0] += 0.001 if i < 112 else 0.5  # fast, then slow
+        mon.step(loss)
+        written.append(len(load_history(tmp_path).steps))
+    mon.close()
+    assert written[98] == 0 and written[99] == 100  # 20 batches of 5 waited, then were forced
+    assert written[111] == 100  # 12 more steps in 12 ms: they wait
+    assert written[114] == 115  # a second has passed at a multiple of 5 steps
+    assert written[119] == 120
+    assert len(load_history(tmp_path).ratios) == 130
+
+
+def test_update_ratio_is_the_change_the_step_made(digits, host_path):
+    """For plain SGD the update is -lr * grad: the recorded ratio must be lr ||g|| / ||w||."""
     torch.manual_seed(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
@@ -131,7 +166,7 @@ def test_update_ratio_is_the_change_the_step_made(digits):
         grads = [p.grad.clone() for p in model.parameters()]
         optimizer.step()
         mon.step(loss)
-        if i % 10 == 0:
+        if i % host_path == 0:
             weight_norms = [p.norm().item() for p in model.parameters()]
         expected.append([0.3 * g.norm().item() / w for g, w in zip(grads, weight_norms)])
     mon.close()
@@ -143,7 +178,7 @@ def test_update_ratio_is_the_change_the_step_made(digits):
 
 @pytest.mark.parametrize("dtype, every", [(torch.float32, 1), (torch.float32, 3), (torch.float64, 1),
                                           (torch.bfloat16, 1)])
-def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dtype, every):
+def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dtype, every, host_path):
     """The host path (NumPy views, the snapshot chained from step to step), the interval path
     (a fresh snapshot before each measured step) and the device path (bfloat16: PyTorch ops)
     all record ||w_after - w_before|| / ||w||; replacing the parameters' storage midway
@@ -165,7 +200,7 @@ def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dty
         optimizer.step()
         mon.step(loss)
         if (i + 1) % every == 0:
-            if measured % 10 == 0:
+            if measured % (10 if dtype == torch.bfloat16 else host_path) == 0:
                 weight_norms = [p.detach().double().norm().item() for p in model.parameters()]
             measured += 1
             expected[i + 1] = [(p.detach().double() - b).norm().item() / w
@@ -178,7 +213,7 @@ def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dty
 
 
 @pytest.mark.parametrize("cast", [torch.float64, torch.bfloat16])
-def test_update_ratio_survives_a_cast_midway(digits, cast):
+def test_update_ratio_survives_a_cast_midway(digits, cast, host_path):
     """Casting the model mid-training (new storage of another dtype; bfloat16 leaves the NumPy
     path) skips the one step whose "before" was in the old dtype, then measures on."""
     torch.manual_seed(0)
@@ -242,6 +277,8 @@ def test_bad_options_name_the_fix(digits):
         Monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=None, hist_every=-1)
     with pytest.raises(UserError, match="unknown Monitor threshold.*ratio_high"):
         Monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=None, thresholds={"ratio_hi": 1.0})
+    with pytest.raises(UserError, match="flush_seconds"):
+        Monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=None, flush_seconds=-1)
     frozen = nn.Linear(3, 2).requires_grad_(False)
     with pytest.raises(UserError, match="no trainable parameters"):
         Monitor(frozen, torch.optim.SGD(frozen.parameters(), lr=0.1), run_dir=None)
@@ -276,20 +313,26 @@ def test_no_host_reads_between_batch_reads(digits, monkeypatch):
 
 
 def test_record_lines_are_the_json_of_the_record():
-    """The hand-formatted lines of the per-step streams read back as the same records, and
-    NaN/Inf take babysit's "nan"/"inf" form as in every other record."""
+    """The batch-formatted lines of the per-step streams read back as the same records (the
+    ratios to 6 significant digits), and NaN/Inf take babysit's "nan"/"inf" form as in every
+    other record."""
     from babysit.rundir import dumps
-    from babysit.watch.records import LINES, _line
+    from babysit.watch.records import BATCHES, _line
 
-    records = {"steps": [{"step": 3, "epoch": 1, "loss": 0.123456789}, {"step": 4, "epoch": 1, "loss": float("nan")},
-                         {"step": 5, "epoch": 2, "loss": 1e-300}],
-               "ratios": [{"step": 3, "ratios": [1e-3, 2.5e-07, 0.0]}, {"step": 4, "ratios": [1.0, float("inf")]},
-                          {"step": 5, "ratios": []}]}
-    for stream, rows in records.items():
-        for record in rows:
-            line = LINES[stream](record)
-            assert line == _line(record) == dumps(record) + "\n"
-            assert json.loads(line) == json.loads(dumps(record))
+    steps = [{"step": 3, "epoch": 1, "loss": 0.123456789}, {"step": 4, "epoch": 1, "loss": float("nan")},
+             {"step": 5, "epoch": 2, "loss": 1e-300}]
+    ratios = [{"step": 3, "ratios": [1.23456789e-3, 2.5e-07, 0.0]}, {"step": 4, "ratios": [1.0, float("inf"), 0.5]},
+              {"step": 5, "ratios": [1e-05, 3.0, 123456789.0]}]
+    for batch in (steps, steps[:1], steps[2:], [steps[0], steps[2]]):  # with and without nan/inf
+        assert BATCHES["steps"](batch) == "".join(map(_line, batch)) == "".join(dumps(r) + "\n" for r in batch)
+    assert BATCHES["ratios"](ratios[1:2]) == _line(ratios[1])  # inf: babysit's own form
+    for batch in (ratios[:1], ratios[2:], [ratios[0], ratios[2]]):
+        read = [json.loads(line) for line in BATCHES["ratios"](batch).splitlines()]
+        assert [r["step"] for r in read] == [r["step"] for r in batch]
+        for got, want in zip(read, batch):
+            assert got["ratios"] == pytest.approx(want["ratios"], rel=5e-6)  # half a unit of the 6th digit
+    assert BATCHES["ratios"]([{"step": 1, "ratios": [0.5]}, {"step": 2, "ratios": [0.25, 1e-05]}]) == (
+        '{"step": 1, "ratios": [0.5]}\n{"step": 2, "ratios": [0.25, 1e-05]}\n')  # rows of any width
     assert _line({"odd key": 1.5, "n": True}) == dumps({"odd key": 1.5, "n": True}) + "\n"
 
 
@@ -303,3 +346,33 @@ def test_files_exist_from_the_start(digits, tmp_path):
     assert json.loads((watch / "diagnoses.json").read_text()) == []
     assert json.loads((watch / "meta.json").read_text())["first_layer"] == "1.weight"  # after the Flatten
     mon.close()
+
+
+def test_first_layer_of_an_mlp_on_images_is_saved_as_images(digits, tmp_path):
+    """A fully connected first layer on image inputs: each row of W saved as the (C, H, W)
+    image the sampled steps saw, and drawn as tiles; its file was reserved at the start, so
+    no temp file is left either way."""
+    from babysit.watch import first_layer, load_history
+    from babysit.watch.plots import draw_all
+
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    mon = Monitor(model, optimizer, run_dir=tmp_path, hist_every=1)
+    assert (tmp_path / "watch" / ".first_layer.npy.tmp").exists()
+    loss = nn.functional.cross_entropy(model(digits.x_train[:32]), digits.y_train[:32])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    mon.step(loss)
+    mon.close()
+    weight = np.load(tmp_path / "watch" / "first_layer.npy")
+    assert weight.shape == (8, 1, 8, 8)
+    assert np.array_equal(weight.reshape(8, 64), model[1].weight.detach().numpy())
+    assert first_layer.as_pictures(weight, None)[0] == "tiles"
+    assert not list((tmp_path / "watch").glob(".*.tmp"))
+    draw_all(tmp_path, load_history(tmp_path))
+    assert (tmp_path / "watch" / "plots" / "first_layer.png").exists()
+    other = tmp_path / "no-first-layer"
+    Monitor(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), torch.optim.SGD(model.parameters(), lr=0.1),
+            run_dir=other, first_layer=False).close()
+    assert not list((other / "watch").glob(".*"))

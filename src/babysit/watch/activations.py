@@ -14,13 +14,15 @@ the other steps run the bare model. Everything is computed on the device and rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..models.layers import Maxout
-from .histograms import histogram
+from . import histograms
+from .histograms import NOT_ON_HOST, histogram, host_summary
 
 # Activation module type -> kind (matched along the class hierarchy: ReLU6 is a Hardtanh).
 KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu",
@@ -32,6 +34,12 @@ SATURATION_MARGIN = 0.01
 BOUNDS = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
           "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0)}
 DYING = {"relu", "relu6"}  # units whose output is exactly 0 over a whole region
+# the saturated share counts outputs within 1% of the range from a bound (|a - center| >= edge)
+EDGES = {kind: (hi - lo) / 2 * (1 - 2 * SATURATION_MARGIN) for kind, (lo, hi) in BOUNDS.items()}
+
+
+def summarize_compiled() -> bool:
+    return histograms.summarize is not None
 
 
 def kind_of(module: nn.Module) -> str | None:
@@ -49,19 +57,27 @@ def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
 
 @dataclass
 class LayerWindow:
-    """Which units of one layer were active in each sampled batch since the last reset."""
+    """Which units of one layer were active in any sampled batch since the last reset."""
 
-    active: list = field(default_factory=list)
-
-    @property
-    def samples(self) -> int:
-        return len(self.active)
+    ever: torch.Tensor | np.ndarray | None = None  # per unit: active in some sample (bools)
+    samples: int = 0
 
     def add(self, active: torch.Tensor) -> None:
-        self.active.append(active)  # combined once per window, not once per sample
+        """Fold in one sample's units (`active` becomes the window's: it must be a fresh tensor)."""
+        if isinstance(self.ever, np.ndarray):  # the host path's so far
+            self.ever = torch.from_numpy(self.ever).to(active.device)
+        self.ever = active if self.ever is None else self.ever.logical_or_(active)  # one op a sample
+        self.samples += 1
 
-    def ever_active(self) -> torch.Tensor:
-        return torch.stack(self.active).any(dim=0)
+    def host_units(self, units: int) -> np.ndarray:
+        """The window's units as a NumPy array, for the kernel to OR one sample into."""
+        if not isinstance(self.ever, np.ndarray):
+            self.ever = np.zeros(units, dtype=bool) if self.ever is None else self.ever.cpu().numpy().copy()
+        return self.ever
+
+    def active_units(self):
+        """How many units were active: an int, or a device tensor (read in the next batch)."""
+        return int(np.count_nonzero(self.ever)) if isinstance(self.ever, np.ndarray) else self.ever.sum()
 
 
 class ActivationProbe:
@@ -114,8 +130,13 @@ class ActivationProbe:
         return hook
 
     def summarize(self, name: str, kind: str, a: torch.Tensor) -> dict:
-        """Device tensors (few ops: they run on a sampled step); ``(tensor, n)`` reads as tensor / n."""
+        """Device tensors (few ops: they run on a sampled step); ``(tensor, n)`` reads as tensor / n.
+        On a CPU, host numbers from one kernel call instead (:func:`host_summary`)."""
         a = a.detach()
+        try:
+            return self._summarize_on_host(name, kind, a)
+        except NOT_ON_HOST:
+            pass
         counts, low, high = histogram(a, kind, self.bins)
         stats: dict = {"counts": counts, "low": low, "high": high}
         if kind in BOUNDS:
@@ -134,12 +155,28 @@ class ActivationProbe:
             self.windows[name].add(a.sum(dim=[d for d in range(a.dim()) if d != 1]) > 0)
         return stats
 
-    def dead_fractions(self) -> dict[str, torch.Tensor]:
-        """Per ReLU layer: share of units never active in the window (device tensors); resets it."""
+    def _summarize_on_host(self, name: str, kind: str, a: torch.Tensor) -> dict:
+        values = a.numpy()  # TypeError (before anything changes) unless a CPU tensor NumPy takes
+        window = self.windows.get(name) if a.dim() >= 2 else None  # ReLU-like layers only
+        units = window.host_units(a.shape[1]) if window is not None and summarize_compiled() else None
+        counts, low, high, (saturated, positives, _) = host_summary(values, kind, self.bins, EDGES.get(kind, -1.0),
+                                                                    units)
+        stats: dict = {"counts": counts, "low": low, "high": high}
+        if kind in BOUNDS:
+            stats["saturated"] = (saturated, a.numel())
+        if window is not None:
+            window.samples += 1
+            stats["zero_fraction"] = (a.numel() - positives, a.numel())
+        return stats
+
+    def dead_fractions(self) -> dict[str, tuple[torch.Tensor, int]]:
+        """Per ReLU layer, the share of units never active in the window as ``(units ever
+        active, units)``: a device tensor (one op; on a CPU an int) and an int, read as
+        ``1 - active / units``. Resets the windows."""
         out = {}
         for name, window in self.windows.items():
             if window.samples:
-                out[name] = 1.0 - window.ever_active().float().mean()
+                out[name] = (window.active_units(), len(window.ever))
                 self.windows[name] = LayerWindow()
         return out
 

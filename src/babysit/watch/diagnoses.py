@@ -148,18 +148,30 @@ def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
 # -- the rules -----------------------------------------------------------------------------------
 
 
+def first_nonfinite(h: History, key: str, records: list[dict], field_name: str) -> int | None:
+    """The step of the first record whose `field_name` is not finite (ratios: NaN; an inf ratio
+    is a zero weight that moved). Records are append-only, so each call reads only those added
+    since the last one (remembered in the history): a diagnosis every epoch stays O(new)."""
+    scanned = h.__dict__.setdefault("_nonfinite_scan", {})
+    done, found = scanned.get(key, (0, None))
+    if found is None and len(records) > done:
+        values = np.array([r[field_name] for r in records[done:]], dtype=float)
+        bad = np.isnan(values) if field_name == "ratios" else ~np.isfinite(values)
+        if bad.ndim > 1:
+            bad = bad.any(axis=1)
+        if bad.any():
+            found = records[done + int(bad.argmax())]["step"]
+    scanned[key] = (len(records), found)
+    return found
+
+
 def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
     where = {}
-    bad = ~np.isfinite(losses(h))
-    if bad.any():
-        where["loss_step"] = h.steps[int(bad.argmax())]["step"]
-    for key, records, field_name in (("weights_step", h.ratios, "ratios"), ("gradients_step", h.grad_norms, "rms")):
-        if records:
-            # NaN ratios mean NaN weights; a gradient norm must also be finite
-            values = np.array([r[field_name] for r in records], dtype=float)
-            bad = (np.isnan(values) if field_name == "ratios" else ~np.isfinite(values)).any(axis=1)
-            if bad.any():
-                where[key] = records[int(bad.argmax())]["step"]
+    for key, records, field_name in (("loss_step", h.steps, "loss"), ("weights_step", h.ratios, "ratios"),
+                                     ("gradients_step", h.grad_norms, "rms")):
+        step = first_nonfinite(h, key, records, field_name)
+        if step is not None:
+            where[key] = step
     if not where:
         return None
     first = min(where.values())

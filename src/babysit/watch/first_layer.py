@@ -37,14 +37,22 @@ def as_pictures(weight: np.ndarray, input_shape: tuple | None) -> tuple[str, np.
     return "heatmap", weight.reshape(weight.shape[0], -1)
 
 
-def snapshot(model: nn.Module) -> tuple[str, bytes] | None:
-    """The first layer's name and its weights as ``.npy`` bytes (for ``watch/first_layer.npy``)."""
+def snapshot(model: nn.Module, input_shape: tuple | None = None) -> tuple[str, bytes] | None:
+    """The first layer's name and its weights as ``.npy`` bytes (for ``watch/first_layer.npy``).
+
+    A fully connected layer on image inputs (`input_shape` ``(C, H, W)``, C = 1 or 3) is
+    saved as ``(units, C, H, W)``: each row of W as the image it responds to, drawn like conv
+    filters, with no need to record the input shape elsewhere."""
     found = first_weight(model)
     if found is None:
         return None
     name, weight = found
+    weight = weight.detach().float().cpu().numpy()
+    if (weight.ndim == 2 and input_shape is not None and len(input_shape) == 3 and input_shape[0] in (1, 3)
+            and int(np.prod(input_shape)) == weight.shape[1]):
+        weight = weight.reshape(weight.shape[0], *input_shape)
     buffer = io.BytesIO()
-    np.save(buffer, weight.detach().float().cpu().numpy())
+    np.save(buffer, weight)
     return name, buffer.getvalue()
 
 

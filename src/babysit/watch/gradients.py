@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .histograms import histogram
+from .histograms import NOT_ON_HOST, histogram, host_summary
 
 
 class GradientProbe:
@@ -29,8 +29,12 @@ class GradientProbe:
         step = self.step
 
         def hook(grad: torch.Tensor) -> None:
-            counts, low, high = histogram(grad, "gradient", self.bins)
-            rms = (torch.linalg.vector_norm(grad.detach()), grad.numel() ** 0.5)  # read as norm / sqrt(n)
+            try:  # on a CPU: host numbers from one kernel call
+                counts, low, high, (_, _, squares) = host_summary(grad.detach().numpy(), "gradient", self.bins)
+                rms = (squares ** 0.5, grad.numel() ** 0.5)
+            except NOT_ON_HOST:
+                counts, low, high = histogram(grad, "gradient", self.bins)
+                rms = (torch.linalg.vector_norm(grad.detach()), grad.numel() ** 0.5)  # read as norm / sqrt(n)
             self.pending_layers.append((step, name, {"counts": counts, "low": low, "high": high, "rms": rms}))
         output.register_hook(hook)
 

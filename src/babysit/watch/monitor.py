@@ -8,8 +8,9 @@
 
 It hooks into the optimizer's step (for the update:weight ratios and the gradient norms) and
 into the model's activation modules (for the histograms) by itself. What it measures stays
-on the device; it is read back every `flush_every` steps, in one transfer, and appended to the
-files in ``run_dir/watch/`` (see :mod:`babysit.watch.records`). A loss given as a tensor is
+on the device; it is read back in batches, in one transfer, and appended to the files in
+``run_dir/watch/`` (see :mod:`babysit.watch.records`): every `flush_every` steps once
+`flush_seconds` have passed since the last batch, so a fast loop batches more steps. A loss given as a tensor is
 read back in those batches too, so the monitor adds no host-device synchronization per step.
 """
 
@@ -31,12 +32,13 @@ from .gradients import GradientProbe
 from .readback import read_back
 from .records import History, Recorder
 from .tensorboard import export, tensorboard_writer
-from .updates import UpdateRatios, host_norms, ratios
+from .updates import UpdateRatios, host_ratios, ratios
 
 # Diagnosing and replacing diagnoses.json take about a millisecond (the file replace alone
 # ~0.3-1 ms on a busy disk): every epoch, that is several percent of a tiny model's epoch.
 DIAGNOSE_SHARE = 0.002  # at epoch ends, diagnose only while that stays under 0.2% of the time
 FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
+MAX_BATCHES = 20  # flush_every steps at most this many times over before a batch read is forced
 
 
 class Monitor:
@@ -44,7 +46,9 @@ class Monitor:
 
     Options: `ratio_every` (update:weight ratios every N steps; 0 turns them off),
     `hist_every` (activation and gradient histograms every N steps; 0: off), `bins`,
-    `flush_every` (steps between reads from the device and writes to disk), `first_layer`
+    `flush_every` and `flush_seconds` (a batch read from the device and write to disk every
+    `flush_every` steps once `flush_seconds` have passed since the last one — at most every
+    20 * `flush_every` steps; 0 seconds: every `flush_every` steps), `first_layer`
     (save the first layer's weights at :meth:`close`, for their picture), `plots` (draw the
     PNG plots on :meth:`close`), `tensorboard` (also write TensorBoard event files, if the
     ``tensorboard`` package is installed), `thresholds` (a :class:`Thresholds` or a dict of
@@ -55,8 +59,8 @@ class Monitor:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
                  run_dir: str | Path | RunDir | None = "runs/x", *, ratio_every: int = 1,
-                 hist_every: int = 25, bins: int = 40, flush_every: int = 50, first_layer: bool = True,
-                 plots: bool = False,
+                 hist_every: int = 25, bins: int = 40, flush_every: int = 50, flush_seconds: float = 1.0,
+                 first_layer: bool = True, plots: bool = False,
                  tensorboard: bool = False, thresholds: Thresholds | dict | None = None,
                  steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
         for key, value in (("ratio_every", ratio_every), ("hist_every", hist_every),
@@ -65,13 +69,16 @@ class Monitor:
                 raise UserError(f"Monitor option {key} must be a whole number >= "
                                 f"{1 if key in ('bins', 'flush_every') else 0}, not {value!r}")
         self.model, self.optimizer = model, optimizer
+        if not isinstance(flush_seconds, (int, float)) or isinstance(flush_seconds, bool) or not flush_seconds >= 0:
+            raise UserError(f"Monitor option flush_seconds must be a number of seconds >= 0, not {flush_seconds!r}")
         self.ratio_every, self.hist_every, self.flush_every = ratio_every, hist_every, flush_every
+        self.flush_seconds = float(flush_seconds)
         self.plots, self.first_layer = plots, first_layer
         self.thresholds = thresholds if isinstance(thresholds, Thresholds) else make_thresholds(thresholds or {})
         names, self.params = watched_parameters(model, optimizer)
         self.history = History(meta={
             "params": [{"name": n, "shape": list(p.shape)} for n, p in zip(names, self.params)],
-            "layers": [], "input_shape": None, "bins": bins,
+            "layers": [], "bins": bins,
             # named now, so meta.json need not be replaced when the weights are saved at close
             "first_layer": (first_layer_weights.first_weight(model) or (None,))[0] if first_layer else None,
             "steps_per_epoch": steps_per_epoch, "target_ratio": self.thresholds.target_ratio})
@@ -88,18 +95,21 @@ class Monitor:
         self.steps_taken = start_step  # optimizer steps, over all epochs
         self.epochs_done = start_epoch
         self._losses: list = []  # (step, epoch, loss as float or 0-d device tensor) not yet read back
-        self._epochs: list = []  # (epoch record, {layer: dead fraction as device tensor} or None)
-        self._weight_norms: list[float] = []  # the latest ||w|| per tensor, read back
+        self._epochs: list = []  # (epoch record, {layer: (units ever active: device tensor or int, units)} or None)
+        self._weight_squares = None  # the latest ||w||^2 per tensor (an array), read back
         self._closed = False
-        self._started = time.perf_counter()
+        self._started = self._flushed = time.perf_counter()
         self._diagnose_seconds = 0.0  # spent diagnosing at epoch ends
         self._diagnose_cost = FIRST_DIAGNOSE_COST  # the latest one's
+        self._diagnosed = None  # (the history's size, what diagnose() found then)
         # Loss only: nothing to do inside the optimizer's step, so no hooks (and steps are counted
         # by step() calls instead of optimizer steps).
         self._hooked = self.updates is not None or self.activations is not None
         self._pre_hook = None  # registered only for the steps that need it (see _sync_pre_hook)
         self._handles = [optimizer.register_step_post_hook(self._after_step)] if self._hooked else []
         self.recorder.write_meta()
+        if self.history.meta["first_layer"] is not None:
+            self.recorder.reserve("watch/first_layer.npy")  # made now: a file create costs ~0.5 ms
         self._arm_if_due()
         self._sync_pre_hook()
         self._next_special = self._special_after(start_step)
@@ -171,9 +181,18 @@ class Monitor:
             loss = loss.detach()
         if not self._hooked:
             self.steps_taken += 1
-        self._losses.append((self.steps_taken, self.epochs_done + 1, loss))  # the epoch it is in
-        if len(self._losses) >= self.flush_every:
+        losses = self._losses
+        losses.append((self.steps_taken, self.epochs_done + 1, loss))  # the epoch it is in
+        if len(losses) % self.flush_every == 0 and self._flush_due(len(losses)):
             self.flush()
+
+    def _flush_due(self, pending: int) -> bool:
+        """Every `flush_every` steps: a batch read, unless one was made less than
+        `flush_seconds` ago (and fewer than 20 batches wait). Writing costs per batch (a read
+        from the device, a write and a flush per file), so a fast loop — 50 steps in 50 ms —
+        batches more of them; readers still see records within about a second."""
+        return (pending >= MAX_BATCHES * self.flush_every
+                or time.perf_counter() - self._flushed >= self.flush_seconds)
 
     def epoch(self, train_acc: float | None = None, val_acc: float | None = None,
               val_loss: float | None = None, **metrics) -> None:
@@ -192,7 +211,7 @@ class Monitor:
         if self._diagnosis_due():
             started = time.perf_counter()
             self.flush()
-            self.recorder.write_diagnoses(diagnose(self.history, self.thresholds))
+            self.recorder.write_diagnoses(self._diagnose())
             self.recorder.write_meta()  # a no-op unless it changed
             self._diagnose_cost = time.perf_counter() - started
             self._diagnose_seconds += self._diagnose_cost
@@ -202,19 +221,28 @@ class Monitor:
         diagnosing over DIAGNOSE_SHARE of the time since the monitor started. Epochs longer
         than ~0.5 s get it every epoch; shorter ones every few epochs (still within a second
         or two, and the records themselves are on disk every flush). close() always writes it, and
-        diagnoses() always computes afresh."""
+        diagnoses() is always up to date."""
         elapsed = time.perf_counter() - self._started
         return self._diagnose_seconds + self._diagnose_cost <= DIAGNOSE_SHARE * elapsed
 
     def diagnoses(self) -> list[Diagnosis]:
         """What looks wrong so far, most severe first (see :mod:`babysit.watch.diagnoses`)."""
         self.flush()
-        return diagnose(self.history, self.thresholds)
+        return self._diagnose()
+
+    def _diagnose(self) -> list[Diagnosis]:
+        """:func:`diagnose` over the history — reused while no record was added since (the
+        records only grow), so close() after a last epoch's diagnosis does not redo it."""
+        h = self.history
+        state = (len(h.steps), len(h.ratios), len(h.grad_norms), len(h.activations), len(h.gradients), len(h.epochs))
+        if self._diagnosed is None or self._diagnosed[0] != state:
+            self._diagnosed = (state, diagnose(h, self.thresholds))
+        return list(self._diagnosed[1])
 
     def close(self) -> list[Diagnosis]:
         """Read everything back, write the final diagnoses (and plots), unhook. Idempotent."""
         if self._closed:
-            return diagnose(self.history, self.thresholds)
+            return self._diagnose()
         self._closed = True
         for handle in self._handles + ([self._pre_hook] if self._pre_hook is not None else []):
             handle.remove()
@@ -247,38 +275,27 @@ class Monitor:
         """Read the pending device numbers back in one transfer and append them to the records."""
         if not self._pending():
             return
+        self._flushed = time.perf_counter()
         losses, self._losses = self._losses, []
         epochs, self._epochs = self._epochs, []
-        updates = self.updates.drain() if self.updates is not None else []
+        steps, squares, updates = self.updates.drain() if self.updates is not None else ([], None, [])
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
         tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)]
         for _, update_norms, weight_norms in updates:
-            if not isinstance(update_norms, np.ndarray):  # device tensors (host numbers: arrays)
-                tensors += [*update_norms, *(weight_norms or ())]
+            tensors += [*update_norms, *(weight_norms or ())]
         tensors += [t for _, row in norms for t in row]
         for _, _, _, stats in acts:
             tensors += _tensors(stats)
         for _, _, stats in layer_grads:
             tensors += _tensors(stats)
         for _, dead in epochs:
-            tensors += list(dead.values()) if dead else []
+            tensors += [active for active, _ in dead.values() if isinstance(active, torch.Tensor)] if dead else []
         values = iter(read_back(tensors))
         self.recorder.append("steps", [
             {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
             for s, e, v in losses])
-        rows = []
-        for s, update_norms, weight_norms in updates:
-            if not isinstance(update_norms, np.ndarray):
-                du = [next(values) for _ in update_norms]
-                if weight_norms is not None:
-                    self._weight_norms = [next(values) for _ in weight_norms]
-            else:  # host numbers already (a CPU model: see watch.updates)
-                du = host_norms(update_norms)
-                if weight_norms is not None:
-                    self._weight_norms = host_norms(weight_norms)
-            rows.append({"step": s, "ratios": ratios(du, self._weight_norms)})
-        self.recorder.append("ratios", rows)
+        self.recorder.append("ratios", self._ratio_rows(steps, squares, updates, values))
         sizes = self.gradients.sizes
         self.recorder.append("grad_norms", [{"step": s, "rms": [next(values) / n for n in sizes]} for s, _ in norms])
         self.recorder.append("activations", [
@@ -287,12 +304,27 @@ class Monitor:
         self.recorder.append("gradients", [
             {"step": s, "layer": name, **_values(stats, values)} for s, name, stats in layer_grads])
         self._append_epochs(epochs, values)
-        self._note_input_shape()
         if self.tensorboard is not None:
-            export(self.tensorboard, self.history, len(losses), len(updates), len(acts))
+            export(self.tensorboard, self.history, len(losses), len(steps) + len(updates), len(acts))
+
+    def _ratio_rows(self, steps: list[int], squares: np.ndarray, updates: list, values) -> list[dict]:
+        """The ratios records: the host path's rows of squares in one vectorized go, the device
+        path's entries from the values read back (in step order, should a cast midway have
+        left both)."""
+        rows = [{"step": s, "ratios": r} for s, r in zip(steps, host_ratios(squares).tolist())] if steps else []
+        if steps:
+            self._weight_squares = squares[-1, len(self.params):]
+        for step, update_norms, weight_norms in updates:
+            du = [next(values) for _ in update_norms]
+            if weight_norms is not None:
+                self._weight_squares = np.square([next(values) for _ in weight_norms])
+            rows.append({"step": step, "ratios": ratios(du, np.sqrt(self._weight_squares)).tolist()})
+        if steps and updates:
+            rows.sort(key=lambda row: row["step"])
+        return rows
 
     def _pending(self) -> bool:
-        return bool(self._losses or self._epochs or (self.updates is not None and self.updates.pending)
+        return bool(self._losses or self._epochs or (self.updates is not None and self.updates.waiting)
                     or self.gradients.pending_layers or self.gradients.pending_norms
                     or (self.activations is not None and self.activations.pending))
 
@@ -303,7 +335,8 @@ class Monitor:
         rows = []
         for record, dead in epochs:
             if dead is not None:
-                record["dead"] = {name: next(values) for name in dead}
+                record["dead"] = {name: 1.0 - (next(values) if isinstance(active, torch.Tensor) else active) / units
+                                  for name, (active, units) in dead.items()}
                 record["saturated"] = self._saturated(since, record["step"])
             rows.append(record)
             since = record["step"]
@@ -326,15 +359,11 @@ class Monitor:
                 saturated.setdefault(r["layer"], []).append(r["saturated"])
         return {k: sum(v) / len(v) for k, v in saturated.items()}
 
-    def _note_input_shape(self) -> None:
-        if (self.activations is not None and self.activations.input_shape is not None
-                and self.history.meta["input_shape"] is None):
-            # written with the next diagnoses (or at close): only the first-layer plot needs it,
-            # and a file replace costs as much as a few steps of a small model
-            self.history.meta["input_shape"] = list(self.activations.input_shape)
-
     def _save_first_layer(self) -> None:
-        found = first_layer_weights.snapshot(self.model)
+        """The first layer's weights for their picture: shaped like the inputs when a fully
+        connected layer looks at images (the input shape the sampled steps saw)."""
+        input_shape = self.activations.input_shape if self.activations is not None else None
+        found = first_layer_weights.snapshot(self.model, input_shape)
         if found is None:
             return
         name, data = found

@@ -2,9 +2,10 @@
 
 Files (JSON lines are append-only and can be read while training runs)::
 
-    watch/meta.json            parameter names and shapes, activation layers, input shape
+    watch/meta.json            parameter names and shapes, activation layers, the first layer
     watch/steps.jsonl          {"step", "epoch", "loss"}                      one per step
     watch/ratios.jsonl         {"step", "ratios": [per tensor, meta order]}   one per step
+                               (6 significant digits; the monitor's own records keep all)
     watch/grad_norms.jsonl     {"step", "rms": [per tensor]}                  sampled steps
     watch/activations.jsonl    {"step", "layer", "kind", "low", "high", "counts",
                                 "saturated" | "zero_fraction"}                 sampled steps
@@ -15,8 +16,9 @@ Files (JSON lines are append-only and can be read while training runs)::
                                ends (within 0.2% of the training time: every epoch once epochs
                                take > ~0.5 s) and at close; [] from the start
 
-The JSON lines reach the files at each batch read: every `flush_every` steps, when a diagnosis
-is due, and at close (an epoch's record waits for the next one, like its steps).
+The JSON lines reach the files at each batch read: every `flush_every` steps (once
+`flush_seconds` have passed since the last one), when a diagnosis is due, and at close (an
+epoch's record waits for the next one, like its steps).
 
 A :class:`History` holds the records the rules and the plots read, whether the monitor has
 just made them or they were loaded back from a run directory.
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,7 @@ class Recorder:
         self.history = history
         self._files: dict[str, object] = {}
         self._written: dict[str, bytes] = {}  # last contents of each document
+        self._reserved: dict[str, Path] = {}  # document -> its temp file, made in advance
         if self.run_dir is not None:
             (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
 
@@ -131,9 +133,26 @@ class Recorder:
             replace_file(self.run_dir / rel, data)
             self._written[rel] = data
 
+    def reserve(self, rel: str) -> None:
+        """Make the temp file a later :meth:`write_bytes` of a NEW file will fill and rename:
+        on this kind of disk creating a file costs ~0.5 ms, renaming one onto a free name
+        ~0.1 ms, so the create is paid now rather than while training waits."""
+        if self.run_dir is not None and not (self.run_dir / rel).exists():
+            tmp = _temp_path(self.run_dir / rel)
+            tmp.touch()
+            self._reserved[rel] = tmp
+
     def write_bytes(self, rel: str, data: bytes) -> None:
-        if self.run_dir is not None:
+        if self.run_dir is None:
+            return
+        tmp = self._reserved.pop(rel, None)
+        if tmp is None or not tmp.exists():
             replace_file(self.run_dir / rel, data)
+            return
+        with open(tmp, "r+b") as f:
+            f.write(data)
+            f.truncate()
+        os.replace(tmp, self.run_dir / rel)
 
     def append(self, stream: str, records: list[dict]) -> None:
         """Add `records` to one stream: in memory, and in its file with one write of whole lines."""
@@ -145,7 +164,8 @@ class Recorder:
             if self.run_dir is None:
                 return
             f = self._files[stream] = open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8")
-        f.write("".join(map(LINES.get(stream, _line), records)))
+        batch = BATCHES.get(stream)
+        f.write(batch(records) if batch is not None else "".join(map(_line, records)))
         f.flush()  # whole lines, visible to readers now
 
     def write_diagnoses(self, found: list) -> None:
@@ -155,6 +175,9 @@ class Recorder:
         for f in self._files.values():
             f.close()
         self._files = {}
+        for tmp in self._reserved.values():  # reserved for a document never written
+            tmp.unlink(missing_ok=True)
+        self._reserved = {}
 
 
 def _reject(obj):
@@ -171,7 +194,7 @@ _STRICT = (_c_make_encoder(None, _reject, json.encoder.encode_basestring_ascii, 
 
 def _line(record: dict) -> str:
     """One JSON line; the C encoder for plain numbers, babysit's for NaN/Inf (written as "nan").
-    The per-step streams have faster formats of their own (:data:`LINES`)."""
+    The per-step streams have faster formats of their own (:data:`BATCHES`)."""
     try:
         if _STRICT is not None:
             return "".join(_STRICT(record, 0)) + "\n"
@@ -180,24 +203,41 @@ def _line(record: dict) -> str:
         return dumps(record) + "\n"
 
 
-def _step_line(record: dict) -> str:
-    """A steps.jsonl line, ``{"step": s, "epoch": e, "loss": x}``: the most frequent record."""
-    loss = record["loss"]
-    text = repr(loss)
-    if type(loss) is float and text[-1] not in "nf" and len(record) == 3:  # not nan, inf, -inf
-        return f'{{"step": {record["step"]:d}, "epoch": {record["epoch"]:d}, "loss": {text}}}\n'
-    return _line(record)
+# The per-step streams are formatted a batch at a time by ONE %-format of a template repeated
+# for every record: the floats go through float.__repr__ as json's do, without a Python-level
+# call per record or per number (~3x faster than a line at a time). The templates contain no
+# "n", so an "n" in the text means a nan or an inf: that batch goes through _line instead.
+_STEP = '{"step": %d, "epoch": %d, "loss": %r}\n'
 
 
-def _ratios_line(record: dict) -> str:
-    """A ratios.jsonl line, ``{"step": s, "ratios": [...]}`` (NaN/Inf through :func:`_line`)."""
-    text = ", ".join(map(repr, record["ratios"]))
-    if "n" in text or len(record) != 2:  # a nan or an inf (or a record of another shape)
-        return _line(record)
-    return f'{{"step": {record["step"]:d}, "ratios": [{text}]}}\n'
+def _steps_text(records: list[dict]) -> str:
+    """steps.jsonl lines, ``{"step": s, "epoch": e, "loss": x}``: the most frequent record."""
+    values: list = []
+    for r in records:
+        if type(r["loss"]) is not float or len(r) != 3:
+            return "".join(map(_line, records))
+        values += (r["step"], r["epoch"], r["loss"])
+    text = (_STEP * len(records)) % tuple(values)
+    return text if "n" not in text else "".join(map(_line, records))
 
 
-LINES = {"steps": _step_line, "ratios": _ratios_line}  # the per-step streams' own formats
+def _ratios_text(records: list[dict]) -> str:
+    """ratios.jsonl lines, ``{"step": s, "ratios": [...]}``, one per step, to 6 significant
+    digits: plenty for a quantity judged on a log scale against 1e-3, and ``%.6g`` formats a
+    float 3-4x faster than the shortest exact form (``repr``: ~0.8 us each here)."""
+    width = len(records[0]["ratios"])
+    values: list = []
+    for r in records:
+        if len(r) != 2 or len(r["ratios"]) != width:
+            return "".join(map(_line, records))
+        values.append(r["step"])
+        values += r["ratios"]
+    line = '{"step": %d, "ratios": [' + ", ".join(["%.6g"] * width) + "]}\n"
+    text = (line * len(records)) % tuple(values)
+    return text if "n" not in text else "".join(map(_line, records))
+
+
+BATCHES = {"steps": _steps_text, "ratios": _ratios_text}  # the per-step streams' own formats
 
 
 def replace_file(path: Path, data: bytes) -> None:
@@ -206,15 +246,21 @@ def replace_file(path: Path, data: bytes) -> None:
     Unlike :func:`babysit.rundir.atomic_write_bytes` it does not fsync: these documents are
     derived from the JSON lines and rewritten every epoch, and on a busy disk one fsync can
     cost more than an epoch of a small model. A crash keeps the previous complete version.
+    The temp file has a fixed name (one monitor writes a run's records): making a unique one
+    costs more than the write.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _temp_path(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
 
 
 def load_history(run_dir: str | Path | RunDir) -> History:

@@ -1,0 +1,334 @@
+/* babysit.watch._kernels: the monitor's per-step work on a CPU, one call each.
+ *
+ * Right after a training step the caches are cold and every call from Python costs several
+ * microseconds however little it computes (a NumPy allocation or view included; a PyTorch op
+ * on a small CPU tensor 5-30 us). So what the monitor does on every step, and on its sampled
+ * steps, is one call here rather than the 4-10 NumPy or PyTorch ops it would take.
+ *
+ * step_norms(views, before, out, row) runs right after an optimizer step. For every
+ * parameter tensor i (a flat, contiguous buffer in `views`, whose segments lie one after
+ * another in `before`, the weights as they were before the step), with k = len(views):
+ *
+ *     out[row, i]     = sum_j (before[j] - w[j])^2     the squared norm of the update
+ *     out[row, k + i] = sum_j w[j]^2                   the squared norm of the weights now
+ *     before[j]       = w[j]                           the next step's "before"
+ *
+ * `out` is a C-contiguous float64 block of rows of 2k; `views` and `before` are all float32
+ * ("f") or all float64 ("d"). Returns how many tensors did not change at all: the caller
+ * then checks whether one was frozen or got new storage (the view then watches the old one).
+ * One call, one pass: right after a training step the caches are cold and every call from
+ * Python costs several microseconds however little it computes (a NumPy allocation or view
+ * included), and NumPy needs four (concatenate, subtract, multiply, add.reduceat) for what
+ * this does in one.
+ *
+ * Precision: a float32 difference of two float32 numbers is exact when they are within a
+ * factor of two (an update is ~1e-3 of its weight), and its square rounds at 2^-24. The
+ * squares are summed in float32 lanes over blocks of BLOCK values (an error of at most
+ * ~BLOCK/LANES * 2^-24, about 1e-6 relative) and the blocks' sums in double, so the compiler
+ * may vectorize the inner loop (it is built with -fassociative-math where the compiler
+ * takes it). NaN and Inf propagate, as the monitor's nonfinite diagnosis needs.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define BLOCK 256
+
+/* Where the compiler can, a second copy of the loop for CPUs with AVX2 (8 float lanes, not
+ * SSE2's 4), picked when the module loads. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#define WIDE_LANES __attribute__((target_clones("avx2", "default")))
+#else
+#define WIDE_LANES
+#endif
+
+WIDE_LANES static void
+sums_f32(const float *w, float *before, Py_ssize_t n, double *update_sq, double *weight_sq)
+{
+    double du = 0.0, dw = 0.0;
+    for (Py_ssize_t start = 0; start < n; start += BLOCK) {
+        Py_ssize_t end = start + BLOCK < n ? start + BLOCK : n;
+        float bu = 0.0f, bw = 0.0f;
+        for (Py_ssize_t j = start; j < end; j++) {
+            float a = w[j], d = before[j] - a;
+            before[j] = a;
+            bu += d * d;
+            bw += a * a;
+        }
+        du += bu;
+        dw += bw;
+    }
+    *update_sq = du;
+    *weight_sq = dw;
+}
+
+WIDE_LANES static void
+sums_f64(const double *w, double *before, Py_ssize_t n, double *update_sq, double *weight_sq)
+{
+    double du = 0.0, dw = 0.0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        double a = w[j], d = before[j] - a;
+        before[j] = a;
+        du += d * d;
+        dw += a * a;
+    }
+    *update_sq = du;
+    *weight_sq = dw;
+}
+
+static int
+itemsize_of(const Py_buffer *view)
+{
+    if (view->format == NULL || view->format[1] != '\0')
+        return 0;
+    if (view->format[0] == 'f' && view->itemsize == 4)
+        return 4;
+    if (view->format[0] == 'd' && view->itemsize == 8)
+        return 8;
+    return 0;
+}
+
+static PyObject *
+step_norms(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "step_norms(views: list, before, out, row: int)");
+        return NULL;
+    }
+    PyObject *views = args[0];
+    Py_ssize_t k = PyList_GET_SIZE(views), unchanged = 0;
+    Py_ssize_t row = PyLong_AsSsize_t(args[3]);
+    if (row == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer before, out;
+    if (PyObject_GetBuffer(args[1], &before, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[2], &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&before);
+        return NULL;
+    }
+    int size = itemsize_of(&before);
+    double *sums = (double *)out.buf + 2 * k * row;
+    char *at = (char *)before.buf, *end = at + before.len;
+    int ok = size != 0 && itemsize_of(&out) == 8 && row >= 0 && (row + 1) * 2 * k * 8 <= out.len;
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "step_norms: before must be float32 or float64, out float64 "
+                                          "with room for row `row` of 2k");
+    for (Py_ssize_t i = 0; ok && i < k; i++) {
+        Py_buffer w;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(views, i), &w, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            ok = 0;
+            break;
+        }
+        if (itemsize_of(&w) != size || at + w.len > end) {
+            PyErr_SetString(PyExc_ValueError, "step_norms: a view's dtype or size does not fit `before`");
+            ok = 0;
+        } else if (size == 4) {
+            sums_f32((const float *)w.buf, (float *)at, w.len / 4, &sums[i], &sums[k + i]);
+        } else {
+            sums_f64((const double *)w.buf, (double *)at, w.len / 8, &sums[i], &sums[k + i]);
+        }
+        unchanged += ok && sums[i] == 0.0;
+        at += w.len;
+        PyBuffer_Release(&w);
+    }
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&before);
+    if (!ok)
+        return NULL;
+    return PyLong_FromSsize_t(unchanged);
+}
+
+/* summarize(x, mode, bins, low, high, max_values, edge, counts, units)
+ *
+ * One layer's activations (or the gradient flowing into them) on a sampled step, in two
+ * passes over `x` (a C-contiguous float32 or float64 array of n values, shape (N, C, ...)):
+ *
+ * pass 1, all values: the range's scale (mode 1: max x; mode 2: max |x|; NaN if any value is
+ * NaN; at least 1e-30, so an all-zero layer has a range), the values with |x - (low+high)/2|
+ * >= edge (when edge >= 0: saturated tanh/sigmoid units), the values > 0 (fired ReLUs; not
+ * counted in mode 2), the sum of squares; and, when `units` is a writable bool array of C
+ * entries: units[c] = 1 where unit (feature or channel) c has a value > 0 (OR-ed in).
+ *
+ * pass 2, an evenly strided sample x[0], x[stride], ... (stride 1 up to `max_values` values,
+ * else n / max_values made odd, so it does not line up with power-of-two widths): the
+ * histogram `counts` (bins int64, overwritten) over [low, high] (mode 0) or, as the PyTorch
+ * path bins x / scale, over [0, 1] (mode 1) or [-1, 1] (mode 2), with torch.histc's rule:
+ * bin = (v - low) * bins / (high - low) truncated, v == high in the last bin, values outside
+ * the range or NaN not counted.
+ *
+ * Returns (low, high, saturated, positives, sum of squares): the histogram's range in x's
+ * units ([low, high], [0, scale] or [-scale, scale]).
+ */
+#define SUMMARIZE(NAME, T, IT, ABS)                                                                    \
+    WIDE_LANES static void NAME(const T *x, Py_ssize_t n, int mode, int bins, double low, double high, \
+                     Py_ssize_t stride, double edge, int64_t *counts, char *units,              \
+                     Py_ssize_t channels, Py_ssize_t inner, double *result)                     \
+    {                                                                                           \
+        T center = (T)((low + high) / 2), cut = (T)edge;                                        \
+        IT top = 0; /* the largest value (mode 2: |value|) as its bits, see below */             \
+        double saturated = 0, positives = 0, squares = 0;                                       \
+        for (Py_ssize_t start = 0; start < n; start += BLOCK) {                                 \
+            Py_ssize_t end = start + BLOCK < n ? start + BLOCK : n;                             \
+            /* one simple loop per mode, float counters (exact up to BLOCK): vectorizable. The \
+             * maximum is taken over the bits as integers, which order non-negative floats as  \
+             * the floats do (a float max is not vectorized by the compiler unless NaN is ruled \
+             * out); negative values then count as below 0, as the clamp at 1e-30 makes them   \
+             * anyway, and NaN shows in the sum of squares. */                                 \
+            T block_squares = 0, block_positives = 0, block_saturated = 0;                      \
+            if (mode == 2) {                                                                    \
+                for (Py_ssize_t j = start; j < end; j++) {                                      \
+                    T a = x[j];                                                                 \
+                    IT bits;                                                                    \
+                    memcpy(&bits, &a, sizeof bits);                                             \
+                    bits &= ABS;                                                                \
+                    top = bits > top ? bits : top;                                              \
+                    block_squares += a * a;                                                     \
+                }                                                                               \
+            } else if (mode == 1) {                                                             \
+                for (Py_ssize_t j = start; j < end; j++) {                                      \
+                    T a = x[j];                                                                 \
+                    IT bits;                                                                    \
+                    memcpy(&bits, &a, sizeof bits);                                             \
+                    top = bits > top ? bits : top;                                              \
+                    block_squares += a * a;                                                     \
+                    block_positives += a > 0 ? (T)1 : (T)0;                                     \
+                }                                                                               \
+            } else {                                                                            \
+                for (Py_ssize_t j = start; j < end; j++) {                                      \
+                    T a = x[j], off = a - center;                                               \
+                    off = off < 0 ? -off : off;                                                 \
+                    block_squares += a * a;                                                     \
+                    block_positives += a > 0 ? (T)1 : (T)0;                                     \
+                    block_saturated += off >= cut ? (T)1 : (T)0;                                \
+                }                                                                               \
+            }                                                                                   \
+            squares += block_squares;                                                           \
+            positives += block_positives;                                                       \
+            saturated += block_saturated;                                                       \
+        }                                                                                       \
+        T largest;                                                                              \
+        memcpy(&largest, &top, sizeof largest);                                                 \
+        double scale = 0.0;                                                                     \
+        if (mode != 0)                                                                          \
+            scale = squares != squares ? squares : (largest > 1e-30 ? (double)largest : 1e-30);  \
+        if (units != NULL && inner == 1) {                                                      \
+            for (Py_ssize_t at = 0; at < n; at += channels)                                     \
+                for (Py_ssize_t c = 0; c < channels; c++)                                       \
+                    units[c] |= x[at + c] > 0;                                                  \
+        } else if (units != NULL) {                                                             \
+            for (Py_ssize_t at = 0, c = 0; at < n; at += inner, c = c + 1 == channels ? 0 : c + 1) { \
+                if (units[c])                                                                   \
+                    continue;                                                                   \
+                for (Py_ssize_t j = at; j < at + inner; j++)                                    \
+                    if (x[j] > 0) {                                                             \
+                        units[c] = 1;                                                           \
+                        break;                                                                  \
+                    }                                                                           \
+            }                                                                                   \
+        }                                                                                       \
+        T lo = (T)(mode == 0 ? low : mode == 1 ? 0.0 : -1.0), hi = (T)(mode == 0 ? high : 1.0); \
+        T divisor = (T)(mode == 0 ? 1.0 : scale);                                               \
+        for (int b = 0; b < bins; b++)                                                          \
+            counts[b] = 0;                                                                      \
+        for (Py_ssize_t j = 0; j < n; j += stride) {                                            \
+            T v = mode == 0 ? x[j] : x[j] / divisor;                                            \
+            if (v >= lo && v <= hi) {                                                           \
+                Py_ssize_t b = (Py_ssize_t)((v - lo) * bins / (hi - lo));                       \
+                counts[b == bins ? bins - 1 : b] += 1;                                          \
+            }                                                                                   \
+        }                                                                                       \
+        result[0] = scale;                                                                      \
+        result[1] = edge >= 0 ? saturated : 0.0;                                                \
+        result[2] = positives;                                                                  \
+        result[3] = squares;                                                                    \
+    }
+
+SUMMARIZE(summarize_f32, float, int32_t, INT32_MAX)
+SUMMARIZE(summarize_f64, double, int64_t, INT64_MAX)
+
+static PyObject *
+summarize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "summarize(x, mode, bins, low, high, max_values, edge, counts, units)");
+        return NULL;
+    }
+    int mode = PyLong_AsLong(args[1]), bins = PyLong_AsLong(args[2]);
+    double low = PyFloat_AsDouble(args[3]), high = PyFloat_AsDouble(args[4]);
+    Py_ssize_t max_values = PyLong_AsSsize_t(args[5]);
+    double edge = PyFloat_AsDouble(args[6]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_buffer x, counts, units;
+    int have_units = args[8] != Py_None;
+    if (PyObject_GetBuffer(args[0], &x, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[7], &counts, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    if (have_units && PyObject_GetBuffer(args[8], &units, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&counts);
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    int size = itemsize_of(&x);
+    Py_ssize_t n = size ? x.len / size : 0;
+    Py_ssize_t channels = x.ndim >= 2 ? x.shape[1] : 1, inner = 1;
+    for (int d = 2; d < x.ndim; d++)
+        inner *= x.shape[d];
+    Py_ssize_t stride = n <= max_values ? 1 : (n / max_values) | 1;
+    int counts_ok = counts.itemsize == 8 && counts.format != NULL && strchr("ql", counts.format[0]) != NULL
+                    && counts.format[1] == '\0';
+    int ok = size != 0 && n > 0 && mode >= 0 && mode <= 2 && bins > 0 && max_values > 0
+             && (mode != 0 || high > low) && counts_ok && counts.len == (Py_ssize_t)bins * 8
+             && (!have_units || (x.ndim >= 2 && units.len == channels && channels > 0));
+    double result[4];
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "summarize: x must be a non-empty float32 or float64 array, counts "
+                                          "`bins` int64, units one byte per x.shape[1]");
+    else if (size == 4)
+        summarize_f32((const float *)x.buf, n, mode, bins, low, high, stride, edge, (int64_t *)counts.buf,
+                      have_units ? (char *)units.buf : NULL, channels, inner, result);
+    else
+        summarize_f64((const double *)x.buf, n, mode, bins, low, high, stride, edge, (int64_t *)counts.buf,
+                      have_units ? (char *)units.buf : NULL, channels, inner, result);
+    if (have_units)
+        PyBuffer_Release(&units);
+    PyBuffer_Release(&counts);
+    PyBuffer_Release(&x);
+    if (!ok)
+        return NULL;
+    double scale = result[0];
+    if (mode == 1) {
+        low = 0.0;
+        high = scale;
+    } else if (mode == 2) {
+        low = -scale;
+        high = scale;
+    }
+    return Py_BuildValue("(ddddd)", low, high, result[1], result[2], result[3]);
+}
+
+static PyMethodDef methods[] = {
+    {"step_norms", (PyCFunction)(void (*)(void))step_norms, METH_FASTCALL,
+     "step_norms(views, before, out, row): squared update and weight norms per tensor into\n"
+     "out[row]; before := the weights; returns how many tensors did not change."},
+    {"summarize", (PyCFunction)(void (*)(void))summarize, METH_FASTCALL,
+     "summarize(x, mode, bins, low, high, max_values, edge, counts, units): a layer's histogram\n"
+     "and summaries in two passes; returns (low, high, saturated, positives, squares)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "The monitor's per-step work on a CPU, one call each (see _kernels.c).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__kernels(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,161 @@
+"""The compiled kernels give what their NumPy and PyTorch counterparts give.
+
+`babysit.watch._kernels` is optional at install time, but on a machine with a C compiler (CI's)
+it must be there: these tests fail rather than skip when it is missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from babysit.watch import histograms
+from babysit.watch.histograms import FIXED_RANGES, NOT_ON_HOST, histogram, host_summary
+
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from babysit import load_data
+    return load_data("digits")
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    try:
+        from babysit.watch import _kernels
+    except ImportError:
+        pytest.fail("babysit.watch._kernels is not compiled: reinstall (pip install -e .) with a C compiler")
+    return _kernels
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_norms_is_the_numpy_computation(compiled, dtype):
+    rng = np.random.default_rng(0)
+    views = [rng.standard_normal(n).astype(dtype) for n in (700, 1, 33, 4096)]
+    before = np.concatenate(views) + rng.standard_normal(4830).astype(dtype) * 1e-3
+    before[700] = views[1][0]  # the one-value tensor did not move
+    expected_updates = [np.sum((before[o:o + v.size].astype(np.float64) - v) ** 2)
+                        for o, v in zip(np.cumsum([0, 700, 1, 33]), views)]
+    out = np.full((3, 8), -1.0)
+    unchanged = compiled.step_norms(views, before, out, 1)
+    assert unchanged == 1
+    assert out[1, :4] == pytest.approx(expected_updates, rel=1e-5)
+    assert out[1, 4:] == pytest.approx([np.sum(v.astype(np.float64) ** 2) for v in views], rel=1e-5)
+    assert np.array_equal(before, np.concatenate(views))  # the snapshot now holds the weights
+    assert (out[0] == -1).all() and (out[2] == -1).all()  # other rows untouched
+
+
+def test_step_norms_refuses_what_does_not_fit(compiled):
+    views = [np.zeros(4, np.float32)]
+    with pytest.raises(ValueError):
+        compiled.step_norms(views, np.zeros(4, np.float64), np.empty((1, 2)), 0)  # dtypes differ
+    with pytest.raises(ValueError):
+        compiled.step_norms(views, np.zeros(4, np.float32), np.empty((1, 2)), 1)  # no such row
+    with pytest.raises(ValueError):
+        compiled.step_norms(views, np.zeros(3, np.float32), np.empty((1, 2)), 0)  # too small
+    with pytest.raises(TypeError):
+        compiled.step_norms(tuple(views), np.zeros(4, np.float32), np.empty((1, 2)), 0)
+
+
+def _cases():
+    g = torch.Generator().manual_seed(0)
+    mlp = torch.randn(64, 128, generator=g)
+    conv = torch.randn(64, 16, 8, 8, generator=g)
+    conv[:, 3] = -1.0  # channel 3 never fires
+    with_nan = mlp.clone()
+    with_nan[5, 7] = float("nan")
+    return [("relu", mlp.relu()), ("relu", conv.relu()), ("relu6", conv.clamp(0, 6)), ("relu", torch.zeros(8, 4)),
+            ("tanh", (mlp * 3).tanh()), ("sigmoid", (conv * 4).sigmoid()), ("gradient", mlp * 1e-4),
+            ("gradient", conv), ("gradient", with_nan), ("leaky_relu", torch.nn.functional.leaky_relu(mlp)),
+            ("relu", mlp.relu().double())]
+
+
+@pytest.mark.parametrize("kind, x", _cases(), ids=lambda v: v if isinstance(v, str) else "x".join(map(str, v.shape)))
+def test_host_summary_is_what_the_pytorch_ops_give(compiled, kind, x):
+    bins = 40
+    edge = 0.98 * (FIXED_RANGES[kind][1] - FIXED_RANGES[kind][0]) / 2 if kind in FIXED_RANGES else -1.0
+    units = np.zeros(x.shape[1], dtype=bool)
+    counts, low, high, (saturated, positives, squares) = host_summary(x.numpy(), kind, bins, edge, units)
+    want_counts, want_low, want_high = histogram(x, kind, bins)
+    assert len(counts) == bins
+    # the same bins up to values on a bin's edge (float rounding of x / scale may differ)
+    assert np.abs(np.array(counts) - want_counts.numpy()).sum() <= 2
+    if torch.isnan(x).any():
+        assert np.isnan(high) and np.isnan(squares) and sum(counts) == 0
+        return
+    assert float(low) == pytest.approx(float(want_low), rel=1e-6)
+    assert float(high) == pytest.approx(float(want_high), rel=1e-6)
+    assert squares == pytest.approx(float((x.double() ** 2).sum()), rel=1e-5)
+    if kind in FIXED_RANGES or kind in histograms.NONNEGATIVE:  # symmetric ranges do not count them
+        assert positives == float((x > 0).sum())
+    if kind in FIXED_RANGES:
+        center = sum(FIXED_RANGES[kind]) / 2
+        assert saturated == float(((x - center).abs() >= edge).sum())
+    fired = (x.sum(dim=[d for d in range(x.dim()) if d != 1]) > 0) if kind in ("relu", "relu6") else None
+    if fired is not None:
+        assert np.array_equal(units, fired.numpy())
+
+
+def test_units_are_or_ed_over_samples(compiled):
+    """A channel that fires in one sample stays counted as having fired in the window."""
+    units = np.zeros(3, dtype=bool)
+    first = torch.zeros(4, 3, 2)
+    first[1, 0, 1] = 1.0
+    second = torch.zeros(4, 3, 2)
+    second[3, 2, 0] = 2.0
+    host_summary(first.numpy(), "relu", 10, -1.0, units)
+    host_summary(second.numpy(), "relu", 10, -1.0, units)
+    assert units.tolist() == [True, False, True]
+
+
+def test_what_the_kernel_cannot_take_goes_to_the_pytorch_ops(compiled, monkeypatch):
+    """Not contiguous, float16, empty: an error of NOT_ON_HOST, so the caller falls back (a
+    tensor on another device or in bfloat16 fails earlier, in .numpy()). So does everything
+    when the kernel is not compiled."""
+    for values in (np.ones((4, 6), np.float32)[:, ::2], np.ones((4, 3), np.float16), np.ones((0, 3), np.float32)):
+        with pytest.raises(NOT_ON_HOST):
+            host_summary(values, "relu", 10)
+    with pytest.raises(NOT_ON_HOST):
+        torch.ones(2, dtype=torch.bfloat16).numpy()
+    monkeypatch.setattr(histograms, "summarize", None)
+    with pytest.raises(NOT_ON_HOST):
+        host_summary(np.ones((4, 3), np.float32), "relu", 10)
+
+
+@pytest.mark.parametrize("layer", [torch.nn.ReLU, torch.nn.Tanh])
+def test_the_monitor_records_the_same_without_the_kernel(digits, layer, monkeypatch):
+    """The sampled steps' records (histograms, saturation, dead units) from the kernel and from
+    the PyTorch ops agree."""
+    from babysit import Monitor
+
+    def run():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), layer(), torch.nn.Linear(32, 10))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        mon = Monitor(model, optimizer, run_dir=None, hist_every=2, first_layer=False)
+        for i in range(6):
+            loss = torch.nn.functional.cross_entropy(model(digits.x_train[i * 32:(i + 1) * 32]),
+                                                     digits.y_train[i * 32:(i + 1) * 32])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            mon.step(loss)
+        mon.epoch(train_acc=0.5)
+        mon.close()
+        return mon.history
+
+    with_kernel = run()
+    monkeypatch.setattr(histograms, "summarize", None)
+    without = run()
+    assert len(with_kernel.activations) == len(without.activations) == 3
+    assert len(with_kernel.gradients) == len(without.gradients) == 3
+    for got, want in zip(with_kernel.activations + with_kernel.gradients, without.activations + without.gradients):
+        assert set(got) == set(want)
+        for key, value in want.items():
+            if key == "counts":
+                assert np.abs(np.array(got[key]) - np.array(value)).sum() <= 2
+            else:
+                assert got[key] == (pytest.approx(value, rel=1e-5) if isinstance(value, float) else value)
+    assert with_kernel.epochs[0].get("dead") == pytest.approx(without.epochs[0].get("dead"))
