@@ -11,6 +11,8 @@ Two views, both taken on the sampled steps only and kept on the device:
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from .histograms import NOT_ON_HOST, histogram, host_summary
@@ -26,17 +28,18 @@ class GradientProbe:
 
     def watch_output(self, name: str, kind: str, output: torch.Tensor) -> None:
         """Histogram the gradient that reaches `output` in the coming backward pass."""
-        step = self.step
+        output.register_hook(partial(self.summarize, self.step, name))
 
-        def hook(grad: torch.Tensor) -> None:
-            try:  # on a CPU: host numbers from one kernel call
-                counts, low, high, (_, _, squares) = host_summary(grad.detach().numpy(), "gradient", self.bins)
-                rms = (squares ** 0.5, grad.numel() ** 0.5)
-            except NOT_ON_HOST:
-                counts, low, high = histogram(grad, "gradient", self.bins)
-                rms = (torch.linalg.vector_norm(grad.detach()), grad.numel() ** 0.5)  # read as norm / sqrt(n)
-            self.pending_layers.append((step, name, {"counts": counts, "low": low, "high": high, "rms": rms}))
-        output.register_hook(hook)
+    def summarize(self, step: int, name: str, grad: torch.Tensor) -> None:
+        """The gradient's histogram and RMS: host numbers from one kernel call on a CPU, else
+        device tensors (the RMS read back as ``norm / sqrt(n)``)."""
+        try:
+            counts, low, high, (_, _, squares) = host_summary(grad.detach().numpy(), "gradient", self.bins)
+            rms = (squares ** 0.5, grad.numel() ** 0.5)
+        except NOT_ON_HOST:
+            counts, low, high = histogram(grad, "gradient", self.bins)
+            rms = (torch.linalg.vector_norm(grad.detach()), grad.numel() ** 0.5)
+        self.pending_layers.append((step, name, {"counts": counts, "low": low, "high": high, "rms": rms}))
 
     def record_norms(self, step: int) -> None:
         """RMS gradient of every parameter (0 where a parameter got no gradient this step)."""

@@ -89,6 +89,10 @@ class UpdateRatios:
         # whether the host snapshot holds the weights as they are now (then the coming step
         # needs no before_step: its "before" is the last step's "after")
         self.current = False
+        if self.on_host and self.kernel is not None:
+            self.after_step = self._kernel_step
+        else:
+            self.__dict__.pop("after_step", None)
 
     @property
     def waiting(self) -> bool:
@@ -112,6 +116,8 @@ class UpdateRatios:
                 torch._foreach_copy_(self.snapshot, self.params)
 
     def after_step(self, step: int) -> None:
+        """Measure the step that just ended (on a CPU with the kernel, :meth:`_bind` puts
+        :meth:`_kernel_step` here directly: one call less on the hot path)."""
         if self.on_host and self.kernel is not None:
             self._kernel_step(step)
             return
@@ -143,7 +149,9 @@ class UpdateRatios:
         at all: a view of replaced storage watches memory nobody updates any more, so its
         tensor reads as unchanged (and a frozen tensor costs one check a step). Comparing
         every tensor's storage every step cost ~5 us — a third of this path."""
-        row = self._next_row()
+        row = len(self._row_steps)
+        if row == len(self._rows):
+            self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
         if self.kernel(self._views, self._before, self._rows, row) and self._moved():
             if not self._follow_storage():
                 return  # nothing from before this step to compare the new storage with
