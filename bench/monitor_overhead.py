@@ -9,21 +9,23 @@ prints each way's time as a ratio to the bare loop's:
 * default: loss and accuracy, update:weight ratios every step, histograms every 25 steps,
   per-epoch diagnoses and records on disk — target <= 1.05x.
 
-Side by side: the four loops advance an epoch at a time in turn (bare, bare again, loss
-only, default; then the next epoch, in the reverse order), so that a slow spell of this
-shared machine — its speed drifts by 10-30% over seconds — falls on all of them alike. An
-epoch keeps its steps together (the caches stay as warm as in a real loop). Each loop's time
-is the sum of its epochs' CPU time (all threads; the wall clock is printed too), the
-monitored ones' ``mon.close()`` included. A run is 10 epochs (the default experiment's
-length) and the ratio is the median over `--reps` runs. Every run starts from a collected
-heap, so no run is charged for collecting an earlier one's garbage (a full collection walks
-all of PyTorch's objects: ~0.2 s here).
+Side by side: the four loops advance an epoch at a time in turn, so that a slow spell of
+this shared machine falls on all of them alike. The order rotates from epoch to epoch (bare,
+bare again, loss only, default; then bare again, loss only, default, bare; ...): each loop
+takes every place equally often and none runs two epochs back to back (an epoch after its
+own is faster by a few percent: its data is still in the caches). An epoch keeps its steps
+together (the caches stay as warm as in a real loop). A run is 10 epochs (the default experiment's length), the
+monitored loops' ``mon.close()`` included. Each loop's time is the sum over epochs of that
+epoch's median over `--reps` runs (see :func:`typical_time`), in CPU time (all threads; the
+wall clock is printed too); the spread of single runs' ratios shows what one run could
+say. Every run starts from a collected heap, so no run is charged for collecting an earlier
+one's garbage (a full collection walks all of PyTorch's objects: ~0.2 s here).
 
 A third figure, "inside the monitor", adds up the time spent in the monitor's own calls
 and hooks (step, epoch, close, the optimizer step hooks, the sampled forward/backward hooks)
 over the same runs: it does not see side effects (cache, allocator, GC), but it is far less
 noisy than a difference of two whole-run times on a busy machine.
-Run: ``python bench/monitor_overhead.py [--epochs 10] [--reps 7] [--threads 1]``.
+Run: ``python bench/monitor_overhead.py [--epochs 10] [--reps 9] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -109,25 +111,33 @@ def training(model_name: str, variant: str, data, epochs: int, batch_size: int, 
 
 
 def train_side_by_side(model_name: str, data, epochs: int, batch_size: int, folder: str,
-                       rep: int) -> dict[str, tuple[float, float]]:
-    """The four loops, an epoch each in turn: ``{variant: (wall, cpu)}`` summed over epochs."""
+                       rep: int) -> dict[str, list[tuple[float, float]]]:
+    """The four loops, an epoch each in turn: ``{variant: [(wall, cpu) of each epoch]}``."""
     loops = {v: training(model_name, v, data, epochs, batch_size, f"{folder}/{v}-{rep}") for v in VARIANTS}
-    totals = {v: [0.0, 0.0] for v in VARIANTS}
+    times: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     gc.collect()  # a clean heap: collecting an earlier run's garbage is not this run's cost
     for epoch in range(epochs):
-        for variant in (VARIANTS if (epoch + rep) % 2 == 0 else VARIANTS[::-1]):
+        turn = (epoch + rep) % len(VARIANTS)  # rotate: no loop runs two epochs back to back
+        for variant in VARIANTS[turn:] + VARIANTS[:turn]:
             before = INSIDE["cpu"]
-            wall, cpu = next(loops[variant])
-            totals[variant][0] += wall
-            totals[variant][1] += cpu
+            times[variant].append(next(loops[variant]))
             INSIDE[variant] = INSIDE.get(variant, 0.0) + INSIDE["cpu"] - before
-    return {v: (w, c) for v, (w, c) in totals.items()}
+    return times
+
+
+def typical_time(runs: list[dict], variant: str, clock: int) -> float:
+    """A loop's time without the machine's hiccups: the sum over epochs of the median over the
+    runs of that epoch's time. A hiccup (this VM loses 5-20 ms at a time: an epoch's ratio to
+    its twin swings 0.65-1.3) lands in one run's epoch and the median drops it; the monitor's
+    own costs (its batch reads, diagnoses and close, each in the same epochs every run) stay."""
+    epochs = len(runs[0][variant])
+    return sum(statistics.median(r[variant][e][clock] for r in runs) for e in range(epochs))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: least noise)")
     args = parser.parse_args()
@@ -144,23 +154,22 @@ def main() -> int:
             for rep in range(args.reps):
                 runs.append(train_side_by_side(model_name, data, args.epochs, args.batch_size, tmp, rep))
         steps = args.epochs * -(-len(data.y_train) // args.batch_size)
-        bare_cpu = statistics.median(r["bare"][1] for r in runs)
-        print(f"{model_name}: bare loop {bare_cpu / steps * 1e3:.2f} ms/step CPU, "
-              f"{statistics.median(r['bare'][0] for r in runs) / steps * 1e3:.2f} ms/step wall "
-              f"({steps} steps, median of {args.reps} runs side by side)")
+        bare_cpu, bare_wall = typical_time(runs, "bare", 1), typical_time(runs, "bare", 0)
+        print(f"{model_name}: bare loop {bare_cpu / steps * 1e3:.2f} ms/step CPU, {bare_wall / steps * 1e3:.2f} "
+              f"ms/step wall ({steps} steps, {args.reps} runs side by side)")
         for variant in VARIANTS[1:]:
-            cpu_ratios = sorted(r[variant][1] / r["bare"][1] for r in runs)
-            cpu_ratio = statistics.median(cpu_ratios)
-            spread = f"runs {cpu_ratios[0]:.3f}-{cpu_ratios[-1]:.3f}"
-            wall_ratio = statistics.median(r[variant][0] / r["bare"][0] for r in runs)
+            cpu_ratio = typical_time(runs, variant, 1) / bare_cpu
+            wall_ratio = typical_time(runs, variant, 0) / bare_wall
+            per_run = sorted(sum(c for _, c in r[variant]) / sum(c for _, c in r["bare"]) for r in runs)
+            spread = f"single runs {per_run[0]:.3f}-{per_run[-1]:.3f}"
             if variant == "bare again":
-                print(f"  bare loop against itself (the noise floor): {cpu_ratio:.3f}x CPU ({spread}), "
-                      f"{wall_ratio:.3f}x wall")
+                print(f"  bare loop against itself (the noise floor): {cpu_ratio:.3f}x CPU, "
+                      f"{wall_ratio:.3f}x wall ({spread})")
                 continue
             ok = cpu_ratio <= TARGETS[variant]
             failed |= not ok
             own = INSIDE[variant] / args.reps
-            print(f"  {variant:>9}: {cpu_ratio:.3f}x CPU ({spread}), {wall_ratio:.3f}x wall; inside the monitor "
+            print(f"  {variant:>9}: {cpu_ratio:.3f}x CPU, {wall_ratio:.3f}x wall ({spread}); inside the monitor "
                   f"{own / steps * 1e6:.0f} us/step = {1 + own / bare_cpu:.3f}x  "
                   f"(target <= {TARGETS[variant]:.2f}x)  {'ok' if ok else 'MISSED'}")
     return 1 if failed else 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from babysit.watch import histograms
+from babysit.watch import gradients, histograms, updates
 from babysit.watch.histograms import FIXED_RANGES, NOT_ON_HOST, histogram, host_summary
 
 
@@ -57,6 +57,19 @@ def test_step_norms_refuses_what_does_not_fit(compiled):
         compiled.step_norms(views, np.zeros(3, np.float32), np.empty((1, 2)), 0)  # too small
     with pytest.raises(TypeError):
         compiled.step_norms(tuple(views), np.zeros(4, np.float32), np.empty((1, 2)), 0)
+
+
+def test_square_sums_is_the_numpy_computation(compiled):
+    rng = np.random.default_rng(1)
+    buffers = [rng.standard_normal(n).astype(dtype) for n, dtype in ((1000, np.float32), (7, np.float64), (1, np.float32))]
+    out = np.full(4, -1.0)
+    compiled.square_sums(buffers[:2] + [None] + buffers[2:], out)
+    assert out == pytest.approx([np.sum(b.astype(np.float64) ** 2) for b in buffers[:2]] + [0.0]
+                                + [float(buffers[2][0]) ** 2], rel=1e-6)
+    with pytest.raises(ValueError):
+        compiled.square_sums([np.ones(3, np.float16)], np.empty(1))
+    with pytest.raises(ValueError):
+        compiled.square_sums([np.ones(3, np.float32)], np.empty(2))
 
 
 def _cases():
@@ -148,6 +161,8 @@ def test_the_monitor_records_the_same_without_the_kernel(digits, layer, monkeypa
 
     with_kernel = run()
     monkeypatch.setattr(histograms, "summarize", None)
+    monkeypatch.setattr(gradients, "square_sums", None)
+    monkeypatch.setattr(updates, "step_norms", None)
     without = run()
     assert len(with_kernel.activations) == len(without.activations) == 3
     assert len(with_kernel.gradients) == len(without.gradients) == 3
@@ -159,3 +174,9 @@ def test_the_monitor_records_the_same_without_the_kernel(digits, layer, monkeypa
             else:
                 assert got[key] == (pytest.approx(value, rel=1e-5) if isinstance(value, float) else value)
     assert with_kernel.epochs[0].get("dead") == pytest.approx(without.epochs[0].get("dead"))
+    assert [r["step"] for r in with_kernel.grad_norms] == [r["step"] for r in without.grad_norms] == [1, 3, 5]
+    for got, want in zip(with_kernel.grad_norms, without.grad_norms):
+        assert got["rms"] == pytest.approx(want["rms"], rel=1e-5)
+    assert [r["step"] for r in with_kernel.ratios] == [r["step"] for r in without.ratios] == list(range(1, 7))
+    # the fallback re-measures ||w|| every 10th step, the kernel every step: equal at step 1
+    assert with_kernel.ratios[0]["ratios"] == pytest.approx(without.ratios[0]["ratios"], rel=1e-5)

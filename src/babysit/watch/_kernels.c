@@ -77,6 +77,29 @@ sums_f64(const double *w, double *before, Py_ssize_t n, double *update_sq, doubl
     *weight_sq = dw;
 }
 
+WIDE_LANES static void
+sums_f32_squares(const float *x, Py_ssize_t n, double *total)
+{
+    double sum = 0.0;
+    for (Py_ssize_t start = 0; start < n; start += BLOCK) {
+        Py_ssize_t end = start + BLOCK < n ? start + BLOCK : n;
+        float block = 0.0f;
+        for (Py_ssize_t j = start; j < end; j++)
+            block += x[j] * x[j];
+        sum += block;
+    }
+    *total = sum;
+}
+
+WIDE_LANES static void
+sums_f64_squares(const double *x, Py_ssize_t n, double *total)
+{
+    double sum = 0.0;
+    for (Py_ssize_t j = 0; j < n; j++)
+        sum += x[j] * x[j];
+    *total = sum;
+}
+
 static int
 itemsize_of(const Py_buffer *view)
 {
@@ -312,10 +335,56 @@ summarize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(ddddd)", low, high, result[1], result[2], result[3]);
 }
 
+/* square_sums(buffers, out): out[i] = the sum of squares of buffers[i] (C-contiguous float32
+ * or float64), in double; a buffer of None counts 0. The gradients' norms on a sampled step. */
+static PyObject *
+square_sums(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "square_sums(buffers: list, out)");
+        return NULL;
+    }
+    Py_ssize_t k = PyList_GET_SIZE(args[0]);
+    Py_buffer out;
+    if (PyObject_GetBuffer(args[1], &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
+        return NULL;
+    int ok = itemsize_of(&out) == 8 && out.len == k * 8;
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "square_sums: out must hold len(buffers) float64");
+    double *sums = (double *)out.buf;
+    for (Py_ssize_t i = 0; ok && i < k; i++) {
+        PyObject *item = PyList_GET_ITEM(args[0], i);
+        sums[i] = 0.0;
+        if (item == Py_None)
+            continue;
+        Py_buffer b;
+        if (PyObject_GetBuffer(item, &b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            ok = 0;
+            break;
+        }
+        int size = itemsize_of(&b);
+        if (size == 4)
+            sums_f32_squares((const float *)b.buf, b.len / 4, &sums[i]);
+        else if (size == 8)
+            sums_f64_squares((const double *)b.buf, b.len / 8, &sums[i]);
+        else {
+            PyErr_SetString(PyExc_ValueError, "square_sums: buffers must be float32 or float64");
+            ok = 0;
+        }
+        PyBuffer_Release(&b);
+    }
+    PyBuffer_Release(&out);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"step_norms", (PyCFunction)(void (*)(void))step_norms, METH_FASTCALL,
      "step_norms(views, before, out, row): squared update and weight norms per tensor into\n"
      "out[row]; before := the weights; returns how many tensors did not change."},
+    {"square_sums", (PyCFunction)(void (*)(void))square_sums, METH_FASTCALL,
+     "square_sums(buffers, out): out[i] = sum of squares of buffers[i] (None: 0)."},
     {"summarize", (PyCFunction)(void (*)(void))summarize, METH_FASTCALL,
      "summarize(x, mode, bins, low, high, max_values, edge, counts, units): a layer's histogram\n"
      "and summaries in two passes; returns (low, high, saturated, positives, squares)."},

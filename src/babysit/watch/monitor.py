@@ -284,7 +284,7 @@ class Monitor:
         tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)]
         for _, update_norms, weight_norms in updates:
             tensors += [*update_norms, *(weight_norms or ())]
-        tensors += [t for _, row in norms for t in row]
+        tensors += [t for _, row in norms if not isinstance(row, np.ndarray) for t in row]
         for _, _, _, stats in acts:
             tensors += _tensors(stats)
         for _, _, stats in layer_grads:
@@ -297,7 +297,9 @@ class Monitor:
             for s, e, v in losses])
         self.recorder.append("ratios", self._ratio_rows(steps, squares, updates, values))
         sizes = self.gradients.sizes
-        self.recorder.append("grad_norms", [{"step": s, "rms": [next(values) / n for n in sizes]} for s, _ in norms])
+        self.recorder.append("grad_norms", [
+            {"step": s, "rms": (np.sqrt(row) / sizes).tolist() if isinstance(row, np.ndarray)
+             else [next(values) / n for n in sizes]} for s, row in norms])
         self.recorder.append("activations", [
             {"step": s, "layer": name, "kind": kind, **_values(stats, values)}
             for s, name, kind, stats in acts])
