@@ -180,3 +180,24 @@ def test_the_monitor_records_the_same_without_the_kernel(digits, layer, monkeypa
     assert [r["step"] for r in with_kernel.ratios] == [r["step"] for r in without.ratios] == list(range(1, 7))
     # the fallback re-measures ||w|| every 10th step, the kernel every step: equal at step 1
     assert with_kernel.ratios[0]["ratios"] == pytest.approx(without.ratios[0]["ratios"], rel=1e-5)
+
+
+def test_ratio_lines_are_json_within_half_a_unit_of_the_sixth_digit(compiled):
+    import json
+
+    rng = np.random.default_rng(2)
+    values = np.concatenate([10 ** rng.uniform(-12, 12, 4000), -10 ** rng.uniform(-8, 8, 1000),
+                             [0.0, 1.0, 0.5, 1e-5, 9.999995e-6, 999999.5, 1e6, 123456.0, 1e-300, 1.7e308]])
+    rows = values.reshape(-1, 5)
+    text = compiled.ratio_lines(list(range(3, 3 + len(rows))), rows)
+    lines = text.splitlines()
+    assert len(lines) == len(rows) and text.endswith("\n")
+    for line, row in zip(lines, rows):
+        record = json.loads(line)
+        assert list(record) == ["step", "ratios"]
+        assert record["ratios"] == pytest.approx(row.tolist(), rel=5.000001e-6)
+    assert lines[0].startswith('{"step": 3, "ratios": [')
+    assert compiled.ratio_lines([1, 2], np.array([[1.0, 2.0], [np.inf, 0.0]])) is None  # babysit's own form
+    assert compiled.ratio_lines([], np.empty((0, 3))) == ""
+    with pytest.raises(ValueError):
+        compiled.ratio_lines([1], np.ones((2, 3)))

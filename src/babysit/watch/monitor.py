@@ -32,7 +32,7 @@ from .gradients import GradientProbe
 from .readback import read_back
 from .records import History, Recorder
 from .tensorboard import export, tensorboard_writer
-from .updates import UpdateRatios, host_ratios, ratios
+from .updates import UpdateRatios, host_ratios, ratio_lines, ratios
 
 # Diagnosing and replacing diagnoses.json take about a millisecond (the file replace alone
 # ~0.3-1 ms on a busy disk): every epoch, that is several percent of a tiny model's epoch.
@@ -295,7 +295,7 @@ class Monitor:
         self.recorder.append("steps", [
             {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
             for s, e, v in losses])
-        self.recorder.append("ratios", self._ratio_rows(steps, squares, updates, values))
+        self.recorder.append("ratios", *self._ratio_rows(steps, squares, updates, values))
         sizes = self.gradients.sizes
         self.recorder.append("grad_norms", [
             {"step": s, "rms": (np.sqrt(row) / sizes).tolist() if isinstance(row, np.ndarray)
@@ -309,12 +309,15 @@ class Monitor:
         if self.tensorboard is not None:
             export(self.tensorboard, self.history, len(losses), len(steps) + len(updates), len(acts))
 
-    def _ratio_rows(self, steps: list[int], squares: np.ndarray, updates: list, values) -> list[dict]:
-        """The ratios records: the host path's rows of squares in one vectorized go, the device
-        path's entries from the values read back (in step order, should a cast midway have
-        left both)."""
-        rows = [{"step": s, "ratios": r} for s, r in zip(steps, host_ratios(squares).tolist())] if steps else []
+    def _ratio_rows(self, steps: list[int], squares: np.ndarray, updates: list, values) -> tuple[list[dict], str | None]:
+        """The ratios records: the host path's rows of squares in one vectorized go (and their
+        lines formatted by the kernel), the device path's entries from the values read back
+        (in step order, should a cast midway have left both)."""
+        rows, text = [], None
         if steps:
+            found = host_ratios(squares)
+            rows = [{"step": s, "ratios": r} for s, r in zip(steps, found.tolist())]
+            text = ratio_lines(steps, found) if ratio_lines is not None and not updates else None
             self._weight_squares = squares[-1, len(self.params):]
         for step, update_norms, weight_norms in updates:
             du = [next(values) for _ in update_norms]
@@ -323,7 +326,7 @@ class Monitor:
             rows.append({"step": step, "ratios": ratios(du, np.sqrt(self._weight_squares)).tolist()})
         if steps and updates:
             rows.sort(key=lambda row: row["step"])
-        return rows
+        return rows, text
 
     def _pending(self) -> bool:
         return bool(self._losses or self._epochs or (self.updates is not None and self.updates.waiting)

@@ -154,8 +154,9 @@ class Recorder:
             f.truncate()
         os.replace(tmp, self.run_dir / rel)
 
-    def append(self, stream: str, records: list[dict]) -> None:
-        """Add `records` to one stream: in memory, and in its file with one write of whole lines."""
+    def append(self, stream: str, records: list[dict], text: str | None = None) -> None:
+        """Add `records` to one stream: in memory, and in its file with one write of whole
+        lines (`text`, when the caller has them formatted already)."""
         if not records:
             return
         getattr(self.history, stream).extend(records)
@@ -164,8 +165,10 @@ class Recorder:
             if self.run_dir is None:
                 return
             f = self._files[stream] = open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8")
-        batch = BATCHES.get(stream)
-        f.write(batch(records) if batch is not None else "".join(map(_line, records)))
+        if text is None:
+            batch = BATCHES.get(stream)
+            text = batch(records) if batch is not None else "".join(map(_line, records))
+        f.write(text)
         f.flush()  # whole lines, visible to readers now
 
     def write_diagnoses(self, found: list) -> None:

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 try:
-    from ._kernels import step_norms
+    from ._kernels import ratio_lines, step_norms
 except ImportError:  # not compiled on this machine: NumPy computes the same, in four calls
-    step_norms = None
+    ratio_lines = step_norms = None
 
 HOST_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 _data_ptr = torch.Tensor.data_ptr
