@@ -15,7 +15,8 @@ bare again, loss only, default; then bare again, loss only, default, bare; ...):
 takes every place equally often and none runs two epochs back to back (an epoch after its
 own is faster by a few percent: its data is still in the caches). An epoch keeps its steps
 together (the caches stay as warm as in a real loop). A run is 10 epochs (the default experiment's length), the
-monitored loops' ``mon.close()`` included. Each loop's time is the sum over epochs of that
+monitored loops' ``mon.close()`` included; each monitor runs on its loop's own clock
+(:class:`OwnClocks`), as it would alone. Each loop's time is the sum over epochs of that
 epoch's median over `--reps` runs (see :func:`typical_time`), in CPU time (all threads; the
 wall clock is printed too); the spread of single runs' ratios shows what one run could
 say. Every run starts from a collected heap, so no run is charged for collecting an earlier
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -110,18 +112,49 @@ def training(model_name: str, variant: str, data, epochs: int, batch_size: int, 
         yield time.perf_counter() - started, time.process_time() - cpu_started
 
 
+class OwnClocks:
+    """Each loop's own clock, for its monitor: the wall clock with the other loops' turns
+    taken out. The monitor paces its batch reads (`flush_seconds`) and its diagnoses (0.2% of
+    the time since it started) by the clock; side by side, the wall clock would run four
+    times as fast as the loop's own time and the monitor would diagnose four times as often
+    as in a real loop."""
+
+    def __init__(self):
+        self.own: dict[str, float] = {}  # time each loop has run so far, over its turns
+        self.variant, self.turn_started = None, 0.0
+
+    def start(self, variant: str) -> None:
+        self.variant, self.turn_started = variant, time.perf_counter()
+
+    def stop(self) -> None:
+        self.own[self.variant] = self.now()
+        self.variant = None
+
+    def now(self) -> float:
+        return self.own.get(self.variant, 0.0) + time.perf_counter() - self.turn_started
+
+
 def train_side_by_side(model_name: str, data, epochs: int, batch_size: int, folder: str,
                        rep: int) -> dict[str, list[tuple[float, float]]]:
     """The four loops, an epoch each in turn: ``{variant: [(wall, cpu) of each epoch]}``."""
+    from babysit.watch import monitor
+
+    clocks = OwnClocks()
+    monitor.time = SimpleNamespace(perf_counter=clocks.now)  # the monitors' only use of `time`
     loops = {v: training(model_name, v, data, epochs, batch_size, f"{folder}/{v}-{rep}") for v in VARIANTS}
     times: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     gc.collect()  # a clean heap: collecting an earlier run's garbage is not this run's cost
-    for epoch in range(epochs):
-        turn = (epoch + rep) % len(VARIANTS)  # rotate: no loop runs two epochs back to back
-        for variant in VARIANTS[turn:] + VARIANTS[:turn]:
-            before = INSIDE["cpu"]
-            times[variant].append(next(loops[variant]))
-            INSIDE[variant] = INSIDE.get(variant, 0.0) + INSIDE["cpu"] - before
+    try:
+        for epoch in range(epochs):
+            turn = (epoch + rep) % len(VARIANTS)  # rotate: no loop runs two epochs back to back
+            for variant in VARIANTS[turn:] + VARIANTS[:turn]:
+                before = INSIDE["cpu"]
+                clocks.start(variant)
+                times[variant].append(next(loops[variant]))
+                clocks.stop()
+                INSIDE[variant] = INSIDE.get(variant, 0.0) + INSIDE["cpu"] - before
+    finally:
+        monitor.time = time
     return times
 
 
