@@ -156,17 +156,18 @@ class ActivationProbe:
         return stats
 
     def _summarize_on_host(self, name: str, kind: str, a: torch.Tensor) -> dict:
+        # few calls, and NumPy's attributes rather than the tensor's: this runs with cold caches
         values = a.numpy()  # TypeError (before anything changes) unless a CPU tensor NumPy takes
-        window = self.windows.get(name) if a.dim() >= 2 else None  # ReLU-like layers only
-        units = window.host_units(a.shape[1]) if window is not None and summarize_compiled() else None
+        window = self.windows.get(name) if values.ndim >= 2 else None  # ReLU-like layers only
+        units = window.host_units(values.shape[1]) if window is not None and summarize_compiled() else None
         counts, low, high, (saturated, positives, _) = host_summary(values, kind, self.bins, EDGES.get(kind, -1.0),
                                                                     units)
         stats: dict = {"counts": counts, "low": low, "high": high}
         if kind in BOUNDS:
-            stats["saturated"] = (saturated, a.numel())
+            stats["saturated"] = (saturated, values.size)
         if window is not None:
             window.samples += 1
-            stats["zero_fraction"] = (a.numel() - positives, a.numel())
+            stats["zero_fraction"] = (values.size - positives, values.size)
         return stats
 
     def dead_fractions(self) -> dict[str, tuple[torch.Tensor, int]]:

@@ -83,11 +83,11 @@ NOT_ON_HOST = (TypeError, BufferError, ValueError)
 
 
 def host_summary(values: np.ndarray, kind: str, bins: int, edge: float = -1.0,
-                 units: np.ndarray | None = None) -> tuple[list[int], float, float, tuple]:
+                 units: np.ndarray | None = None) -> tuple[np.ndarray, float, float, tuple]:
     """``(counts, low, high, (saturated, positives, sum of squares))`` of `values` (a CPU
     tensor's ``.numpy()``: a caller's ``x.detach().numpy()`` raises TypeError for a tensor
     on another device or of a dtype NumPy lacks) as host numbers, in one kernel call: the
-    histogram :func:`histogram` would give (the counts as ints), the number of values within
+    histogram :func:`histogram` would give (the counts as an int64 array), the number of values within
     `edge` of the range's bounds (``edge >= 0``, fixed ranges) and of values > 0 (fixed and
     non-negative ranges; 0 for a symmetric one). `units`, a bool array of ``shape[1]``
     entries, is OR-ed with "this unit (feature or channel) gave a value > 0".
@@ -102,4 +102,4 @@ def host_summary(values: np.ndarray, kind: str, bins: int, edge: float = -1.0,
     counts = np.empty(bins, dtype=np.int64)
     low, high, saturated, positives, squares = summarize(values, mode, bins, low, high, MAX_VALUES, edge,
                                                          counts, units)
-    return counts.tolist(), low, high, (saturated, positives, squares)
+    return counts, low, high, (saturated, positives, squares)  # the counts' list waits for the batch read

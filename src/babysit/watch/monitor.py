@@ -95,6 +95,7 @@ class Monitor:
         self.steps_taken = start_step  # optimizer steps, over all epochs
         self.epochs_done = start_epoch
         self._losses: list = []  # (step, epoch, loss as float or 0-d device tensor) not yet read back
+        self._tensor_losses = False  # whether _losses holds a tensor
         self._epochs: list = []  # (epoch record, {layer: (units ever active: device tensor or int, units)} or None)
         self._weight_squares = None  # the latest ||w||^2 per tensor (an array), read back
         self._closed = False
@@ -177,8 +178,12 @@ class Monitor:
 
     def step(self, loss: torch.Tensor | float) -> None:
         """Record this step's loss (a tensor stays on the device until the next batch read)."""
-        if isinstance(loss, torch.Tensor):
-            loss = loss.detach()
+        if type(loss) is not float:
+            if isinstance(loss, torch.Tensor):
+                loss = loss.detach()
+                self._tensor_losses = True  # read back at the next batch read
+            else:
+                loss = float(loss)
         if not self._hooked:
             self.steps_taken += 1
         losses = self._losses
@@ -281,7 +286,8 @@ class Monitor:
         steps, squares, updates = self.updates.drain() if self.updates is not None else ([], None, [])
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
-        tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)]
+        tensor_losses, self._tensor_losses = self._tensor_losses, False
+        tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)] if tensor_losses else []
         for _, update_norms, weight_norms in updates:
             tensors += [*update_norms, *(weight_norms or ())]
         tensors += [t for _, row in norms if not isinstance(row, np.ndarray) for t in row]
@@ -293,8 +299,8 @@ class Monitor:
             tensors += [active for active, _ in dead.values() if isinstance(active, torch.Tensor)] if dead else []
         values = iter(read_back(tensors))
         self.recorder.append("steps", [
-            {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else float(v)}
-            for s, e, v in losses])
+            {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else v}
+            for s, e, v in losses] if tensor_losses else [{"step": s, "epoch": e, "loss": v} for s, e, v in losses])
         self.recorder.append("ratios", *self._ratio_rows(steps, squares, updates, values))
         sizes = self.gradients.sizes
         self.recorder.append("grad_norms", [
@@ -416,13 +422,16 @@ def _tensors(stats: dict) -> list[torch.Tensor]:
 
 
 def _values(stats: dict, values) -> dict:
-    """`stats` with each tensor replaced by its value read back, ``(tensor, n)`` by value / n."""
+    """`stats` with each tensor replaced by its value read back, ``(tensor, n)`` by value / n,
+    an array (host numbers) by its list."""
     out = {}
     for k, v in stats.items():
         if isinstance(v, tuple):
             out[k] = next(values) / v[1] if isinstance(v[0], torch.Tensor) else v[0] / v[1]
+        elif isinstance(v, torch.Tensor):
+            out[k] = next(values)
         else:
-            out[k] = next(values) if isinstance(v, torch.Tensor) else v
+            out[k] = v.tolist() if isinstance(v, np.ndarray) else v
     return out
 
 
