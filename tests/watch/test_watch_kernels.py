@@ -201,3 +201,22 @@ def test_ratio_lines_are_json_within_half_a_unit_of_the_sixth_digit(compiled):
     assert compiled.ratio_lines([], np.empty((0, 3))) == ""
     with pytest.raises(ValueError):
         compiled.ratio_lines([1], np.ones((2, 3)))
+
+
+def test_json_lines_are_what_the_json_module_writes(compiled):
+    import json
+    import random
+
+    from babysit.rundir import dumps
+
+    rng = random.Random(3)
+    records = [{"step": 26, "layer": "conv.2", "kind": "relu", "counts": [rng.randint(0, 300) for _ in range(40)],
+                "low": 0.0, "high": 3.6177642345428467, "zero_fraction": 0.4921875},
+               {"epoch": 3, "step": 69, "val_acc": 0.9554317548746518, "dead": {"2": 0.0, "4": 0.0078125},
+                "saturated": {}, "none": None, "flag": True, "empty": [], "negative": -5, "rms": [1e-300, 2.5e-7]},
+               {"v": [rng.randint(-10**18, 10**18) for _ in range(100)] + [0, -1, 2**63 - 1, -2**63]}]
+    assert compiled.json_lines(records) == "".join(dumps(r) + "\n" for r in records)
+    floats = [rng.random() * 10 ** rng.uniform(-20, 20) for _ in range(5000)] + [0.1, 3.0, 1e22, 5e-324]
+    assert json.loads(compiled.json_lines([{"v": floats}]))["v"] == floats  # exact, if not always repr's text
+    for odd in ({"x": float("nan")}, {"x": "\u00e9"}, {"x": 'q"'}, {1: 2}, {"x": (1,)}, {"x": 10**20}, {"x": np.int64(3)}):
+        assert compiled.json_lines([records[0], odd]) is None, odd  # the json module writes those

@@ -509,10 +509,178 @@ ratio_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* json_lines(records): the JSON lines of a list of dicts, as json.dumps(record,
+ * allow_nan=False) writes them (", " and ": " separators), for the monitor's records: ints,
+ * bools, None, finite floats, plain ASCII strings, and lists and dicts of those. None when a
+ * record holds anything else (NaN, an escaped character, another type): the caller then
+ * uses the json module. Floats are written in the shortest of 15, 16 or 17 significant
+ * digits that reads back to the same double, as repr does; a list of 40 histogram counts
+ * takes ~1 us here against ~8 us in the json module. */
+typedef struct {
+    char *text;
+    Py_ssize_t used, size;
+} Text;
+
+static int
+reserve_text(Text *t, Py_ssize_t more)
+{
+    if (t->used + more <= t->size)
+        return 1;
+    Py_ssize_t size = (t->size + more) * 2;
+    char *bigger = PyMem_Realloc(t->text, (size_t)size);
+    if (bigger == NULL)
+        return 0;
+    t->text = bigger;
+    t->size = size;
+    return 1;
+}
+
+static int
+add_text(Text *t, const char *s, Py_ssize_t n)
+{
+    if (!reserve_text(t, n))
+        return 0;
+    memcpy(t->text + t->used, s, (size_t)n);
+    t->used += n;
+    return 1;
+}
+
+static int write_json(Text *t, PyObject *value, int depth);
+
+/* 1: written; 0: not a value this writer takes (the caller falls back); -1: out of memory */
+static int
+write_json(Text *t, PyObject *value, int depth)
+{
+    char number[40];
+    if (depth > 8)
+        return 0;
+    if (value == Py_None)
+        return add_text(t, "null", 4) ? 1 : -1;
+    if (PyBool_Check(value))
+        return (value == Py_True ? add_text(t, "true", 4) : add_text(t, "false", 5)) ? 1 : -1;
+    if (PyLong_CheckExact(value)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;
+        }
+        /* by hand: snprintf takes ~100 ns a number, this ~10 */
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+        char *end = number + sizeof number, *at = end;
+        do {
+            *--at = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--at = '-';
+        return add_text(t, at, end - at) ? 1 : -1;
+    }
+    if (PyFloat_Check(value)) {
+        double v = PyFloat_AS_DOUBLE(value);
+        if (!isfinite(v))
+            return 0;
+        int n = 0;
+        for (int digits = 15; digits <= 17; digits++) {
+            n = snprintf(number, sizeof number, "%.*g", digits, v);
+            if (digits == 17 || strtod(number, NULL) == v)
+                break;
+        }
+        if (strpbrk(number, ".e") == NULL) { /* 3.0 stays a float: "3.0", as repr writes it */
+            number[n++] = '.';
+            number[n++] = '0';
+        }
+        return add_text(t, number, n) ? 1 : -1;
+    }
+    if (PyUnicode_CheckExact(value)) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(value, &n);
+        if (s == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
+                return 0;
+        if (!reserve_text(t, n + 2))
+            return -1;
+        t->text[t->used++] = '"';
+        memcpy(t->text + t->used, s, (size_t)n);
+        t->used += n;
+        t->text[t->used++] = '"';
+        return 1;
+    }
+    if (PyList_CheckExact(value)) {
+        if (!add_text(t, "[", 1))
+            return -1;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+            if (i > 0 && !add_text(t, ", ", 2))
+                return -1;
+            int done = write_json(t, PyList_GET_ITEM(value, i), depth + 1);
+            if (done != 1)
+                return done;
+        }
+        return add_text(t, "]", 1) ? 1 : -1;
+    }
+    if (PyDict_CheckExact(value)) {
+        PyObject *key, *item;
+        Py_ssize_t at = 0;
+        int first = 1;
+        if (!add_text(t, "{", 1))
+            return -1;
+        while (PyDict_Next(value, &at, &key, &item)) {
+            if (!PyUnicode_CheckExact(key))
+                return 0;
+            if (!first && !add_text(t, ", ", 2))
+                return -1;
+            first = 0;
+            int done = write_json(t, key, depth + 1);
+            if (done != 1)
+                return done;
+            if (!add_text(t, ": ", 2))
+                return -1;
+            done = write_json(t, item, depth + 1);
+            if (done != 1)
+                return done;
+        }
+        return add_text(t, "}", 1) ? 1 : -1;
+    }
+    return 0;
+}
+
+static PyObject *
+json_lines(PyObject *module, PyObject *records)
+{
+    if (!PyList_Check(records)) {
+        PyErr_SetString(PyExc_TypeError, "json_lines(records: list of dicts)");
+        return NULL;
+    }
+    Text t = {NULL, 0, 0};
+    if (!reserve_text(&t, 256 * (PyList_GET_SIZE(records) + 1)))
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        int done = PyDict_CheckExact(record) ? write_json(&t, record, 0) : 0;
+        if (done == 1 && !add_text(&t, "\n", 1))
+            done = -1;
+        if (done != 1) {
+            PyMem_Free(t.text);
+            if (done == -1)
+                return PyErr_NoMemory();
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *result = PyUnicode_DecodeASCII(t.text, t.used, NULL);
+    PyMem_Free(t.text);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"step_norms", (PyCFunction)(void (*)(void))step_norms, METH_FASTCALL,
      "step_norms(views, before, out, row): squared update and weight norms per tensor into\n"
      "out[row]; before := the weights; returns how many tensors did not change."},
+    {"json_lines", (PyCFunction)json_lines, METH_O,
+     "json_lines(records): the JSON lines of a list of plain dicts as json.dumps writes them, or None."},
     {"ratio_lines", (PyCFunction)(void (*)(void))ratio_lines, METH_FASTCALL,
      "ratio_lines(steps, rows): the ratios.jsonl lines of rows of ratios (6 significant digits), or None."},
     {"square_sums", (PyCFunction)(void (*)(void))square_sums, METH_FASTCALL,

@@ -33,6 +33,11 @@ from pathlib import Path
 
 from ..rundir import RunDir, dumps, iter_jsonl, read_json
 
+try:
+    from ._kernels import json_lines
+except ImportError:  # not compiled here: the json module writes every line
+    json_lines = None
+
 STREAMS = ("steps", "ratios", "grad_norms", "activations", "gradients", "epochs")
 
 
@@ -166,8 +171,7 @@ class Recorder:
                 return
             f = self._files[stream] = open(self.run_dir / f"watch/{stream}.jsonl", "a", encoding="utf-8")
         if text is None:
-            batch = BATCHES.get(stream)
-            text = batch(records) if batch is not None else "".join(map(_line, records))
+            text = BATCHES.get(stream, _lines)(records)
         f.write(text)
         f.flush()  # whole lines, visible to readers now
 
@@ -193,6 +197,16 @@ def _reject(obj):
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
 _STRICT = (_c_make_encoder(None, _reject, json.encoder.encode_basestring_ascii, None, ": ", ", ",
                            False, False, False) if _c_make_encoder is not None else None)
+
+
+def _lines(records: list[dict]) -> str:
+    """JSON lines of `records`: the kernel's writer where it takes them all (plain numbers,
+    names, lists: ~3x faster), else :func:`_line` each."""
+    if json_lines is not None:
+        text = json_lines(records)
+        if text is not None:
+            return text
+    return "".join(map(_line, records))
 
 
 def _line(record: dict) -> str:
