@@ -16,6 +16,8 @@ from babysit.errors import UserError
 from babysit.watch import load_history, updates
 from babysit.watch.histograms import histogram
 
+from .conftest import need_kernels
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -122,8 +124,8 @@ def host_path(request, monkeypatch):
     Yields how often ||w|| is re-measured."""
     if request.param == "numpy":
         monkeypatch.setattr(updates, "step_norms", None)
-    elif updates.step_norms is None:
-        pytest.fail("babysit.watch._kernels is not compiled: reinstall (pip install -e .) with a C compiler")
+    else:
+        need_kernels()
     return 1 if request.param == "kernel" else 10
 
 
