@@ -52,12 +52,15 @@ def test_train_from_a_config_file_and_resume(tmp_path):
     (["train", "--set", "data.dataset=mnist", "--set", "data.path=no_such_folder"], "is not a folder"),
     (["train", "missing.toml"], "does not exist"),
     (["train", "--resume", "no_such_run"], "holds no run"),
+    (["train", "--set", "watch.flush_seconds=-1"], "watch.flush_seconds must be a number of seconds >= 0"),
+    (["train", "--set", "watch.hist_every=-5"], "watch.hist_every must be a whole number >= 0"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     assert main([*args, "--quiet"]) == 2  # returns, never raises
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "runs").exists()  # refused before a run directory is made
 
 
 def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):

@@ -90,10 +90,15 @@ def validate(config: dict, *, search: bool = False) -> None:
     """Raise now the UserError `config` would hit later, before any run directory is made.
 
     Builds the experiment once (data, model and its shapes, loss, optimizer) and checks the
-    schedule; with `search`, also the search space and stages.
+    schedule and the monitor's options; with `search`, also the search space and stages.
     """
     build(config)
     optim.schedule_callbacks(config["optim"])
+    from .watch.monitor import check_options
+
+    watch = config.get("watch", {})
+    check_options("config key watch.", **{k: watch[k] for k in ("ratio_every", "hist_every", "bins", "flush_every",
+                                                                 "flush_seconds") if k in watch})
     if search:
         from .search.space import Space
         from .search.stages import parse_stages

@@ -63,14 +63,9 @@ class Monitor:
                  first_layer: bool = True, plots: bool = False,
                  tensorboard: bool = False, thresholds: Thresholds | dict | None = None,
                  steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
-        for key, value in (("ratio_every", ratio_every), ("hist_every", hist_every),
-                           ("bins", bins), ("flush_every", flush_every)):
-            if not isinstance(value, int) or value < 0 or (value == 0 and key in ("bins", "flush_every")):
-                raise UserError(f"Monitor option {key} must be a whole number >= "
-                                f"{1 if key in ('bins', 'flush_every') else 0}, not {value!r}")
+        check_options(ratio_every=ratio_every, hist_every=hist_every, bins=bins, flush_every=flush_every,
+                      flush_seconds=flush_seconds)
         self.model, self.optimizer = model, optimizer
-        if not isinstance(flush_seconds, (int, float)) or isinstance(flush_seconds, bool) or not flush_seconds >= 0:
-            raise UserError(f"Monitor option flush_seconds must be a number of seconds >= 0, not {flush_seconds!r}")
         self.ratio_every, self.hist_every, self.flush_every = ratio_every, hist_every, flush_every
         self.flush_seconds = float(flush_seconds)
         self.plots, self.first_layer = plots, first_layer
@@ -380,6 +375,18 @@ class Monitor:
         name, data = found
         self.recorder.write_bytes("watch/first_layer.npy", data)
         self.history.meta["first_layer"] = name  # as at the start, unless the model changed
+
+
+def check_options(where: str = "Monitor option ", **options) -> None:
+    """Raise a UserError naming the first of the monitor's numeric options out of its range."""
+    for key, value in options.items():
+        if key == "flush_seconds":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise UserError(f"{where}{key} must be a number of seconds >= 0, not {value!r}")
+            continue
+        least = 1 if key in ("bins", "flush_every") else 0
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise UserError(f"{where}{key} must be a whole number >= {least}, not {value!r}")
 
 
 def make_thresholds(values: dict) -> Thresholds:
