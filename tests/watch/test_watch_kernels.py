@@ -47,6 +47,23 @@ def test_step_norms_is_the_numpy_computation(compiled, dtype):
     assert (out[0] == -1).all() and (out[2] == -1).all()  # other rows untouched
 
 
+def test_a_planned_step_is_the_same_step(compiled):
+    """The hot path's kernel takes the buffers' addresses from a plan made once: same numbers."""
+    rng = np.random.default_rng(4)
+    views = [rng.standard_normal(n).astype(np.float32) for n in (300, 7)]
+    before = np.concatenate(views) + np.float32(0.01)
+    twin = before.copy()
+    rows, twin_rows = np.zeros((2, 4)), np.zeros((2, 4))
+    plan = np.array([2, 4, before.ctypes.data, rows.ctypes.data, 2, views[0].ctypes.data, 300,
+                     views[1].ctypes.data, 7], dtype=np.int64).tobytes()
+    assert compiled.planned_step_norms(plan, 1) == compiled.step_norms(views, twin, twin_rows, 1) == 0
+    assert np.array_equal(rows, twin_rows) and np.array_equal(before, twin)
+    with pytest.raises(ValueError):
+        compiled.planned_step_norms(plan, 2)  # no such row
+    with pytest.raises(ValueError):
+        compiled.planned_step_norms(plan[:-8], 0)  # not a whole plan
+
+
 def test_step_norms_refuses_what_does_not_fit(compiled):
     views = [np.zeros(4, np.float32)]
     with pytest.raises(ValueError):
@@ -162,7 +179,7 @@ def test_the_monitor_records_the_same_without_the_kernel(compiled, digits, layer
     with_kernel = run()
     monkeypatch.setattr(histograms, "summarize", None)
     monkeypatch.setattr(gradients, "square_sums", None)
-    monkeypatch.setattr(updates, "step_norms", None)
+    monkeypatch.setattr(updates, "planned_step_norms", None)
     without = run()
     assert len(with_kernel.activations) == len(without.activations) == 3
     assert len(with_kernel.gradients) == len(without.gradients) == 3

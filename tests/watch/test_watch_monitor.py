@@ -123,7 +123,7 @@ def host_path(request, monkeypatch):
     NumPy fallback where it could not be compiled (||w|| every 10th step: after 1, 11, ...).
     Yields how often ||w|| is re-measured."""
     if request.param == "numpy":
-        monkeypatch.setattr(updates, "step_norms", None)
+        monkeypatch.setattr(updates, "planned_step_norms", None)
     else:
         need_kernels()
     return 1 if request.param == "kernel" else 10
