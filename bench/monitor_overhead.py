@@ -14,19 +14,28 @@ this shared machine falls on all of them alike. The order rotates from epoch to 
 bare again, loss only, default; then bare again, loss only, default, bare; ...): each loop
 takes every place equally often and none runs two epochs back to back (an epoch after its
 own is faster by a few percent: its data is still in the caches). An epoch keeps its steps
-together (the caches stay as warm as in a real loop). A run is 10 epochs (the default experiment's length), the
-monitored loops' ``mon.close()`` included; each monitor runs on its loop's own clock
-(:class:`OwnClocks`), as it would alone. Each loop's time is the sum over epochs of that
-epoch's median over `--reps` runs (see :func:`typical_time`), in CPU time (all threads; the
-wall clock is printed too); the spread of single runs' ratios shows what one run could
-say. Every run starts from a collected heap, so no run is charged for collecting an earlier
-one's garbage (a full collection walks all of PyTorch's objects: ~0.2 s here).
+together (the caches stay as warm as in a real loop). A run is 10 epochs (the default
+experiment's length), the monitored loops' ``mon.close()`` included; each monitor runs on
+its loop's own clock (:class:`OwnClocks`), as it would alone. Each loop's time is the sum
+over epochs of that epoch's median over `--reps` runs (see :func:`typical_time`), in CPU
+time (all threads; the wall clock is printed too); the spread of single runs' ratios shows
+what one run could say. Every run starts from a collected heap, so no run is charged for
+collecting an earlier one's garbage (a full collection walks all of PyTorch's objects:
+~0.2 s here).
 
-A third figure, "inside the monitor", adds up the time spent in the monitor's own calls
-and hooks (step, epoch, close, the optimizer step hooks, the sampled forward/backward hooks)
-over the same runs: it does not see side effects (cache, allocator, GC), but it is far less
-noisy than a difference of two whole-run times on a busy machine.
-Run: ``python bench/monitor_overhead.py [--epochs 10] [--reps 9] [--threads 1]``.
+Two figures per monitored loop, both against the bare loop's time:
+
+* inside the monitor: the time spent in the monitor's own calls and hooks (step, epoch,
+  close, the optimizer step hooks, the sampled forward/backward hooks), added to the bare
+  loop's. Stable to a few tenths of a percent from run to run, but blind to side effects
+  (the caches the monitor's work evicts from the training's);
+* the whole run: sees everything, but on this shared VM two identical loops differ by up to
+  2-4% even so (the noise floor is printed), so it cannot decide a 1% target alone.
+
+The verdict: MISSED when the inside figure misses its target, or the whole run misses it by
+more than the noise floor's distance from 1.
+
+Run: ``python bench/monitor_overhead.py [--epochs 10] [--reps 15] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -170,7 +179,7 @@ def typical_time(runs: list[dict], variant: str, clock: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: least noise)")
     args = parser.parse_args()
@@ -188,23 +197,24 @@ def main() -> int:
                 runs.append(train_side_by_side(model_name, data, args.epochs, args.batch_size, tmp, rep))
         steps = args.epochs * -(-len(data.y_train) // args.batch_size)
         bare_cpu, bare_wall = typical_time(runs, "bare", 1), typical_time(runs, "bare", 0)
+        floor = typical_time(runs, "bare again", 1) / bare_cpu
+        noise = abs(floor - 1)
         print(f"{model_name}: bare loop {bare_cpu / steps * 1e3:.2f} ms/step CPU, {bare_wall / steps * 1e3:.2f} "
-              f"ms/step wall ({steps} steps, {args.reps} runs side by side)")
-        for variant in VARIANTS[1:]:
-            cpu_ratio = typical_time(runs, variant, 1) / bare_cpu
-            wall_ratio = typical_time(runs, variant, 0) / bare_wall
+              f"ms/step wall ({steps} steps, {args.reps} runs side by side); the noise floor, the bare loop "
+              f"against itself: {floor:.3f}x")
+        for variant in VARIANTS[2:]:
+            target = TARGETS[variant]
+            inside = 1 + INSIDE[variant] / args.reps / bare_cpu
+            whole = typical_time(runs, variant, 1) / bare_cpu
+            wall = typical_time(runs, variant, 0) / bare_wall
             per_run = sorted(sum(c for _, c in r[variant]) / sum(c for _, c in r["bare"]) for r in runs)
-            spread = f"single runs {per_run[0]:.3f}-{per_run[-1]:.3f}"
-            if variant == "bare again":
-                print(f"  bare loop against itself (the noise floor): {cpu_ratio:.3f}x CPU, "
-                      f"{wall_ratio:.3f}x wall ({spread})")
-                continue
-            ok = cpu_ratio <= TARGETS[variant]
-            failed |= not ok
-            own = INSIDE[variant] / args.reps
-            print(f"  {variant:>9}: {cpu_ratio:.3f}x CPU, {wall_ratio:.3f}x wall ({spread}); inside the monitor "
-                  f"{own / steps * 1e6:.0f} us/step = {1 + own / bare_cpu:.3f}x  "
-                  f"(target <= {TARGETS[variant]:.2f}x)  {'ok' if ok else 'MISSED'}")
+            whole_verdict = ("ok" if whole <= target else
+                             f"above by less than the noise ({noise:.3f})" if whole - target <= noise else "MISSED")
+            failed |= inside > target or whole_verdict == "MISSED"
+            print(f"  {variant:>9} (target <= {target:.2f}x): inside the monitor "
+                  f"{INSIDE[variant] / args.reps / steps * 1e6:.0f} us/step = {inside:.3f}x "
+                  f"{'ok' if inside <= target else 'MISSED'}; whole run {whole:.3f}x CPU, {wall:.3f}x wall "
+                  f"(single runs {per_run[0]:.3f}-{per_run[-1]:.3f}) {whole_verdict}")
     return 1 if failed else 0
 
 

@@ -154,9 +154,8 @@ class Recorder:
         if tmp is None or not tmp.exists():
             replace_file(self.run_dir / rel, data)
             return
-        with open(tmp, "r+b") as f:
+        with open(tmp, "wb") as f:  # it exists: opening it creates nothing
             f.write(data)
-            f.truncate()
         os.replace(tmp, self.run_dir / rel)
 
     def append(self, stream: str, records: list[dict], text: str | None = None) -> None:
