@@ -1,31 +1,23 @@
-/* babysit.watch._kernels: the monitor's per-step work on a CPU, one call each.
+/* babysit.watch._kernels: the monitor's work on a CPU, one call each.
  *
  * Right after a training step the caches are cold and every call from Python costs several
  * microseconds however little it computes (a NumPy allocation or view included; a PyTorch op
- * on a small CPU tensor 5-30 us). So what the monitor does on every step, and on its sampled
- * steps, is one call here rather than the 4-10 NumPy or PyTorch ops it would take.
+ * on a small CPU tensor 5-30 us). So what the monitor does on every step, on its sampled
+ * steps and when it writes its records is one call here rather than the 4-10 NumPy or
+ * PyTorch ops (or thousands of Python-level conversions) it would take:
  *
- * step_norms(views, before, out, row) runs right after an optimizer step. For every
- * parameter tensor i (a flat, contiguous buffer in `views`, whose segments lie one after
- * another in `before`, the weights as they were before the step), with k = len(views):
+ *   step_norms, planned_step_norms   every step: the update:weight ratios' squared norms
+ *   summarize, square_sums           sampled steps: histograms, unit summaries, grad norms
+ *   ratio_lines, json_lines          batch reads: the records' JSON lines
  *
- *     out[row, i]     = sum_j (before[j] - w[j])^2     the squared norm of the update
- *     out[row, k + i] = sum_j w[j]^2                   the squared norm of the weights now
- *     before[j]       = w[j]                           the next step's "before"
+ * Each has a NumPy/PyTorch/json twin in babysit.watch that serves where this module was not
+ * compiled, and tests/watch/test_watch_kernels.py checks that the two agree.
  *
- * `out` is a C-contiguous float64 block of rows of 2k; `views` and `before` are all float32
- * ("f") or all float64 ("d"). Returns how many tensors did not change at all: the caller
- * then checks whether one was frozen or got new storage (the view then watches the old one).
- * One call, one pass: right after a training step the caches are cold and every call from
- * Python costs several microseconds however little it computes (a NumPy allocation or view
- * included), and NumPy needs four (concatenate, subtract, multiply, add.reduceat) for what
- * this does in one.
- *
- * Precision: a float32 difference of two float32 numbers is exact when they are within a
- * factor of two (an update is ~1e-3 of its weight), and its square rounds at 2^-24. The
- * squares are summed in float32 lanes over blocks of BLOCK values (an error of at most
- * ~BLOCK/LANES * 2^-24, about 1e-6 relative) and the blocks' sums in double, so the compiler
- * may vectorize the inner loop (it is built with -fassociative-math where the compiler
+ * Precision of the sums: a float32 difference of two float32 numbers is exact when they are
+ * within a factor of two (an update is ~1e-3 of its weight), and its square rounds at 2^-24.
+ * The squares are summed in float32 over blocks of BLOCK values (a relative error of at most
+ * ~BLOCK * 2^-24 / lanes, about 1e-6) and the blocks' sums in double, so the compiler may
+ * vectorize the inner loops (the module is built with -fassociative-math where the compiler
  * takes it). NaN and Inf propagate, as the monitor's nonfinite diagnosis needs.
  */
 #define PY_SSIZE_T_CLEAN
@@ -114,6 +106,18 @@ itemsize_of(const Py_buffer *view)
     return 0;
 }
 
+/* step_norms(views, before, out, row) runs right after an optimizer step. For every
+ * parameter tensor i (a flat, contiguous buffer in `views`, whose segments lie one after
+ * another in `before`, the weights as they were before the step), with k = len(views):
+ *
+ *     out[row, i]     = sum_j (before[j] - w[j])^2     the squared norm of the update
+ *     out[row, k + i] = sum_j w[j]^2                   the squared norm of the weights now
+ *     before[j]       = w[j]                           the next step's "before"
+ *
+ * `out` is a C-contiguous float64 block of rows of 2k; `views` and `before` are all float32
+ * ("f") or all float64 ("d"). Returns how many tensors did not change at all: the caller
+ * then checks whether one was frozen or got new storage (the view then watches the old
+ * one). One pass, where NumPy needs four (concatenate, subtract, multiply, add.reduceat). */
 static PyObject *
 step_norms(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
