@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                         help="wait up to SECONDS for the search to start (a worker started first)")
     parser.add_argument("--master-pid", type=int, help=argparse.SUPPRESS)  # set by babysit search
+    parser.add_argument("--start-together", type=int, default=0, help=argparse.SUPPRESS)  # ditto
     parser.add_argument("--quiet", "-q", action="store_true", help="no output but errors")
     parser.set_defaults(func=run)
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or f"runs/{args.study.split('.stage')[0]}"
     done = run_worker(config, args.storage, args.study, run_dir, seed=args.seed,
                       threads=args.threads, max_trials=args.max_trials, poll_s=args.poll,
-                      master_pid=args.master_pid, wait_s=args.wait)
+                      master_pid=args.master_pid, wait_s=args.wait, start_together=args.start_together)
     if not args.quiet:
         print(f"worker done: {done} trial(s) in {run_dir}/trials")
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -350,6 +351,7 @@ class Supervisor:
         self.shown = None
         try:
             if not self.procs:
+                shutil.rmtree(m.run_dir / "search/ready", ignore_errors=True)  # the workers' start line
                 self.procs = [self._launch(slot) for slot in range(m.workers)]
             while True:
                 self._tend()
@@ -380,7 +382,8 @@ class Supervisor:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, "-m", "babysit.cli", "worker", str(m.run_dir / "config.toml"),
                "--storage", m.storage_url, "--study", m.study_name, "--run-dir", str(m.run_dir.path),
-               "--seed", str(seed), "--threads", str(threads), "--poll", "0.3", "--master-pid", str(os.getpid()), "--quiet"]
+               "--seed", str(seed), "--threads", str(threads), "--poll", "0.3", "--master-pid", str(os.getpid()),
+               "--start-together", str(m.workers), "--quiet"]
         try:
             return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)  # Ctrl-C reaches the master only

@@ -156,14 +156,16 @@ def stop_on_sigterm() -> None:
 
 def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: int | None = None,
                threads: int | None = None, max_trials: int | None = None, poll_s: float = 1.0,
-               master_pid: int | None = None, wait_s: float = 0.0) -> int:
+               master_pid: int | None = None, wait_s: float = 0.0, start_together: int = 0) -> int:
     """Join `study_name` in `storage` and run trials; returns how many.
 
     `study_name` is a stage's study, or the search's own study name: then the worker follows
     the search from stage to stage until the master marks it finished (how workers on other
     machines join with ``babysit worker CONFIG --storage URL --study NAME``). A worker started
     by a local master (`master_pid`) leaves when that master dies. With `wait_s`, a worker
-    started before the master waits that long for the study to appear.
+    started before the master waits that long for the study to appear. With
+    `start_together`, the master's local workers wait for each other after warming up
+    (:func:`wait_for_peers`).
     """
     import optuna
     import torch
@@ -174,6 +176,8 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     if threads:
         torch.set_num_threads(threads)
     warm_up(config)
+    if start_together > 1:
+        wait_for_peers(RunDir(run_dir) / "search/ready", start_together)
     store = open_storage(storage)
     attrs = _study_attrs(store, study_name, storage, wait_s, poll_s)
     run_dir = RunDir(run_dir)
@@ -213,6 +217,19 @@ def warm_up(config: dict) -> None:
     loss.backward()
     if config["optim"]["name"] not in ("lbfgs", "newton"):  # those take a closure, full batch
         exp.optimizer.step()
+
+
+def wait_for_peers(ready: Path, peers: int, timeout_s: float = 30.0, poll_s: float = 0.02) -> None:
+    """Mark this worker ready in the folder `ready`, then wait (up to `timeout_s`) until
+    `peers` workers are. Processes started together do not finish starting together (imports,
+    the data, a first pass: seconds, more on a cold disk), and a quick stage could otherwise
+    be over before the last one asks for a trial. A restarted worker finds the others marked
+    already and goes on at once."""
+    ready.mkdir(parents=True, exist_ok=True)
+    (ready / str(os.getpid())).touch()
+    deadline = time.monotonic() + timeout_s
+    while sum(1 for _ in ready.iterdir()) < peers and time.monotonic() < deadline:
+        time.sleep(poll_s)
 
 
 def _study_attrs(store, study_name: str, storage: str, wait_s: float, poll_s: float) -> dict:
