@@ -95,14 +95,15 @@ class ActivationProbe:
         self.input_shape: tuple | None = None
         self._handles: list = []
         self._step = 0
+        self._hooks = [(module, self._hook(name, kind)) for name, module, kind in self.layers]  # made once
 
     def arm(self, step: int) -> None:
         """Sample the next training forward pass (recorded as optimizer step `step`)."""
         if self._handles:
             return
         self._step = step
-        for name, module, kind in self.layers:
-            self._handles.append(module.register_forward_hook(self._hook(name, kind)))
+        for module, hook in self._hooks:
+            self._handles.append(module.register_forward_hook(hook))
         if self.input_shape is None:
             self._handles.append(self.model.register_forward_pre_hook(self._see_input))
 
