@@ -237,3 +237,16 @@ def test_json_lines_are_what_the_json_module_writes(compiled):
     assert json.loads(compiled.json_lines([{"v": floats}]))["v"] == floats  # exact, if not always repr's text
     for odd in ({"x": float("nan")}, {"x": "\u00e9"}, {"x": 'q"'}, {1: 2}, {"x": (1,)}, {"x": 10**20}, {"x": np.int64(3)}):
         assert compiled.json_lines([records[0], odd]) is None, odd  # the json module writes those
+
+
+def test_step_lines_read_back_as_the_records(compiled):
+    import json
+
+    rng = np.random.default_rng(5)
+    losses = [(i, 1 + i // 23, float(np.float32(v))) for i, v in enumerate(rng.uniform(0, 3, 300), start=1)]
+    losses += [(301, 14, 0.1), (302, 14, 2.0), (303, 14, 1e-300)]
+    lines = compiled.step_lines(losses).splitlines()
+    assert [json.loads(line) for line in lines] == [{"step": s, "epoch": e, "loss": v} for s, e, v in losses]
+    assert lines[-2] == '{"step": 302, "epoch": 14, "loss": 2.0}'
+    for odd in ([(1, 1, float("nan"))], [(1, 1, 1)], [(1, 1)], [[1, 1, 0.5]]):
+        assert compiled.step_lines(odd) is None  # the Python formats write those

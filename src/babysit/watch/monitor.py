@@ -32,7 +32,7 @@ from .gradients import GradientProbe
 from .readback import read_back
 from .records import History, Recorder
 from .tensorboard import export, tensorboard_writer
-from .updates import UpdateRatios, host_ratios, ratio_lines, ratios
+from .updates import UpdateRatios, host_ratios, ratio_lines, ratios, step_lines
 
 # Diagnosing and replacing diagnoses.json take about a millisecond (the file replace alone
 # ~0.3-1 ms on a busy disk): every epoch, that is several percent of a tiny model's epoch.
@@ -293,9 +293,12 @@ class Monitor:
         for _, dead in epochs:
             tensors += [active for active, _ in dead.values() if isinstance(active, torch.Tensor)] if dead else []
         values = iter(read_back(tensors))
-        self.recorder.append("steps", [
-            {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else v}
-            for s, e, v in losses] if tensor_losses else [{"step": s, "epoch": e, "loss": v} for s, e, v in losses])
+        if tensor_losses:
+            self.recorder.append("steps", [{"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor)
+                                            else v} for s, e, v in losses])
+        else:  # the lines from the kernel, straight from the tuples
+            self.recorder.append("steps", [{"step": s, "epoch": e, "loss": v} for s, e, v in losses],
+                                 step_lines(losses) if step_lines is not None else None)
         self.recorder.append("ratios", *self._ratio_rows(steps, squares, updates, values))
         sizes = self.gradients.sizes
         self.recorder.append("grad_norms", [
