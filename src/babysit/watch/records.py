@@ -3,7 +3,7 @@
 Files (JSON lines are append-only and can be read while training runs)::
 
     watch/meta.json            parameter names and shapes, activation layers, the first layer
-    watch/steps.jsonl          {"step", "epoch", "loss"}                      one per step
+    watch/steps.jsonl          {"step", "epoch", "loss"}                      one per step (exact)
     watch/ratios.jsonl         {"step", "ratios": [per tensor, meta order]}   one per step
                                (6 significant digits; the monitor's own records keep all)
     watch/grad_norms.jsonl     {"step", "rms": [per tensor]}                  sampled steps
