@@ -81,6 +81,7 @@ def attribute_monitor_time() -> None:
         for name in names:
             setattr(cls, name, timed(getattr(cls, name)))
 TARGETS = {"loss only": 1.01, "default": 1.05}
+DEFAULT_OPTIONS: dict = {}  # the "default" monitor's options (--hist-every changes it: not the default then)
 
 
 def training(model_name: str, variant: str, data, epochs: int, batch_size: int, run_dir: str):
@@ -94,7 +95,7 @@ def training(model_name: str, variant: str, data, epochs: int, batch_size: int, 
     if variant == "loss only":
         mon = Monitor(model, optimizer, run_dir=run_dir, ratio_every=0, hist_every=0, first_layer=False)
     elif variant == "default":
-        mon = Monitor(model, optimizer, run_dir=run_dir)
+        mon = Monitor(model, optimizer, run_dir=run_dir, **DEFAULT_OPTIONS)
     loss_fn = nn.CrossEntropyLoss()
     x, y = data.x_train, data.y_train
     generator = torch.Generator().manual_seed(0)
@@ -190,8 +191,13 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: least noise)")
+    parser.add_argument("--hist-every", type=int, metavar="N",
+                        help="histograms every N steps in the monitored default loop (what a user can trade)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.hist_every is not None:
+        DEFAULT_OPTIONS["hist_every"] = args.hist_every
+        print(f"the 'default' loop samples histograms every {args.hist_every} steps")
     attribute_monitor_time()
     data = load_data("digits")
     failed = False
