@@ -10,8 +10,11 @@ It hooks into the optimizer's step (for the update:weight ratios and the gradien
 into the model's activation modules (for the histograms) by itself. What it measures stays
 on the device; it is read back in batches, in one transfer, and appended to the files in
 ``run_dir/watch/`` (see :mod:`babysit.watch.records`): every `flush_every` steps once
-`flush_seconds` have passed since the last batch, so a fast loop batches more steps. A loss given as a tensor is
-read back in those batches too, so the monitor adds no host-device synchronization per step.
+`flush_seconds` have passed since the last batch, so a fast loop batches more steps. A loss
+given as a tensor is read back in those batches too, so the monitor adds no host-device
+synchronization per step. On a CPU there is no device to keep things on: the compiled
+kernels of :mod:`babysit.watch._kernels` (see ``_kernels.c``) take each step's and each
+sampled step's numbers as host numbers, in one call each.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from .activations import ActivationProbe
 from .diagnoses import Diagnosis, Thresholds, diagnose
 from .gradients import GradientProbe
 from .readback import read_back
-from .records import History, Recorder
+from .records import History, Recorder, ratio_lines, step_lines
 from .tensorboard import export, tensorboard_writer
-from .updates import UpdateRatios, host_ratios, ratio_lines, ratios, step_lines
+from .updates import UpdateRatios, host_ratios, ratios
 
 # Diagnosing and replacing diagnoses.json take about a millisecond (the file replace alone
 # ~0.3-1 ms on a busy disk): every epoch, that is several percent of a tiny model's epoch.
@@ -234,7 +237,7 @@ class Monitor:
         """:func:`diagnose` over the history — reused while no record was added since (the
         records only grow), so close() after a last epoch's diagnosis does not redo it."""
         h = self.history
-        state = (len(h.steps), len(h.ratios), len(h.grad_norms), len(h.activations), len(h.gradients), len(h.epochs))
+        state = tuple(map(len, (h.steps, h.ratios, h.grad_norms, h.activations, h.gradients, h.epochs)))
         if self._diagnosed is None or self._diagnosed[0] != state:
             self._diagnosed = (state, diagnose(h, self.thresholds))
         return list(self._diagnosed[1])
@@ -294,8 +297,9 @@ class Monitor:
             tensors += [active for active, _ in dead.values() if isinstance(active, torch.Tensor)] if dead else []
         values = iter(read_back(tensors))
         if tensor_losses:
-            self.recorder.append("steps", [{"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor)
-                                            else v} for s, e, v in losses])
+            self.recorder.append("steps", [
+                {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else v}
+                for s, e, v in losses])
         else:  # the lines from the kernel, straight from the tuples
             self.recorder.append("steps", [{"step": s, "epoch": e, "loss": v} for s, e, v in losses],
                                  step_lines(losses) if step_lines is not None else None)
@@ -313,7 +317,8 @@ class Monitor:
         if self.tensorboard is not None:
             export(self.tensorboard, self.history, len(losses), len(steps) + len(updates), len(acts))
 
-    def _ratio_rows(self, steps: list[int], squares: np.ndarray, updates: list, values) -> tuple[list[dict], str | None]:
+    def _ratio_rows(self, steps: list[int], squares: np.ndarray, updates: list,
+                    values) -> tuple[list[dict], str | None]:
         """The ratios records: the host path's rows of squares in one vectorized go (and their
         lines formatted by the kernel), the device path's entries from the values read back
         (in step order, should a cast midway have left both)."""
@@ -344,8 +349,9 @@ class Monitor:
         rows = []
         for record, dead in epochs:
             if dead is not None:
-                record["dead"] = {name: 1.0 - (next(values) if isinstance(active, torch.Tensor) else active) / units
-                                  for name, (active, units) in dead.items()}
+                record["dead"] = {
+                    name: 1.0 - (next(values) if isinstance(active, torch.Tensor) else active) / units
+                    for name, (active, units) in dead.items()}
                 record["saturated"] = self._saturated(since, record["step"])
             rows.append(record)
             since = record["step"]

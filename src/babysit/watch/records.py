@@ -33,10 +33,10 @@ from pathlib import Path
 
 from ..rundir import RunDir, dumps, iter_jsonl, read_json
 
-try:
-    from ._kernels import json_lines
-except ImportError:  # not compiled here: the json module writes every line
-    json_lines = None
+try:  # the lines' writers in C (where babysit.watch._kernels was compiled)
+    from ._kernels import json_lines, ratio_lines, step_lines
+except ImportError:  # not compiled here: the json module and the formats below write every line
+    json_lines = ratio_lines = step_lines = None
 
 STREAMS = ("steps", "ratios", "grad_norms", "activations", "gradients", "epochs")
 

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 try:
-    from ._kernels import planned_step_norms, ratio_lines, step_lines
+    from ._kernels import planned_step_norms
 except ImportError:  # not compiled on this machine: NumPy computes the same, in four calls
-    planned_step_norms = ratio_lines = step_lines = None
+    planned_step_norms = None
 
 HOST_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 _data_ptr = torch.Tensor.data_ptr
