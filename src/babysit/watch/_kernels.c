@@ -95,6 +95,19 @@ sums_f64_squares(const double *x, Py_ssize_t n, double *total)
     *total = sum;
 }
 
+/* One tensor's part of a step, for step_norms and planned_step_norms alike: its squared update
+ * and weight norms into sums[i] and sums[k + i], its segment of `before` := w. Returns
+ * whether the tensor did not change at all. */
+static int
+tensor_step(const void *w, char *before, Py_ssize_t n, int itemsize, double *sums, Py_ssize_t i, Py_ssize_t k)
+{
+    if (itemsize == 4)
+        sums_f32((const float *)w, (float *)before, n, &sums[i], &sums[k + i]);
+    else
+        sums_f64((const double *)w, (double *)before, n, &sums[i], &sums[k + i]);
+    return sums[i] == 0.0;
+}
+
 static int
 itemsize_of(const Py_buffer *view)
 {
@@ -154,12 +167,9 @@ step_norms(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (itemsize_of(&w) != size || at + w.len > end) {
             PyErr_SetString(PyExc_ValueError, "step_norms: a view's dtype or size does not fit `before`");
             ok = 0;
-        } else if (size == 4) {
-            sums_f32((const float *)w.buf, (float *)at, w.len / 4, &sums[i], &sums[k + i]);
         } else {
-            sums_f64((const double *)w.buf, (double *)at, w.len / 8, &sums[i], &sums[k + i]);
+            unchanged += tensor_step(w.buf, at, w.len / size, size, sums, i, k);
         }
-        unchanged += ok && sums[i] == 0.0;
         at += w.len;
         PyBuffer_Release(&w);
     }
@@ -759,13 +769,8 @@ planned_step_norms(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     double *sums = (double *)(intptr_t)plan[3] + 2 * k * row;
     Py_ssize_t unchanged = 0;
     for (int64_t i = 0; i < k; i++) {
-        const void *w = (const void *)(intptr_t)plan[5 + 2 * i];
         Py_ssize_t n = (Py_ssize_t)plan[6 + 2 * i];
-        if (plan[1] == 4)
-            sums_f32((const float *)w, (float *)at, n, &sums[i], &sums[k + i]);
-        else
-            sums_f64((const double *)w, (double *)at, n, &sums[i], &sums[k + i]);
-        unchanged += sums[i] == 0.0;
+        unchanged += tensor_step((const void *)(intptr_t)plan[5 + 2 * i], at, n, (int)plan[1], sums, i, k);
         at += n * plan[1];
     }
     return PyLong_FromSsize_t(unchanged);

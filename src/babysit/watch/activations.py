@@ -38,10 +38,6 @@ DYING = {"relu", "relu6"}  # units whose output is exactly 0 over a whole region
 EDGES = {kind: (hi - lo) / 2 * (1 - 2 * SATURATION_MARGIN) for kind, (lo, hi) in BOUNDS.items()}
 
 
-def summarize_compiled() -> bool:
-    return histograms.summarize is not None
-
-
 def kind_of(module: nn.Module) -> str | None:
     for cls in type(module).__mro__:
         if cls in KINDS:
@@ -141,10 +137,8 @@ class ActivationProbe:
         counts, low, high = histogram(a, kind, self.bins)
         stats: dict = {"counts": counts, "low": low, "high": high}
         if kind in BOUNDS:
-            lo, hi = BOUNDS[kind]
-            center, half = (lo + hi) / 2, (hi - lo) / 2
-            edge = half * (1 - 2 * SATURATION_MARGIN)  # within 1% of the range from a bound
-            near = (a.abs() if center == 0 else (a - center).abs()) >= edge
+            center = sum(BOUNDS[kind]) / 2
+            near = (a.abs() if center == 0 else (a - center).abs()) >= EDGES[kind]
             stats["saturated"] = (torch.count_nonzero(near), a.numel())
         if kind in DYING and a.dim() >= 2:
             # outputs are >= 0, so sign() is 1 where a unit fired: its sum counts them, ~10x
@@ -159,8 +153,10 @@ class ActivationProbe:
     def _summarize_on_host(self, name: str, kind: str, a: torch.Tensor) -> dict:
         # few calls, and NumPy's attributes rather than the tensor's: this runs with cold caches
         values = a.numpy()  # TypeError (before anything changes) unless a CPU tensor NumPy takes
+        if histograms.summarize is None:
+            raise TypeError("babysit.watch._kernels is not compiled")
         window = self.windows.get(name) if values.ndim >= 2 else None  # ReLU-like layers only
-        units = window.host_units(values.shape[1]) if window is not None and summarize_compiled() else None
+        units = window.host_units(values.shape[1]) if window is not None else None
         counts, low, high, (saturated, positives, _) = host_summary(values, kind, self.bins, EDGES.get(kind, -1.0),
                                                                     units)
         stats: dict = {"counts": counts, "low": low, "high": high}

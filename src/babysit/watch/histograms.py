@@ -87,10 +87,10 @@ def host_summary(values: np.ndarray, kind: str, bins: int, edge: float = -1.0,
     """``(counts, low, high, (saturated, positives, sum of squares))`` of `values` (a CPU
     tensor's ``.numpy()``: a caller's ``x.detach().numpy()`` raises TypeError for a tensor
     on another device or of a dtype NumPy lacks) as host numbers, in one kernel call: the
-    histogram :func:`histogram` would give (the counts as an int64 array), the number of values within
-    `edge` of the range's bounds (``edge >= 0``, fixed ranges) and of values > 0 (fixed and
-    non-negative ranges; 0 for a symmetric one). `units`, a bool array of ``shape[1]``
-    entries, is OR-ed with "this unit (feature or channel) gave a value > 0".
+    histogram :func:`histogram` would give (the counts as an int64 array), the number of
+    values within `edge` of the range's bounds (``edge >= 0``, fixed ranges) and of values
+    > 0 (fixed and non-negative ranges; 0 for a symmetric one). `units`, a bool array of
+    ``shape[1]`` entries, is OR-ed with "this unit (feature or channel) gave a value > 0".
 
     Raises one of :data:`NOT_ON_HOST` for values the kernel cannot take (or when it is not
     compiled): the caller then uses the PyTorch ops. Few calls, since a sampled step runs

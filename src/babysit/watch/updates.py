@@ -147,11 +147,11 @@ class UpdateRatios:
         # stacking into rows waits for the batch read: one op per batch, not per step
         self.pending.append((step, updates, norms))
 
-    def _next_row(self) -> int:
-        row = len(self._row_steps)
-        if row == len(self._rows):
-            self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
-        return row
+    def _grow_rows(self) -> None:
+        """Twice the rows (the batch read is late); the kernel's plan names the new block."""
+        self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
+        if self.on_host and self.kernel is not None:
+            self._plan = self._make_plan()
 
     def _kernel_step(self, step: int) -> None:
         """The host path's hot loop: one kernel call into the next row of `_rows`.
@@ -162,8 +162,7 @@ class UpdateRatios:
         every tensor's storage every step cost ~5 us — a third of this path."""
         row = len(self._row_steps)
         if row == len(self._rows):
-            self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
-            self._plan = self._make_plan()
+            self._grow_rows()
         if self.kernel(self._plan, row) and self._moved():
             if not self._follow_storage():
                 return  # nothing from before this step to compare the new storage with
@@ -199,7 +198,9 @@ class UpdateRatios:
             self._weight_squares = np.add.reduceat(np.square(after), self._offsets)
         np.subtract(before, after, out=before)
         np.multiply(before, before, out=before)
-        row, k = self._next_row(), len(self._views)
+        row, k = len(self._row_steps), len(self._views)
+        if row == len(self._rows):
+            self._grow_rows()
         self._rows[row, :k] = np.add.reduceat(before, self._offsets)
         self._rows[row, k:] = self._weight_squares
         self._row_steps.append(step)
