@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or f"runs/{args.study.split('.stage')[0]}"
     done = run_worker(config, args.storage, args.study, run_dir, seed=args.seed,
                       threads=args.threads, max_trials=args.max_trials, poll_s=args.poll,
-                      master_pid=args.master_pid, wait_s=args.wait, start_together=args.start_together)
+                      master_pid=args.master_pid, wait_s=args.wait, start_together=args.start_together,
+                      on_wait=None if args.quiet else lambda message: print(message, flush=True))
     if not args.quiet:
         print(f"worker done: {done} trial(s) in {run_dir}/trials")
     return 0

@@ -156,14 +156,16 @@ def stop_on_sigterm() -> None:
 
 def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: int | None = None,
                threads: int | None = None, max_trials: int | None = None, poll_s: float = 1.0,
-               master_pid: int | None = None, wait_s: float = 0.0, start_together: int = 0) -> int:
+               master_pid: int | None = None, wait_s: float = 0.0, start_together: int = 0,
+               on_wait=None) -> int:
     """Join `study_name` in `storage` and run trials; returns how many.
 
     `study_name` is a stage's study, or the search's own study name: then the worker follows
     the search from stage to stage until the master marks it finished (how workers on other
     machines join with ``babysit worker CONFIG --storage URL --study NAME``). A worker started
     by a local master (`master_pid`) leaves when that master dies. With `wait_s`, a worker
-    started before the master waits that long for the study to appear. With
+    started before the master waits that long for the study to appear, warm, and calls
+    `on_wait(message)` once if it has to wait. With
     `start_together`, the master's local workers wait for each other after warming up
     (:func:`wait_for_peers`).
     """
@@ -179,7 +181,7 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     if start_together > 1:
         wait_for_peers(RunDir(run_dir) / "search/ready", start_together)
     store = open_storage(storage)
-    attrs = _study_attrs(store, study_name, storage, wait_s, poll_s)
+    attrs = _study_attrs(store, study_name, storage, wait_s, poll_s, on_wait)
     run_dir = RunDir(run_dir)
     if STAGE_ATTR in attrs:
         return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
@@ -232,7 +234,7 @@ def wait_for_peers(ready: Path, peers: int, timeout_s: float = 30.0, poll_s: flo
         time.sleep(poll_s)
 
 
-def _study_attrs(store, study_name: str, storage: str, wait_s: float, poll_s: float) -> dict:
+def _study_attrs(store, study_name: str, storage: str, wait_s: float, poll_s: float, on_wait=None) -> dict:
     """The user attributes of `study_name`, once the master has written them."""
     from .storage import redact
 
@@ -244,6 +246,9 @@ def _study_attrs(store, study_name: str, storage: str, wait_s: float, poll_s: fl
             return attrs
         if time.time() >= deadline:
             break
+        if on_wait:
+            on_wait(f"waiting up to {wait_s:g} s for study {study_name!r} in {redact(storage)}")
+            on_wait = None  # said once
         time.sleep(poll_s)
     if found is None:
         raise UserError(f"no study named {study_name!r} in {redact(storage)}: start the search with "
