@@ -23,6 +23,7 @@ from torch import nn
 from ..models.layers import Maxout
 from . import histograms
 from .histograms import NOT_ON_HOST, histogram, host_summary
+from .switch import SwitchedHook
 
 # Activation module type -> kind (matched along the class hierarchy: ReLU6 is a Hardtanh).
 KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu",
@@ -89,28 +90,28 @@ class ActivationProbe:
         self.windows = {name: LayerWindow() for name, _, kind in self.layers if kind in DYING}
         self.pending: list = []  # (step, layer name, kind, {stat: device tensor})
         self.input_shape: tuple | None = None
-        self._handles: list = []
+        self.armed = False
         self._step = 0
-        self._hooks = [(module, self._hook(name, kind)) for name, module, kind in self.layers]  # made once
+        self._hooks = [SwitchedHook(module.register_forward_hook, self._hook(name, kind))
+                       for name, module, kind in self.layers]
+        self._input_hook = SwitchedHook(model.register_forward_pre_hook, self._see_input)
 
     def arm(self, step: int) -> None:
         """Sample the next training forward pass (recorded as optimizer step `step`)."""
-        if self._handles:
+        if self.armed:
             return
         self._step = step
-        for module, hook in self._hooks:
-            self._handles.append(module.register_forward_hook(hook))
+        for hook in self._hooks:
+            hook.on()
         if self.input_shape is None:
-            self._handles.append(self.model.register_forward_pre_hook(self._see_input))
+            self._input_hook.on()
+        self.armed = True
 
     def disarm(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-
-    @property
-    def armed(self) -> bool:
-        return bool(self._handles)
+        for hook in self._hooks:
+            hook.off()
+        self._input_hook.off()
+        self.armed = False
 
     def _see_input(self, module, args) -> None:
         if args and isinstance(args[0], torch.Tensor):

@@ -34,6 +34,7 @@ from .diagnoses import Diagnosis, Thresholds, diagnose
 from .gradients import GradientProbe
 from .readback import read_back
 from .records import History, Recorder, ratio_lines, step_lines
+from .switch import SwitchedHook
 from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, host_ratios, ratios
 
@@ -104,7 +105,8 @@ class Monitor:
         # Loss only: nothing to do inside the optimizer's step, so no hooks (and steps are counted
         # by step() calls instead of optimizer steps).
         self._hooked = self.updates is not None or self.activations is not None
-        self._pre_hook = None  # registered only for the steps that need it (see _sync_pre_hook)
+        # before the optimizer's step: on only for the steps that need it (see _sync_pre_hook)
+        self._pre_hook = SwitchedHook(optimizer.register_step_pre_hook, self._before_step)
         self._handles = [optimizer.register_step_post_hook(self._after_step)] if self._hooked else []
         self.recorder.write_meta()
         if self.history.meta["first_layer"] is not None:
@@ -160,11 +162,10 @@ class Monitor:
         coming = self.steps_taken + 1
         wanted = ((self._ratio_due(coming) and not self.updates.current)
                   or (self.activations is not None and self.activations.armed))
-        if wanted and self._pre_hook is None:
-            self._pre_hook = self.optimizer.register_step_pre_hook(self._before_step)
-        elif not wanted and self._pre_hook is not None:
-            self._pre_hook.remove()
-            self._pre_hook = None
+        if wanted:
+            self._pre_hook.on()
+        else:
+            self._pre_hook.off()
 
     def _arm_if_due(self) -> None:
         """Sample the coming step's forward and backward passes every `hist_every` steps."""
@@ -247,9 +248,9 @@ class Monitor:
         if self._closed:
             return self._diagnose()
         self._closed = True
-        for handle in self._handles + ([self._pre_hook] if self._pre_hook is not None else []):
+        for handle in self._handles:
             handle.remove()
-        self._pre_hook = None
+        self._pre_hook.off()
         if self.activations is not None:
             self.activations.disarm()
         found = self.diagnoses()

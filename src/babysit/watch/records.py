@@ -26,6 +26,7 @@ just made them or they were loaded back from a run directory.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -98,7 +99,7 @@ class Recorder:
         self.run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
         self.history = history
         self._files: dict[str, object] = {}
-        self._written: dict[str, bytes] = {}  # last contents of each document
+        self._written: dict[str, tuple[object, bytes]] = {}  # each document's last object and bytes
         self._reserved: dict[str, Path] = {}  # document -> its temp file, made in advance
         if self.run_dir is not None:
             (self.run_dir / "watch").mkdir(parents=True, exist_ok=True)
@@ -130,13 +131,18 @@ class Recorder:
 
     def write_document(self, rel: str, obj) -> None:
         """Replace one JSON file atomically — unless it would get the very same bytes again
-        (a healthy run's diagnoses stay ``[]`` epoch after epoch)."""
+        (a healthy run's diagnoses stay ``[]`` epoch after epoch). An object equal to the
+        one written last is not even encoded: comparing is a few us, encoding the meta with
+        cold caches ~50 us (a NaN is never equal, and is then compared as bytes)."""
         if self.run_dir is None:
             return
+        last, written = self._written.get(rel, (None, None))
+        if last is not None and last == obj:
+            return
         data = (dumps(obj) + "\n").encode("utf-8")
-        if self._written.get(rel) != data:
+        if written != data:
             replace_file(self.run_dir / rel, data)
-            self._written[rel] = data
+        self._written[rel] = (copy.deepcopy(obj), data)  # a copy: the caller may change obj in place
 
     def reserve(self, rel: str) -> None:
         """Make the temp file a later :meth:`write_bytes` of a NEW file will fill and rename:
