@@ -350,6 +350,28 @@ def test_files_exist_from_the_start(digits, tmp_path):
     mon.close()
 
 
+def test_a_document_is_replaced_when_its_object_changed_in_place(tmp_path):
+    """Documents are compared with what was written last, not re-encoded, so the monitor's meta
+    (one dict, changed in place) must still reach its file; an unchanged one leaves it alone."""
+    from babysit.watch.records import History, Recorder
+
+    history = History(meta={"layers": [], "first_layer": None})
+    recorder = Recorder(tmp_path, history)
+    recorder.write_meta()
+    meta = tmp_path / "watch/meta.json"
+    written = meta.stat().st_mtime_ns
+    recorder.write_meta()
+    assert meta.stat().st_mtime_ns == written  # nothing to replace
+    history.meta["layers"].append({"name": "1", "kind": "relu"})
+    history.meta["first_layer"] = "0.weight"
+    recorder.write_meta()
+    assert json.loads(meta.read_text()) == {"layers": [{"name": "1", "kind": "relu"}], "first_layer": "0.weight"}
+    history.meta["nan"] = float("nan")  # never equal to itself: compared as bytes
+    recorder.write_meta()
+    recorder.write_meta()
+    assert json.loads(meta.read_text())["nan"] == "nan"
+
+
 def test_first_layer_of_an_mlp_on_images_is_saved_as_images(digits, tmp_path):
     """A fully connected first layer on image inputs: each row of W saved as the (C, H, W)
     image the sampled steps saw, and drawn as tiles; its file was reserved at the start, so

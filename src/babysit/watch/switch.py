@@ -21,22 +21,23 @@ class SwitchedHook:
 
     def __init__(self, register, hook):
         self.register, self.hook = register, hook
-        self._hooks: dict | None = None  # the dict it goes in, once known
+        self._hooks: dict | None = None  # the dict it goes in, and its key there, once known
         self._key = None
+        self._handle = None  # a handle of another kind: removed the documented way
         self.is_on = False
 
     def on(self) -> None:
         if self.is_on:
             return
-        if self._hooks is None:
+        if self._hooks is not None:
+            self._hooks[self._key] = self.hook
+        else:
             handle = self.register(self.hook)
             hooks = handle.hooks_dict_ref() if hasattr(handle, "hooks_dict_ref") else None
             if isinstance(hooks, dict) and hooks.get(getattr(handle, "id", None)) is self.hook:
                 self._hooks, self._key = hooks, handle.id
-            else:  # not the handle this was written for: keep it, and remove it in off()
-                self._key = handle
-        else:
-            self._hooks[self._key] = self.hook
+            else:
+                self._handle = handle
         self.is_on = True
 
     def off(self) -> None:
@@ -45,6 +46,6 @@ class SwitchedHook:
         if self._hooks is not None:
             self._hooks.pop(self._key, None)
         else:
-            self._key.remove()
-            self._key = None
+            self._handle.remove()
+            self._handle = None
         self.is_on = False
