@@ -250,3 +250,47 @@ def test_step_lines_read_back_as_the_records(compiled):
     assert lines[-2] == '{"step": 302, "epoch": 14, "loss": 2.0}'
     for odd in ([(1, 1, float("nan"))], [(1, 1, 1)], [(1, 1)], [[1, 1, 0.5]]):
         assert compiled.step_lines(odd) is None  # the Python formats write those
+
+
+def drive(clock, plan_rows):
+    """One sequence of losses and optimizer steps through `clock`: what it kept, what it
+    left to Python, and the row steps of its plan's path."""
+    calls = []
+    clock.on_loss = lambda loss: ("kept", loss.item()) if isinstance(loss, torch.Tensor) else float(loss)
+    clock.on_batch = lambda: calls.append(("batch", clock.pending))
+    clock.on_step = lambda step, unchanged: calls.append(("step", step, unchanged))
+    clock.flush_every = 3
+    clock.counts_steps = False
+    clock.steps, clock.epoch = 10, 2
+    plan, rows, weights = plan_rows
+    clock.ratios = [plan, rows]
+    for i in range(6):
+        if i == 4:
+            clock.next_special = 15  # steps 15 and later: Python's
+        if i != 2:
+            weights += 0.5  # step 13 leaves the weights as they were: unchanged, Python's
+        clock(None, (), {})
+        clock.step([0.25, torch.tensor(1.5), 3][i % 3])
+        if i == 3:
+            clock.epoch = 3
+    clock.counts_steps = True
+    clock.step(2.0)
+    return clock.take(), clock.take(), calls, list(rows), clock.steps
+
+
+def test_the_compiled_step_clock_is_its_python_twin(compiled):
+    from babysit.watch.clock import StepClock
+
+    results = []
+    for clock in (compiled.StepClock(), StepClock()):
+        weights = np.zeros(4, dtype=np.float32)
+        ratios = updates.UpdateRatios([torch.from_numpy(weights)])
+        ratios.before_step()
+        results.append(drive(clock, (ratios.compiled_path()[0], [], weights)))
+    assert results[0] == results[1]
+    taken, after, calls, rows, steps = results[0]
+    assert taken == [(11, 2, 0.25), (12, 2, ("kept", 1.5)), (13, 2, 3.0), (14, 2, 0.25), (15, 3, ("kept", 1.5)),
+                     (16, 3, 3.0), (17, 3, 2.0)]
+    assert after == [] and steps == 17
+    assert calls == [("step", 13, True), ("batch", 3), ("step", 15, False), ("step", 16, False), ("batch", 6)]
+    assert rows == [11, 12, 14]

@@ -10,6 +10,8 @@
  *   summarize, square_sums           sampled steps: histograms, unit summaries, grad norms
  *   ratio_lines, step_lines,         batch reads: the records' JSON lines
  *   json_lines
+ *   StepClock                        every step: the step count, the losses, and the hook
+ *                                    that runs planned_step_norms' plan
  *
  * Each has a NumPy/PyTorch/json twin in babysit.watch that serves where this module was not
  * compiled, and tests/watch/test_watch_kernels.py checks that the two agree.
@@ -23,6 +25,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -748,6 +751,27 @@ json_lines(PyObject *module, PyObject *records)
  * then address and length of each view). Acquiring eight buffers costs ~4 us right after a
  * training step, as much as the arithmetic; the caller keeps the arrays alive and makes a new
  * plan whenever one of them changes. */
+/* The plan's step for `row`: how many tensors did not change, or -1 for a bad plan or a row
+ * out of its block (no exception set). */
+static Py_ssize_t
+run_plan(PyObject *plan_bytes, Py_ssize_t row)
+{
+    const int64_t *plan = (const int64_t *)PyBytes_AS_STRING(plan_bytes);
+    Py_ssize_t size = PyBytes_GET_SIZE(plan_bytes) / 8;
+    int64_t k = size >= 5 ? plan[0] : -1;
+    if (k < 0 || size != 5 + 2 * k || (plan[1] != 4 && plan[1] != 8) || row < 0 || row >= plan[4])
+        return -1;
+    char *at = (char *)(intptr_t)plan[2];
+    double *sums = (double *)(intptr_t)plan[3] + 2 * k * row;
+    Py_ssize_t unchanged = 0;
+    for (int64_t i = 0; i < k; i++) {
+        Py_ssize_t n = (Py_ssize_t)plan[6 + 2 * i];
+        unchanged += tensor_step((const void *)(intptr_t)plan[5 + 2 * i], at, n, (int)plan[1], sums, i, k);
+        at += n * plan[1];
+    }
+    return unchanged;
+}
+
 static PyObject *
 planned_step_norms(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -758,23 +782,235 @@ planned_step_norms(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t row = PyLong_AsSsize_t(args[1]);
     if (row == -1 && PyErr_Occurred())
         return NULL;
-    const int64_t *plan = (const int64_t *)PyBytes_AS_STRING(args[0]);
-    Py_ssize_t size = PyBytes_GET_SIZE(args[0]) / 8;
-    int64_t k = size >= 5 ? plan[0] : -1;
-    if (k < 0 || size != 5 + 2 * k || (plan[1] != 4 && plan[1] != 8) || row < 0 || row >= plan[4]) {
+    Py_ssize_t unchanged = run_plan(args[0], row);
+    if (unchanged < 0) {
         PyErr_SetString(PyExc_ValueError, "planned_step_norms: a bad plan, or no room for that row");
         return NULL;
     }
-    char *at = (char *)(intptr_t)plan[2];
-    double *sums = (double *)(intptr_t)plan[3] + 2 * k * row;
-    Py_ssize_t unchanged = 0;
-    for (int64_t i = 0; i < k; i++) {
-        Py_ssize_t n = (Py_ssize_t)plan[6 + 2 * i];
-        unchanged += tensor_step((const void *)(intptr_t)plan[5 + 2 * i], at, n, (int)plan[1], sums, i, k);
-        at += n * plan[1];
-    }
     return PyLong_FromSsize_t(unchanged);
 }
+
+/* StepClock: the monitor's bookkeeping on every step, in C, because it runs right after a
+ * training step, when a Python call costs ~1 us of cache misses for a few attribute reads.
+ * babysit.watch.clock.StepClock is its Python twin and documents it; in short:
+ *
+ *   clock.step(loss)                 the losses: (steps, epoch, loss) kept until take(); a
+ *                                    loss that is not a float goes through on_loss(loss) first;
+ *                                    on_batch() every flush_every losses; steps += 1 first when
+ *                                    counts_steps (no optimizer hook counts them)
+ *   clock(optimizer, args, kwargs)   the optimizer's post-step hook: steps += 1, then the update
+ *                                    ratios' plan for the next row (ratios = [plan, row steps])
+ *                                    when the step is a plain one (steps < next_special, a row
+ *                                    free, no tensor unchanged); else on_step(steps, unchanged),
+ *                                    Python's path, which does all the step's work that is left.
+ */
+typedef struct {
+    PyObject_HEAD
+    long long steps, epoch, next_special;
+    Py_ssize_t flush_every;
+    char counts_steps;
+    /* the losses not yet taken, as plain numbers: no Python object made per step (with cold
+     * caches an allocation is the costliest part of a step's record). A loss kept as an
+     * object (a tensor) is in `objects` at its index, its value slot unused. */
+    Py_ssize_t pending, capacity;
+    long long *step_of, *epoch_of;
+    double *value_of;
+    PyObject *objects, *ratios, *on_loss, *on_batch, *on_step;
+} StepClock;
+
+static int
+clock_traverse(StepClock *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->objects);
+    Py_VISIT(self->ratios);
+    Py_VISIT(self->on_loss);
+    Py_VISIT(self->on_batch);
+    Py_VISIT(self->on_step);
+    return 0;
+}
+
+static int
+clock_clear(StepClock *self)
+{
+    Py_CLEAR(self->objects);
+    Py_CLEAR(self->ratios);
+    Py_CLEAR(self->on_loss);
+    Py_CLEAR(self->on_batch);
+    Py_CLEAR(self->on_step);
+    return 0;
+}
+
+static void
+clock_dealloc(StepClock *self)
+{
+    PyObject_GC_UnTrack(self);
+    clock_clear(self);
+    PyMem_Free(self->step_of);
+    PyMem_Free(self->epoch_of);
+    PyMem_Free(self->value_of);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+clock_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    StepClock *self = (StepClock *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->epoch = 1;
+    self->next_special = (long long)1 << 62;
+    self->flush_every = 50;
+    self->counts_steps = 1;
+    self->objects = PyDict_New();
+    self->ratios = Py_NewRef(Py_None);
+    self->on_loss = Py_NewRef(Py_None);
+    self->on_batch = Py_NewRef(Py_None);
+    self->on_step = Py_NewRef(Py_None);
+    if (self->objects == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+clock_grow(StepClock *self)
+{
+    Py_ssize_t capacity = self->capacity ? 2 * self->capacity : 256;
+    long long *steps = PyMem_Realloc(self->step_of, capacity * sizeof *steps);
+    if (steps != NULL)
+        self->step_of = steps;
+    long long *epochs = steps ? PyMem_Realloc(self->epoch_of, capacity * sizeof *epochs) : NULL;
+    if (epochs != NULL)
+        self->epoch_of = epochs;
+    double *values = epochs ? PyMem_Realloc(self->value_of, capacity * sizeof *values) : NULL;
+    if (values == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->value_of = values;
+    self->capacity = capacity;
+    return 0;
+}
+
+static PyObject *
+clock_step(StepClock *self, PyObject *loss)
+{
+    if (self->pending == self->capacity && clock_grow(self) < 0)
+        return NULL;
+    Py_ssize_t at = self->pending;
+    if (PyFloat_CheckExact(loss)) {
+        self->value_of[at] = PyFloat_AS_DOUBLE(loss);
+    } else {
+        PyObject *kept = PyObject_CallOneArg(self->on_loss, loss), *index = PyLong_FromSsize_t(at);
+        int failed = kept == NULL || index == NULL || PyDict_SetItem(self->objects, index, kept) < 0;
+        Py_XDECREF(kept);
+        Py_XDECREF(index);
+        if (failed)
+            return NULL;
+    }
+    if (self->counts_steps)
+        self->steps += 1;
+    self->step_of[at] = self->steps;
+    self->epoch_of[at] = self->epoch;
+    self->pending = at + 1;
+    if (self->flush_every > 0 && self->pending % self->flush_every == 0)
+        return PyObject_CallNoArgs(self->on_batch);
+    Py_RETURN_NONE;
+}
+
+/* take(): the losses not yet taken, as a list of (step, epoch, loss) tuples; none pending after. */
+static PyObject *
+clock_take(StepClock *self, PyObject *unused)
+{
+    PyObject *taken = PyList_New(self->pending);
+    for (Py_ssize_t i = 0; taken != NULL && i < self->pending; i++) {
+        PyObject *index = NULL, *loss = NULL;
+        if (PyDict_GET_SIZE(self->objects) > 0) {
+            index = PyLong_FromSsize_t(i);
+            loss = index ? PyDict_GetItemWithError(self->objects, index) : NULL;
+            Py_XINCREF(loss);
+            Py_XDECREF(index);
+            if (index == NULL || (loss == NULL && PyErr_Occurred()))
+                Py_CLEAR(taken);
+        }
+        if (taken == NULL)
+            break;
+        if (loss == NULL)
+            loss = PyFloat_FromDouble(self->value_of[i]);
+        PyObject *record = loss ? Py_BuildValue("(LLN)", self->step_of[i], self->epoch_of[i], loss) : NULL;
+        if (record == NULL)
+            Py_CLEAR(taken);
+        else
+            PyList_SET_ITEM(taken, i, record);
+    }
+    if (taken == NULL)
+        return NULL;
+    self->pending = 0;
+    PyDict_Clear(self->objects);
+    return taken;
+}
+
+static PyObject *
+clock_call(StepClock *self, PyObject *args, PyObject *kwargs)
+{
+    long long step = ++self->steps;
+    Py_ssize_t unchanged = 0;
+    PyObject *ratios = self->ratios;
+    if (step < self->next_special && PyList_CheckExact(ratios) && PyList_GET_SIZE(ratios) == 2
+            && PyBytes_CheckExact(PyList_GET_ITEM(ratios, 0)) && PyList_CheckExact(PyList_GET_ITEM(ratios, 1))) {
+        PyObject *rows = PyList_GET_ITEM(ratios, 1);
+        unchanged = run_plan(PyList_GET_ITEM(ratios, 0), PyList_GET_SIZE(rows));
+        if (unchanged == 0) {  /* the plain step: its row measured */
+            PyObject *number = PyLong_FromLongLong(step);
+            if (number == NULL)
+                return NULL;
+            int failed = PyList_Append(rows, number);
+            Py_DECREF(number);
+            if (failed)
+                return NULL;
+            Py_RETURN_NONE;
+        }
+        unchanged = unchanged > 0;  /* -1: no room for the row, which Python makes */
+    }
+    return PyObject_CallFunction(self->on_step, "LO", step, unchanged ? Py_True : Py_False);
+}
+
+static PyMethodDef clock_methods[] = {
+    {"step", (PyCFunction)clock_step, METH_O, "step(loss): record one step's loss (see the Python twin)."},
+    {"take", (PyCFunction)clock_take, METH_NOARGS, "take(): the pending (step, epoch, loss) tuples; none pending after."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef clock_members[] = {
+    {"steps", T_LONGLONG, offsetof(StepClock, steps), 0, "steps so far"},
+    {"epoch", T_LONGLONG, offsetof(StepClock, epoch), 0, "the epoch the coming losses belong to"},
+    {"next_special", T_LONGLONG, offsetof(StepClock, next_special), 0,
+     "the first step the hook leaves to on_step"},
+    {"flush_every", T_PYSSIZET, offsetof(StepClock, flush_every), 0, "on_batch() every this many losses"},
+    {"counts_steps", T_BOOL, offsetof(StepClock, counts_steps), 0, "whether step() counts the steps"},
+    {"pending", T_PYSSIZET, offsetof(StepClock, pending), READONLY, "losses not yet taken"},
+    {"ratios", T_OBJECT_EX, offsetof(StepClock, ratios), 0, "[plan, row steps] of the update ratios, or None"},
+    {"on_loss", T_OBJECT_EX, offsetof(StepClock, on_loss), 0, "on_loss(loss): the value to keep of a non-float"},
+    {"on_batch", T_OBJECT_EX, offsetof(StepClock, on_batch), 0, "on_batch(): flush_every more losses"},
+    {"on_step", T_OBJECT_EX, offsetof(StepClock, on_step), 0, "on_step(step, unchanged): Python's step"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject StepClockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "babysit.watch._kernels.StepClock",
+    .tp_basicsize = sizeof(StepClock),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The monitor's per-step bookkeeping (see babysit.watch.clock for its Python twin).",
+    .tp_new = clock_new,
+    .tp_dealloc = (destructor)clock_dealloc,
+    .tp_traverse = (traverseproc)clock_traverse,
+    .tp_clear = (inquiry)clock_clear,
+    .tp_call = (ternaryfunc)clock_call,
+    .tp_methods = clock_methods,
+    .tp_members = clock_members,
+};
 
 static PyMethodDef methods[] = {
     {"step_norms", (PyCFunction)(void (*)(void))step_norms, METH_FASTCALL,
@@ -804,5 +1040,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__kernels(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&StepClockType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddObjectRef(m, "StepClock", (PyObject *)&StepClockType) < 0)
+        Py_CLEAR(m);
+    return m;
 }

@@ -30,6 +30,7 @@ from ..errors import UserError
 from ..rundir import RunDir
 from . import first_layer as first_layer_weights
 from .activations import ActivationProbe
+from .clock import NEVER, new_clock
 from .diagnoses import Diagnosis, Thresholds, diagnose
 from .gradients import GradientProbe
 from .readback import read_back
@@ -75,11 +76,12 @@ class Monitor:
         self.plots, self.first_layer = plots, first_layer
         self.thresholds = thresholds if isinstance(thresholds, Thresholds) else make_thresholds(thresholds or {})
         names, self.params = watched_parameters(model, optimizer)
+        self._first_weight = first_layer_weights.first_weight(model) if first_layer else None  # (name, tensor)
         self.history = History(meta={
             "params": [{"name": n, "shape": list(p.shape)} for n, p in zip(names, self.params)],
             "layers": [], "bins": bins,
             # named now, so meta.json need not be replaced when the weights are saved at close
-            "first_layer": (first_layer_weights.first_weight(model) or (None,))[0] if first_layer else None,
+            "first_layer": (self._first_weight or (None,))[0],
             "steps_per_epoch": steps_per_epoch, "target_ratio": self.thresholds.target_ratio})
         self.recorder = Recorder(run_dir, self.history)
         self.recorder.start(start_step, start_epoch)
@@ -91,10 +93,12 @@ class Monitor:
         if self.activations is not None:
             self.history.meta["layers"] = [{"name": n, "kind": k} for n, _, k in self.activations.layers]
         self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
-        self.steps_taken = start_step  # optimizer steps, over all epochs
         self.epochs_done = start_epoch
-        self._losses: list = []  # (step, epoch, loss as float or 0-d device tensor) not yet read back
-        self._tensor_losses = False  # whether _losses holds a tensor
+        # the step count and the losses not yet read back: (step, epoch, float or 0-d device tensor)
+        self._clock = clock = new_clock()
+        clock.steps, clock.epoch, clock.flush_every = start_step, start_epoch + 1, flush_every
+        clock.on_loss, clock.on_batch, clock.on_step = self._loss_value, self._batch_due, self._step_ended
+        self._tensor_losses = False  # whether the clock's losses hold a tensor
         self._epochs: list = []  # (epoch record, {layer: (units ever active: device tensor or int, units)} or None)
         self._weight_squares = None  # the latest ||w||^2 per tensor (an array), read back
         self._closed = False
@@ -105,15 +109,21 @@ class Monitor:
         # Loss only: nothing to do inside the optimizer's step, so no hooks (and steps are counted
         # by step() calls instead of optimizer steps).
         self._hooked = self.updates is not None or self.activations is not None
+        clock.counts_steps = not self._hooked
         # before the optimizer's step: on only for the steps that need it (see _sync_pre_hook)
         self._pre_hook = SwitchedHook(optimizer.register_step_pre_hook, self._before_step)
-        self._handles = [optimizer.register_step_post_hook(self._after_step)] if self._hooked else []
+        self._handles = [optimizer.register_step_post_hook(clock)] if self._hooked else []
         self.recorder.write_meta()
         if self.history.meta["first_layer"] is not None:
             self.recorder.reserve("watch/first_layer.npy")  # made now: a file create costs ~0.5 ms
         self._arm_if_due()
         self._sync_pre_hook()
-        self._next_special = self._special_after(start_step)
+        self._sync_clock(start_step)
+
+    @property
+    def steps_taken(self) -> int:
+        """Optimizer steps so far, over all epochs (without an optimizer hook: step() calls)."""
+        return self._clock.steps
 
     # -- the optimizer's step ------------------------------------------------------------------
 
@@ -127,15 +137,18 @@ class Monitor:
         if self.activations is not None and self.activations.armed:
             self.gradients.record_norms(coming)
 
-    def _after_step(self, optimizer, args, kwargs) -> None:
-        # The hot path: every call here runs right after a training step, with the caches cold,
-        # so a plain step does only its update ratio; the rest waits for _next_special.
-        step = self.steps_taken = self.steps_taken + 1
+    def _step_ended(self, step: int, unchanged: bool = False) -> None:
+        """The end of an optimizer step that the step clock (its post-step hook, which counted
+        it) left to Python: one before `next_special`, or without the compiled ratios path, or
+        where its kernel found a tensor `unchanged` (see :mod:`babysit.watch.clock`)."""
         updates = self.updates
-        if updates is not None and step % self.ratio_every == 0:
+        if unchanged:
+            updates.recheck(step)
+        elif updates is not None and step % self.ratio_every == 0:
             updates.after_step(step)
-        if step >= self._next_special or (updates is not None and not updates.current):
+        if step >= self._clock.next_special or (updates is not None and not updates.current):
             self._after_special_step(step)
+        self._sync_clock(step)
 
     def _after_special_step(self, step: int) -> None:
         """End a sampled step, arm the next one, and put the pre-step hook where it is needed."""
@@ -143,15 +156,20 @@ class Monitor:
             self.activations.disarm()
         self._arm_if_due()
         self._sync_pre_hook()
-        self._next_special = self._special_after(step)
 
-    def _special_after(self, step: int) -> int | float:
+    def _sync_clock(self, step: int) -> None:
+        """Tell the step clock the next step whose end needs Python, and the update ratios'
+        compiled path for the plain steps before it."""
+        self._clock.next_special = self._special_after(step)
+        self._clock.ratios = self.updates.compiled_path() if self.updates is not None and self.ratio_every == 1 else None
+
+    def _special_after(self, step: int) -> int:
         """The next step whose end needs more than the hot path."""
         if ((self.activations is not None and self.activations.armed) or self.ratio_every > 1
                 or (self.updates is not None and not self.updates.current)):
             return step + 1
         if self.activations is None:
-            return float("inf")
+            return NEVER
         return (step // self.hist_every + 1) * self.hist_every  # where the next sample is armed
 
     def _sync_pre_hook(self) -> None:
@@ -177,17 +195,18 @@ class Monitor:
 
     def step(self, loss: torch.Tensor | float) -> None:
         """Record this step's loss (a tensor stays on the device until the next batch read)."""
-        if type(loss) is not float:
-            if isinstance(loss, torch.Tensor):
-                loss = loss.detach()
-                self._tensor_losses = True  # read back at the next batch read
-            else:
-                loss = float(loss)
-        if not self._hooked:
-            self.steps_taken += 1
-        losses = self._losses
-        losses.append((self.steps_taken, self.epochs_done + 1, loss))  # the epoch it is in
-        if len(losses) % self.flush_every == 0 and self._flush_due(len(losses)):
+        self._clock.step(loss)  # with the step and the epoch it is in; _batch_due every flush_every
+
+    def _loss_value(self, loss) -> torch.Tensor | float:
+        """What to keep of a loss that is not a float: a tensor, detached, is read back with
+        the next batch."""
+        if isinstance(loss, torch.Tensor):
+            self._tensor_losses = True
+            return loss.detach()
+        return float(loss)
+
+    def _batch_due(self) -> None:
+        if self._flush_due(self._clock.pending):
             self.flush()
 
     def _flush_due(self, pending: int) -> bool:
@@ -206,6 +225,7 @@ class Monitor:
         steps, or a diagnosis): its dead-unit fractions are device tensors until then.
         """
         self.epochs_done += 1
+        self._clock.epoch = self.epochs_done + 1
         record = {"epoch": self.epochs_done, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
@@ -280,7 +300,7 @@ class Monitor:
         if not self._pending():
             return
         self._flushed = time.perf_counter()
-        losses, self._losses = self._losses, []
+        losses = self._clock.take()
         epochs, self._epochs = self._epochs, []
         steps, squares, updates = self.updates.drain() if self.updates is not None else ([], None, [])
         layer_grads, norms = self.gradients.drain()
@@ -339,7 +359,7 @@ class Monitor:
         return rows, text
 
     def _pending(self) -> bool:
-        return bool(self._losses or self._epochs or (self.updates is not None and self.updates.waiting)
+        return bool(self._clock.pending or self._epochs or (self.updates is not None and self.updates.waiting)
                     or self.gradients.pending_layers or self.gradients.pending_norms
                     or (self.activations is not None and self.activations.pending))
 
@@ -379,12 +399,9 @@ class Monitor:
         """The first layer's weights for their picture: shaped like the inputs when a fully
         connected layer looks at images (the input shape the sampled steps saw)."""
         input_shape = self.activations.input_shape if self.activations is not None else None
-        found = first_layer_weights.snapshot(self.model, input_shape)
-        if found is None:
-            return
-        name, data = found
-        self.recorder.write_bytes("watch/first_layer.npy", data)
-        self.history.meta["first_layer"] = name  # as at the start, unless the model changed
+        found = first_layer_weights.snapshot(self.model, input_shape, self._first_weight)
+        if found is not None:
+            self.recorder.write_bytes("watch/first_layer.npy", found[1])
 
 
 def check_options(where: str = "Monitor option ", **options) -> None:

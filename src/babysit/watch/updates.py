@@ -163,12 +163,29 @@ class UpdateRatios:
         row = len(self._row_steps)
         if row == len(self._rows):
             self._grow_rows()
-        if self.kernel(self._plan, row) and self._moved():
-            if not self._follow_storage():
-                return  # nothing from before this step to compare the new storage with
-            self.kernel(self._plan, row)  # _follow_storage made a plan for the new storage
+        if self.kernel(self._plan, row):
+            self.recheck(step)
+            return
         self._row_steps.append(step)
         self.current = self.every_step
+
+    def recheck(self, step: int) -> None:
+        """The end of a kernel step that found a tensor unchanged (its row is the next one):
+        frozen, or its storage replaced — then measure against the new storage if the
+        snapshot fits it, or skip this step."""
+        if self._moved():
+            if not self._follow_storage():
+                return  # nothing from before this step to compare the new storage with
+            self.kernel(self._plan, len(self._row_steps))  # _follow_storage made a plan for the new storage
+        self._row_steps.append(step)
+        self.current = self.every_step
+
+    def compiled_path(self) -> list | None:
+        """``[plan, row steps]`` for :class:`~babysit.watch.clock.StepClock`, which then runs
+        the plain steps' kernel calls itself; None off the host path or without the kernel.
+        Valid until this object makes a new plan (only ever within a step the clock leaves
+        to Python, which asks again afterwards)."""
+        return [self._plan, self._row_steps] if self.on_host and self.kernel is not None else None
 
     def _follow_storage(self) -> bool:
         """The parameters got new storage since the chained snapshot (``p.data = ...``,
@@ -211,7 +228,8 @@ class UpdateRatios:
     def drain(self) -> tuple[list[int], np.ndarray, list]:
         """What was measured since the last drain: the host path's steps and their rows of
         squares (a copy), and the device path's entries."""
-        steps, self._row_steps = self._row_steps, []
+        steps = self._row_steps.copy()  # the list itself stays: the step clock appends to it
+        self._row_steps.clear()
         entries, self.pending = self.pending, []
         return steps, self._rows[:len(steps)].copy(), entries
 
