@@ -818,25 +818,22 @@ typedef struct {
     PyObject *objects, *ratios, *on_loss, *on_batch, *on_step;
 } StepClock;
 
+/* the clock's object fields, for the garbage collector */
+#define CLOCK_OBJECTS(APPLY) APPLY(objects) APPLY(ratios) APPLY(on_loss) APPLY(on_batch) APPLY(on_step)
+#define VISIT_FIELD(name) Py_VISIT(self->name);
+#define CLEAR_FIELD(name) Py_CLEAR(self->name);
+
 static int
 clock_traverse(StepClock *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->objects);
-    Py_VISIT(self->ratios);
-    Py_VISIT(self->on_loss);
-    Py_VISIT(self->on_batch);
-    Py_VISIT(self->on_step);
+    CLOCK_OBJECTS(VISIT_FIELD)
     return 0;
 }
 
 static int
 clock_clear(StepClock *self)
 {
-    Py_CLEAR(self->objects);
-    Py_CLEAR(self->ratios);
-    Py_CLEAR(self->on_loss);
-    Py_CLEAR(self->on_batch);
-    Py_CLEAR(self->on_step);
+    CLOCK_OBJECTS(CLEAR_FIELD)
     return 0;
 }
 

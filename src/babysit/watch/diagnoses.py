@@ -155,7 +155,9 @@ def first_nonfinite(h: History, key: str, records: list[dict], field_name: str) 
     scanned = h.__dict__.setdefault("_nonfinite_scan", {})
     done, found = scanned.get(key, (0, None))
     if found is None and len(records) > done:
-        values = np.array([r[field_name] for r in records[done:]], dtype=float)
+        # the losses as the curve rules read them (made once per diagnosis), else the records'
+        values = (losses(h)[done:] if field_name == "loss" and records is h.steps
+                  else np.array([r[field_name] for r in records[done:]], dtype=float))
         bad = np.isnan(values) if field_name == "ratios" else ~np.isfinite(values)
         if bad.ndim > 1:
             bad = bad.any(axis=1)

@@ -89,8 +89,8 @@ class Recorder:
     """Appends records to memory and to the files of ``watch/``.
 
     JSON lines go to files kept open, unbuffered: one write of whole lines per batch, which
-    readers see at once. Whole-file documents (meta, diagnoses, the first layer's weights) are replaced
-    atomically (temp file + rename). All on the training thread, a few times per epoch: a
+    readers see at once. Whole-file documents (meta, diagnoses, the first layer's weights)
+    are replaced atomically (temp file + rename). All on the training thread, a few times per epoch: a
     writer thread was tried and cost more — each hand-over makes the training thread wait
     for the interpreter lock.
     """
