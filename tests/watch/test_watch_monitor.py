@@ -400,3 +400,21 @@ def test_first_layer_of_an_mlp_on_images_is_saved_as_images(digits, tmp_path):
     Monitor(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), torch.optim.SGD(model.parameters(), lr=0.1),
             run_dir=other, first_layer=False).close()
     assert not list((other / "watch").glob(".*"))
+
+
+@pytest.mark.parametrize("array", [np.arange(12, dtype=np.float32).reshape(3, 4),
+                                   np.linspace(-1, 1, 2 * 3 * 5 * 5).reshape(2, 3, 5, 5),
+                                   np.ones((4, 1, 8, 8), dtype=np.float32)[:, :, ::2],  # not contiguous
+                                   np.zeros((0, 7), dtype=np.float32)])
+def test_first_layer_bytes_are_the_npy_format(array):
+    """The .npy bytes the monitor writes at close, with its own header: np.load reads back
+    the very array, and the data starts at a multiple of 64 bytes, as the format asks."""
+    import io
+
+    from babysit.watch.first_layer import npy_bytes
+
+    data = npy_bytes(array)
+    loaded = np.load(io.BytesIO(data), allow_pickle=False)
+    assert loaded.dtype == array.dtype and loaded.shape == array.shape
+    assert np.array_equal(loaded, array)
+    assert (10 + int.from_bytes(data[8:10], "little")) % 64 == 0
