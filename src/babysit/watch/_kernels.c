@@ -975,7 +975,8 @@ clock_call(StepClock *self, PyObject *args, PyObject *kwargs)
 
 static PyMethodDef clock_methods[] = {
     {"step", (PyCFunction)clock_step, METH_O, "step(loss): record one step's loss (see the Python twin)."},
-    {"take", (PyCFunction)clock_take, METH_NOARGS, "take(): the pending (step, epoch, loss) tuples; none pending after."},
+    {"take", (PyCFunction)clock_take, METH_NOARGS,
+     "take(): the pending (step, epoch, loss) tuples; none pending after."},
     {NULL, NULL, 0, NULL},
 };
 

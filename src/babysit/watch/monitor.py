@@ -161,7 +161,8 @@ class Monitor:
         """Tell the step clock the next step whose end needs Python, and the update ratios'
         compiled path for the plain steps before it."""
         self._clock.next_special = self._special_after(step)
-        self._clock.ratios = self.updates.compiled_path() if self.updates is not None and self.ratio_every == 1 else None
+        compiled = self.updates is not None and self.ratio_every == 1
+        self._clock.ratios = self.updates.compiled_path() if compiled else None
 
     def _special_after(self, step: int) -> int:
         """The next step whose end needs more than the hot path."""

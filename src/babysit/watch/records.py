@@ -90,9 +90,9 @@ class Recorder:
 
     JSON lines go to files kept open, unbuffered: one write of whole lines per batch, which
     readers see at once. Whole-file documents (meta, diagnoses, the first layer's weights)
-    are replaced atomically (temp file + rename). All on the training thread, a few times per epoch: a
-    writer thread was tried and cost more — each hand-over makes the training thread wait
-    for the interpreter lock.
+    are replaced atomically (temp file + rename). All on the training thread, a few times
+    per epoch: a writer thread was tried and cost more — each hand-over makes the training
+    thread wait for the interpreter lock.
     """
 
     def __init__(self, run_dir: str | Path | RunDir | None, history: History):
