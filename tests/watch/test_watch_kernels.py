@@ -294,3 +294,30 @@ def test_the_compiled_step_clock_is_its_python_twin(compiled):
     assert after == [] and steps == 17
     assert calls == [("step", 13, True), ("batch", 3), ("step", 15, False), ("step", 16, False), ("batch", 6)]
     assert rows == [11, 12, 14]
+
+
+def test_the_compiled_loss_curve_is_its_numpy_twin(compiled):
+    """The loss-curve numbers the rules read, from the kernel's one pass and from NumPy: equal
+    counts and positions, numbers equal to rounding (a running sum against NumPy's sums),
+    on decaying, noisy, flat and short curves, with NaN/Inf among them."""
+    from babysit.watch import curves
+
+    rng = np.random.default_rng(0)
+    cases = []
+    for n in (0, 1, 2, 3, 9, 10, 11, 40, 230, 1001):
+        decay = 2.3 * np.exp(-np.arange(n) / max(n / 4, 1)) + rng.normal(0, 0.1, n)
+        cases += [(decay, 23), (decay, 4), (np.full(n, 0.7), 50), (-decay, 7)]
+        if n:
+            broken = decay.copy()
+            broken[rng.integers(0, n, size=3)] = [np.nan, np.inf, -np.inf]
+            cases.append((broken, 23))
+    for values, window in cases:
+        got, want = compiled.loss_curve(values, window), curves.loss_curve(values, window)
+        assert got[:2] == want[:2]
+        assert (got[4] is None) == (want[4] is None)
+        assert list(got[2:4]) + list(got[4] or ()) == pytest.approx(list(want[2:4]) + list(want[4] or ()),
+                                                                    rel=1e-9, abs=1e-12, nan_ok=True)
+    first_bad = np.array([1.0, 2.0, np.nan, 3.0, np.inf])
+    assert compiled.loss_curve(first_bad, 5)[:2] == (3, 2)
+    with pytest.raises(ValueError):
+        compiled.loss_curve(np.ones(12, dtype=np.float32), 5)

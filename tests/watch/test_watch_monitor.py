@@ -418,3 +418,33 @@ def test_first_layer_bytes_are_the_npy_format(array):
     assert loaded.dtype == array.dtype and loaded.shape == array.shape
     assert np.array_equal(loaded, array)
     assert (10 + int.from_bytes(data[8:10], "little")) % 64 == 0
+
+
+@pytest.mark.parametrize("flush_every", [3, 1000])
+def test_a_weight_turned_nan_is_found_in_the_ratios(digits, tmp_path, flush_every):
+    """A NaN that reaches the weights without going through the loss (here written into
+    them) shows in the update ratios: the nonfinite rule names the step, whether the batches
+    were diagnosed as they came (the monitor tells the rule what it scanned) or all at once,
+    and a diagnosis of the records on disk agrees."""
+    from babysit.watch import diagnose
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon = Monitor(model, optimizer, run_dir=tmp_path, hist_every=0, first_layer=False, flush_every=flush_every,
+                  flush_seconds=0)
+    for step in range(1, 13):
+        loss = nn.functional.cross_entropy(model(digits.x_train[:32]), digits.y_train[:32])
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 8:
+            with torch.no_grad():
+                model[3].weight[0, 0] = float("nan")
+        optimizer.step()
+        mon.step(loss.item() if step < 8 else 1.0)  # the loss read before the NaN: finite throughout
+        if step % 3 == 0:
+            assert all(d.code != "nonfinite" for d in mon.diagnoses()) == (step < 8)
+    found = next(d for d in mon.close() if d.code == "nonfinite")
+    assert found.evidence == {"weights_step": 8, "first_step": 8}
+    again = next(d for d in diagnose(load_history(tmp_path)) if d.code == "nonfinite")
+    assert again.evidence == found.evidence

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:
+    from ._kernels import loss_curve as compiled_loss_curve
+except ImportError:  # not compiled here: loss_curve, its NumPy twin
+    compiled_loss_curve = None
+
 
 @dataclass
 class CurveShape:
@@ -49,27 +54,70 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return total / count
 
 
+@dataclass
+class LossNumbers:
+    """What the loss-curve rules read of the per-step losses, measured in one go."""
+
+    finite: int  # losses that are finite (the others are left out of the rest)
+    first_nonfinite: int  # index of the first NaN/Inf loss, -1 if none
+    early: float  # median of the first min(3, finite - 1) finite losses (NaN with fewer than 2)
+    top: float  # the largest finite loss after the first (NaN with fewer than 2)
+    shape: CurveShape | None  # None with fewer than 10 finite losses
+
+
+def measure(losses: list[float] | np.ndarray, window: int) -> LossNumbers:
+    """The curve's numbers: one call of the compiled kernel where it is built (cold NumPy
+    calls cost ~0.3 ms a diagnosis), else its NumPy twin :func:`loss_curve`."""
+    values = np.ascontiguousarray(losses, dtype=float)
+    finite, first_nonfinite, early, top, numbers = (compiled_loss_curve or loss_curve)(values, window)
+    return LossNumbers(finite, first_nonfinite, early, top, numbers and curve_shape(finite, *numbers))
+
+
 def shape(losses: list[float] | np.ndarray, window: int) -> CurveShape | None:
     """Measure a curve of per-step losses; None when there are too few finite ones."""
-    values = np.asarray(losses, dtype=float)
-    values = values[np.isfinite(values)]
-    n = len(values)
+    return measure(losses, window).shape
+
+
+def loss_curve(values: np.ndarray, window: int) -> tuple:
+    """``(finite, first_nonfinite, early, top, numbers)`` of the losses `values`, where
+    `numbers` (None for fewer than 10 finite losses) is ``(start, end, best, peak, trend[0],
+    trend[n // 2], trend[max(n // 10, 1)], trend[-max(n // 3, 2)], trend[-1], noise)`` over
+    the n finite losses x and their trend, a moving average over
+    ``w = max(3, min(window, n // 4))`` losses:
+
+    * start: the median of the first min(5, n) losses (about the chance loss);
+    * end: the mean of the trend's last w values; best: the trend's minimum;
+    * peak: the largest loss after the first 5 (at least `start`);
+    * noise: :func:`relative_noise`.
+
+    The twin of the compiled ``_kernels.loss_curve`` (the specification where it is built)."""
+    ok = np.isfinite(values)
+    bad = np.flatnonzero(~ok)
+    x = values[ok]
+    n = len(x)
+    early, top = (median(x[:min(3, n - 1)]), float(x[1:].max())) if n >= 2 else (float("nan"), float("nan"))
+    first_nonfinite = int(bad[0]) if len(bad) else -1
     if n < 10:
-        return None
-    window = int(max(3, min(window, n // 4)))
-    trend = moving_average(values, window)
-    start = float(median(values[:min(5, n)]))
-    end = float(trend[-window:].mean())
-    mid = float(trend[n // 2])
-    first_drop, second_drop = trend[0] - mid, mid - end
-    third = trend[-max(n // 3, 2):]
+        return n, first_nonfinite, early, top, None
+    w = int(max(3, min(window, n // 4)))
+    trend = moving_average(x, w)
+    start = median(x[:min(5, n)])
+    numbers = (start, float(trend[-w:].mean()), float(trend.min()), float(x[min(5, n):].max(initial=start)),
+               float(trend[0]), float(trend[n // 2]), float(trend[max(n // 10, 1)]),
+               float(trend[-max(n // 3, 2)]), float(trend[-1]), relative_noise(x, trend, w, start))
+    return n, first_nonfinite, early, top, numbers
+
+
+def curve_shape(steps: int, start: float, end: float, best: float, peak: float, first: float, mid: float,
+                tenth: float, third_first: float, last: float, noise: float) -> CurveShape:
+    """The shape from :func:`loss_curve`'s numbers: progress, bend, early and late drops."""
+    first_drop, second_drop = first - mid, mid - end
     return CurveShape(
-        steps=n, start=start, end=end, best=float(trend.min()), peak=float(values[min(5, n):].max(initial=start)),
+        steps=steps, start=start, end=end, best=best, peak=peak,
         progress=(start - end) / start if start > 0 else 0.0,
         bend=float(second_drop / first_drop) if first_drop > 0 else float("nan"),
-        early_drop=float((start - trend[max(n // 10, 1)]) / start) if start > 0 else 0.0,
-        late_drop=float(third[0] - third[-1]),
-        noise=relative_noise(values, trend, window, start))
+        early_drop=float((start - tenth) / start) if start > 0 else 0.0,
+        late_drop=float(third_first - last), noise=noise)
 
 
 def relative_noise(values: np.ndarray, trend: np.ndarray, window: int, height: float) -> float:

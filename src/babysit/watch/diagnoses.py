@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .curves import CurveShape, median, shape
+from .curves import CurveShape, LossNumbers, measure, median
 from .records import History
 
 CODES = ("nonfinite", "lr_too_high", "lr_too_low", "batch_too_small", "overfitting", "underfitting",
@@ -103,9 +103,15 @@ def losses(history: History) -> np.ndarray:
 
 
 @memo
-def curve(history: History) -> CurveShape | None:
+def loss_numbers(history: History) -> LossNumbers:
+    """The loss curve measured once per diagnosis: its shape (with a trend over about an
+    epoch's steps), the explosion check's numbers, where the first NaN/Inf loss is."""
     per_epoch = history.meta.get("steps_per_epoch") or (history.epochs[0]["step"] if history.epochs else 20)
-    return shape(losses(history), window=max(int(per_epoch), 5))
+    return measure(losses(history), window=max(int(per_epoch), 5))
+
+
+def curve(history: History) -> CurveShape | None:
+    return loss_numbers(history).shape
 
 
 def recent(records: list[dict], history: History, epochs: int = 1) -> list[dict]:
@@ -120,6 +126,8 @@ def recent(records: list[dict], history: History, epochs: int = 1) -> list[dict]
 def weight_ratios(history: History) -> dict[str, float]:
     """Median update:weight ratio per weight tensor over the last epoch (moving tensors only)."""
     rows = recent(history.ratios, history)
+    if not rows:
+        return {}
     names = history.param_names
     out = {}
     for i in history.weight_indices:
@@ -151,13 +159,15 @@ def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
 def first_nonfinite(h: History, key: str, records: list[dict], field_name: str) -> int | None:
     """The step of the first record whose `field_name` is not finite (ratios: NaN; an inf ratio
     is a zero weight that moved). Records are append-only, so each call reads only those added
-    since the last one (remembered in the history): a diagnosis every epoch stays O(new)."""
+    since the last one (remembered in the history): a diagnosis every epoch stays O(new). The
+    losses are scanned anew by the loss curve's one pass, which the curve rules make anyway."""
     scanned = h.__dict__.setdefault("_nonfinite_scan", {})
     done, found = scanned.get(key, (0, None))
-    if found is None and len(records) > done:
-        # the losses as the curve rules read them (made once per diagnosis), else the records'
-        values = (losses(h)[done:] if field_name == "loss" and records is h.steps
-                  else np.array([r[field_name] for r in records[done:]], dtype=float))
+    if found is None and len(records) > done and field_name == "loss" and records is h.steps:
+        first = loss_numbers(h).first_nonfinite  # the loss curve's one pass found it
+        found = records[first]["step"] if first >= 0 else None
+    elif found is None and len(records) > done:
+        values = np.array([r[field_name] for r in records[done:]], dtype=float)
         bad = np.isnan(values) if field_name == "ratios" else ~np.isfinite(values)
         if bad.ndim > 1:
             bad = bad.any(axis=1)
@@ -165,6 +175,16 @@ def first_nonfinite(h: History, key: str, records: list[dict], field_name: str) 
             found = records[done + int(bad.argmax())]["step"]
     scanned[key] = (len(records), found)
     return found
+
+
+def note_scanned(h: History, key: str, records: list[dict], added: int, first_step: int | None) -> None:
+    """Tell :func:`first_nonfinite` that the `added` records just appended to `records` were
+    scanned by whoever made them, from the arrays they came from (`first_step`: the step of
+    the first non-finite one, or None) — converting the records back costs more than that."""
+    scanned = h.__dict__.setdefault("_nonfinite_scan", {})
+    done, found = scanned.get(key, (0, None))
+    if done == len(records) - added:  # all before them scanned: carry on after them
+        scanned[key] = (len(records), found if found is not None else first_step)
 
 
 def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
@@ -188,12 +208,10 @@ def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
 def explosion(h: History, t: Thresholds) -> dict | None:
     """The loss rose to `explode_factor` times where it started (checked from the 2nd step on,
     so a run that blows up within a few steps and is stopped is caught too)."""
-    values = losses(h)
-    finite = values[np.isfinite(values)]
-    if len(finite) < 2:
+    numbers = loss_numbers(h)
+    if numbers.finite < 2:
         return None
-    start = float(median(finite[:min(3, len(finite) - 1)]))
-    peak = float(finite[1:].max())
+    start, peak = numbers.early, numbers.top
     if start > 0 and peak > t.explode_factor * start:
         return {"start_loss": start, "peak_loss": peak}
     return None

@@ -31,7 +31,7 @@ from ..rundir import RunDir
 from . import first_layer as first_layer_weights
 from .activations import ActivationProbe
 from .clock import NEVER, new_clock
-from .diagnoses import Diagnosis, Thresholds, diagnose
+from .diagnoses import Diagnosis, Thresholds, diagnose, note_scanned
 from .gradients import GradientProbe
 from .readback import read_back
 from .records import History, Recorder, ratio_lines, step_lines
@@ -325,7 +325,10 @@ class Monitor:
         else:  # the lines from the kernel, straight from the tuples
             self.recorder.append("steps", [{"step": s, "epoch": e, "loss": v} for s, e, v in losses],
                                  step_lines(losses) if step_lines is not None else None)
-        self.recorder.append("ratios", *self._ratio_rows(steps, squares, updates, values))
+        rows, text, first_nan = self._ratio_rows(steps, squares, updates, values)
+        self.recorder.append("ratios", rows, text)
+        if steps and not updates:  # the host path's rows only: the nonfinite rule need not read them back
+            note_scanned(self.history, "weights_step", self.history.ratios, len(rows), first_nan)
         sizes = self.gradients.sizes
         self.recorder.append("grad_norms", [
             {"step": s, "rms": (np.sqrt(row) / sizes).tolist() if isinstance(row, np.ndarray)
@@ -340,13 +343,16 @@ class Monitor:
             export(self.tensorboard, self.history, len(losses), len(steps) + len(updates), len(acts))
 
     def _ratio_rows(self, steps: list[int], squares: np.ndarray, updates: list,
-                    values) -> tuple[list[dict], str | None]:
+                    values) -> tuple[list[dict], str | None, int | None]:
         """The ratios records: the host path's rows of squares in one vectorized go (and their
         lines formatted by the kernel), the device path's entries from the values read back
-        (in step order, should a cast midway have left both)."""
-        rows, text = [], None
+        (in step order, should a cast midway have left both); and the step of the host rows'
+        first NaN ratio (None: none)."""
+        rows, text, first_nan = [], None, None
         if steps:
             found = host_ratios(squares)
+            nan_rows = np.isnan(found).any(axis=1)
+            first_nan = steps[int(nan_rows.argmax())] if nan_rows.any() else None
             rows = [{"step": s, "ratios": r} for s, r in zip(steps, found.tolist())]
             text = ratio_lines(steps, found) if ratio_lines is not None and not updates else None
             self._weight_squares = squares[-1, len(self.params):]
@@ -357,7 +363,7 @@ class Monitor:
             rows.append({"step": step, "ratios": ratios(du, np.sqrt(self._weight_squares)).tolist()})
         if steps and updates:
             rows.sort(key=lambda row: row["step"])
-        return rows, text
+        return rows, text, first_nan
 
     def _pending(self) -> bool:
         return bool(self._clock.pending or self._epochs or (self.updates is not None and self.updates.waiting)
