@@ -6,7 +6,7 @@ prints each way's time as a ratio to the bare loop's:
 * bare again: a second bare loop — the noise floor of the ratios;
 * loss only: ``Monitor(ratio_every=0, hist_every=0, first_layer=False)`` and
   ``mon.step(loss)`` (with the epochs' accuracies and the diagnoses) — target <= 1.01x;
-* default: loss and accuracy, update:weight ratios every step, histograms every 25 steps,
+* default: loss and accuracy, update:weight ratios every step, histograms every 50 steps,
   per-epoch diagnoses and records on disk — target <= 1.05x.
 
 Side by side: the four loops advance an epoch at a time in turn, so that a slow spell of

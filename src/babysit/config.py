@@ -77,7 +77,7 @@ DEFAULTS: dict[str, Any] = {
     "watch": {  # the training monitor (babysit.watch), on for every training with a run directory
         "enabled": True,
         "ratio_every": 1,  # update:weight ratios every N steps (0: off)
-        "hist_every": 25,  # activation/gradient histograms every N steps (0: off)
+        "hist_every": 50,  # activation/gradient histograms every N steps (0: off)
         "bins": 40,  # histogram bins
         "flush_every": 50,  # steps between reads from the device and appends to watch/*.jsonl ...
         "flush_seconds": 1.0,  # ... once this long has passed since the last (fast loops batch more)

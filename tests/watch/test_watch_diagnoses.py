@@ -92,3 +92,18 @@ def test_nan_is_caught_within_the_step(runs):
     assert found.severity == "error"
     assert found.evidence["first_step"] == run.history.steps[-1]["step"]
     assert not math.isfinite(run.history.steps[-1]["loss"])
+
+
+def test_the_gradient_rules_read_the_latest_epoch_that_was_sampled():
+    """Histograms every 50 steps skip some epochs of a small dataset (25 steps each here): the
+    gradient rules then judge the latest epoch that has samples, not nothing."""
+    from babysit.watch.diagnoses import Thresholds, vanishing_gradients
+    from babysit.watch.records import History
+
+    history = History(meta={"params": [{"name": "0.weight", "shape": [8, 4]}, {"name": "2.weight", "shape": [2, 8]}]})
+    history.epochs = [{"epoch": e, "step": 25 * e} for e in (1, 2, 3, 4)]
+    history.grad_norms = [{"step": 1, "rms": [1.0, 1.0]}, {"step": 51, "rms": [1e-5, 1.0]}]  # none in epoch 4
+    found = vanishing_gradients(history, Thresholds())
+    assert found is not None and found.evidence["first_to_last_rms"] == pytest.approx(1e-5)
+    history.grad_norms.append({"step": 101, "rms": [1.0, 1.0]})  # the epoch in progress sampled: it counts
+    assert vanishing_gradients(history, Thresholds()) is None

@@ -47,7 +47,7 @@ def from_config(config: dict, run_dir) -> MonitorCallback | None:
     if run_dir is None or not watch.get("enabled", True):
         return None
     return MonitorCallback(run_dir, ratio_every=watch.get("ratio_every", 1),
-                           hist_every=watch.get("hist_every", 25), bins=watch.get("bins", 40),
+                           hist_every=watch.get("hist_every", 50), bins=watch.get("bins", 40),
                            flush_every=watch.get("flush_every", 50), flush_seconds=watch.get("flush_seconds", 1.0),
                            plots=watch.get("plots", True),
                            tensorboard=watch.get("tensorboard", False))

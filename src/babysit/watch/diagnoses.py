@@ -122,6 +122,18 @@ def recent(records: list[dict], history: History, epochs: int = 1) -> list[dict]
     return [r for r in records if r["step"] > since]
 
 
+def recent_samples(records: list[dict], history: History) -> list[dict]:
+    """:func:`recent` for a stream of sampled steps (every `hist_every` steps), which may
+    have skipped the last epoch when epochs are shorter than that: then the records from the
+    latest epoch that has any."""
+    rows = recent(records, history)
+    if rows or not records:
+        return rows
+    last = records[-1]["step"]
+    since = max((r["step"] for r in history.epochs if r["step"] < last), default=-1)
+    return [r for r in records if r["step"] > since]
+
+
 @memo
 def weight_ratios(history: History) -> dict[str, float]:
     """Median update:weight ratio per weight tensor over the last epoch (moving tensors only)."""
@@ -141,7 +153,7 @@ def weight_ratios(history: History) -> dict[str, float]:
 def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
     """Median over recent samples of RMS grad (first weight) / RMS grad (last weight)."""
     weights = history.weight_indices
-    rows = recent(history.grad_norms, history)
+    rows = recent_samples(history.grad_norms, history)
     if len(weights) < 2 or not rows:
         return None
     first, last = weights[0], weights[-1]
@@ -401,7 +413,7 @@ def backward_growth(h: History) -> float | None:
     if len(layers) < 2:
         return None
     by_step: dict[int, dict[str, float]] = {}
-    for r in recent(h.gradients, h):
+    for r in recent_samples(h.gradients, h):
         by_step.setdefault(r["step"], {})[r["layer"]] = r["rms"]
     ratios = [v[layers[0]] / v[layers[-1]] for v in by_step.values()
               if layers[0] in v and layers[-1] in v and v[layers[-1]] > 0 and math.isfinite(v[layers[0]])]

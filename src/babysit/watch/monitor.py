@@ -64,7 +64,7 @@ class Monitor:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
                  run_dir: str | Path | RunDir | None = "runs/x", *, ratio_every: int = 1,
-                 hist_every: int = 25, bins: int = 40, flush_every: int = 50, flush_seconds: float = 1.0,
+                 hist_every: int = 50, bins: int = 40, flush_every: int = 50, flush_seconds: float = 1.0,
                  first_layer: bool = True, plots: bool = False,
                  tensorboard: bool = False, thresholds: Thresholds | dict | None = None,
                  steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
