@@ -239,17 +239,29 @@ def test_json_lines_are_what_the_json_module_writes(compiled):
         assert compiled.json_lines([records[0], odd]) is None, odd  # the json module writes those
 
 
-def test_step_lines_read_back_as_the_records(compiled):
+def test_the_clock_writes_the_steps_lines_that_read_back_as_its_records(compiled):
     import json
 
     rng = np.random.default_rng(5)
     losses = [(i, 1 + i // 23, float(np.float32(v))) for i, v in enumerate(rng.uniform(0, 3, 300), start=1)]
     losses += [(301, 14, 0.1), (302, 14, 2.0), (303, 14, 1e-300)]
-    lines = compiled.step_lines(losses).splitlines()
-    assert [json.loads(line) for line in lines] == [{"step": s, "epoch": e, "loss": v} for s, e, v in losses]
+    clock = compiled.StepClock()
+    clock.flush_every = 0
+    for step, epoch, loss in losses:
+        clock.epoch = epoch
+        clock.step(loss)
+    records, text = clock.take()
+    assert records == [{"step": s, "epoch": e, "loss": v} for s, e, v in losses]
+    lines = text.splitlines()
+    assert [json.loads(line) for line in lines] == records
     assert lines[-2] == '{"step": 302, "epoch": 14, "loss": 2.0}'
-    for odd in ([(1, 1, float("nan"))], [(1, 1, 1)], [(1, 1)], [[1, 1, 0.5]]):
-        assert compiled.step_lines(odd) is None  # the Python formats write those
+    assert clock.take() == ([], "")
+    clock.on_loss = float
+    for odd in (float("nan"), 1):  # a NaN, a loss kept as an object: the Python formats write those
+        clock.step(0.5)
+        clock.step(odd)
+        records, text = clock.take()
+        assert text is None and [r["loss"] for r in records][0] == 0.5 and len(records) == 2
 
 
 def drive(clock, plan_rows):
@@ -275,7 +287,7 @@ def drive(clock, plan_rows):
             clock.epoch = 3
     clock.counts_steps = True
     clock.step(2.0)
-    return clock.take(), clock.take(), calls, list(rows), clock.steps
+    return clock.take()[0], clock.take()[0], calls, list(rows), clock.steps
 
 
 def test_the_compiled_step_clock_is_its_python_twin(compiled):
@@ -289,8 +301,9 @@ def test_the_compiled_step_clock_is_its_python_twin(compiled):
         results.append(drive(clock, (ratios.compiled_path()[0], [], weights)))
     assert results[0] == results[1]
     taken, after, calls, rows, steps = results[0]
-    assert taken == [(11, 2, 0.25), (12, 2, ("kept", 1.5)), (13, 2, 3.0), (14, 2, 0.25), (15, 3, ("kept", 1.5)),
-                     (16, 3, 3.0), (17, 3, 2.0)]
+    assert taken == [{"step": s, "epoch": e, "loss": v}
+                     for s, e, v in [(11, 2, 0.25), (12, 2, ("kept", 1.5)), (13, 2, 3.0), (14, 2, 0.25),
+                                     (15, 3, ("kept", 1.5)), (16, 3, 3.0), (17, 3, 2.0)]]
     assert after == [] and steps == 17
     assert calls == [("step", 13, True), ("batch", 3), ("step", 15, False), ("step", 16, False), ("batch", 6)]
     assert rows == [11, 12, 14]

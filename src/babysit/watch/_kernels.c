@@ -8,11 +8,11 @@
  *
  *   step_norms, planned_step_norms   every step: the update:weight ratios' squared norms
  *   summarize, square_sums           sampled steps: histograms, unit summaries, grad norms
- *   ratio_lines, step_lines,         batch reads: the records' JSON lines
- *   json_lines
+ *   ratio_lines, json_lines          batch reads: the records' JSON lines
  *   loss_curve                       diagnoses: the loss curve's shape, in one pass
  *   StepClock                        every step: the step count, the losses, and the hook
- *                                    that runs planned_step_norms' plan
+ *                                    that runs planned_step_norms' plan; at batch reads
+ *                                    the steps' records and JSON lines
  *
  * Each has a NumPy/PyTorch/json twin in babysit.watch that serves where this module was not
  * compiled, and tests/watch/test_watch_kernels.py checks that the two agree.
@@ -677,47 +677,18 @@ write_json(Text *t, PyObject *value, int depth)
     return 0;
 }
 
-/* step_lines(losses): the steps.jsonl lines of (step, epoch, loss) tuples (ints, and a
- * finite float), '{"step": s, "epoch": e, "loss": x}'; None for anything else. The loss is
- * written with 17 significant digits (exact; a float32 loss needs them anyway), in one
- * snprintf: repr, at ~0.8 us a number here, was most of what a step's record cost. */
-static PyObject *
-step_lines(PyObject *module, PyObject *losses)
+/* One steps.jsonl line, '{"step": s, "epoch": e, "loss": x}': the loss (finite) with 17
+ * significant digits (exact; a float32 loss needs them anyway). 0 when out of memory. */
+static int
+add_step_line(Text *t, long long step, long long epoch, double loss)
 {
-    if (!PyList_Check(losses)) {
-        PyErr_SetString(PyExc_TypeError, "step_lines(losses: list of (step, epoch, loss))");
-        return NULL;
-    }
-    Py_ssize_t m = PyList_GET_SIZE(losses);
-    Text t = {NULL, 0, 0};
-    if (!reserve_text(&t, 80 * m + 1))
-        return PyErr_NoMemory();
-    for (Py_ssize_t i = 0; i < m; i++) {
-        PyObject *item = PyList_GET_ITEM(losses, i);
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3 || !PyLong_CheckExact(PyTuple_GET_ITEM(item, 0))
-                || !PyLong_CheckExact(PyTuple_GET_ITEM(item, 1)) || !PyFloat_CheckExact(PyTuple_GET_ITEM(item, 2))) {
-            PyMem_Free(t.text);
-            Py_RETURN_NONE;
-        }
-        long long step = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 0));
-        long long epoch = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 1));
-        double loss = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(item, 2));
-        if (PyErr_Occurred() || !isfinite(loss)) {
-            PyErr_Clear();
-            PyMem_Free(t.text);
-            Py_RETURN_NONE;
-        }
-        char number[40];
-        format_double(number, sizeof number, loss, 0);
-        if (!reserve_text(&t, 96)) {
-            PyMem_Free(t.text);
-            return PyErr_NoMemory();
-        }
-        t.used += snprintf(t.text + t.used, 96, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s}\n", step, epoch, number);
-    }
-    PyObject *result = PyUnicode_DecodeASCII(t.text, t.used, NULL);
-    PyMem_Free(t.text);
-    return result;
+    char number[40];
+    format_double(number, sizeof number, loss, 0);
+    if (!reserve_text(t, 96))
+        return 0;
+    t->used += snprintf(t->text + t->used, 96, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s}\n", step, epoch,
+                        number);
+    return 1;
 }
 
 static PyObject *
@@ -917,36 +888,73 @@ clock_step(StepClock *self, PyObject *loss)
     Py_RETURN_NONE;
 }
 
-/* take(): the losses not yet taken, as a list of (step, epoch, loss) tuples; none pending after. */
+static PyObject *STEP_KEY, *EPOCH_KEY, *LOSS_KEY;  /* a step record's keys, interned at import */
+
+static PyObject *
+step_record(long long step, long long epoch, PyObject *loss)  /* steals loss */
+{
+    PyObject *record = loss ? _PyDict_NewPresized(3) : NULL, *s = NULL, *e = NULL;
+    int failed = record == NULL || (s = PyLong_FromLongLong(step)) == NULL
+                 || (e = PyLong_FromLongLong(epoch)) == NULL || PyDict_SetItem(record, STEP_KEY, s) < 0
+                 || PyDict_SetItem(record, EPOCH_KEY, e) < 0 || PyDict_SetItem(record, LOSS_KEY, loss) < 0;
+    Py_XDECREF(s);
+    Py_XDECREF(e);
+    Py_XDECREF(loss);
+    if (failed)
+        Py_CLEAR(record);
+    return record;
+}
+
+/* take(): the losses not yet taken, as (records, lines): the records {"step", "epoch",
+ * "loss"} (a list of dicts, made here in one go), and their steps.jsonl lines written
+ * straight from the numbers — None when a loss is kept as an object or is not finite (the
+ * caller formats those). None pending after. */
 static PyObject *
 clock_take(StepClock *self, PyObject *unused)
 {
-    PyObject *taken = PyList_New(self->pending);
-    for (Py_ssize_t i = 0; taken != NULL && i < self->pending; i++) {
-        PyObject *index = NULL, *loss = NULL;
-        if (PyDict_GET_SIZE(self->objects) > 0) {
-            index = PyLong_FromSsize_t(i);
+    Py_ssize_t n = self->pending;
+    Text t = {NULL, 0, 0};
+    int lines = PyDict_GET_SIZE(self->objects) == 0;  /* every loss a float: write the lines */
+    if (lines && !reserve_text(&t, 80 * n + 1))
+        return PyErr_NoMemory();
+    PyObject *records = PyList_New(n);
+    for (Py_ssize_t i = 0; records != NULL && i < n; i++) {
+        PyObject *loss = NULL;
+        if (!lines) {
+            PyObject *index = PyLong_FromSsize_t(i);
             loss = index ? PyDict_GetItemWithError(self->objects, index) : NULL;
             Py_XINCREF(loss);
             Py_XDECREF(index);
-            if (index == NULL || (loss == NULL && PyErr_Occurred()))
-                Py_CLEAR(taken);
+            if (index == NULL || (loss == NULL && PyErr_Occurred())) {
+                Py_CLEAR(records);
+                break;
+            }
         }
-        if (taken == NULL)
+        double value = self->value_of[i];
+        if (lines && !isfinite(value)) {  /* written as babysit's "nan"/"inf" by the caller */
+            lines = 0;
+            PyMem_Free(t.text);
+            t.text = NULL;
+        } else if (lines && !add_step_line(&t, self->step_of[i], self->epoch_of[i], value)) {
+            PyErr_NoMemory();
+            Py_CLEAR(records);
             break;
-        if (loss == NULL)
-            loss = PyFloat_FromDouble(self->value_of[i]);
-        PyObject *record = loss ? Py_BuildValue("(LLN)", self->step_of[i], self->epoch_of[i], loss) : NULL;
+        }
+        PyObject *record = step_record(self->step_of[i], self->epoch_of[i], loss ? loss : PyFloat_FromDouble(value));
         if (record == NULL)
-            Py_CLEAR(taken);
+            Py_CLEAR(records);
         else
-            PyList_SET_ITEM(taken, i, record);
+            PyList_SET_ITEM(records, i, record);
     }
-    if (taken == NULL)
+    PyObject *text = records && lines ? PyUnicode_DecodeASCII(t.text, t.used, NULL) : NULL;
+    PyMem_Free(t.text);
+    if (records == NULL || (lines && text == NULL)) {
+        Py_XDECREF(records);
         return NULL;
+    }
     self->pending = 0;
     PyDict_Clear(self->objects);
-    return taken;
+    return Py_BuildValue("(NN)", records, lines ? text : Py_NewRef(Py_None));
 }
 
 static PyObject *
@@ -977,7 +985,8 @@ clock_call(StepClock *self, PyObject *args, PyObject *kwargs)
 static PyMethodDef clock_methods[] = {
     {"step", (PyCFunction)clock_step, METH_O, "step(loss): record one step's loss (see the Python twin)."},
     {"take", (PyCFunction)clock_take, METH_NOARGS,
-     "take(): the pending (step, epoch, loss) tuples; none pending after."},
+     "take(): (records, lines) of the pending losses: {step, epoch, loss} dicts and their JSON lines\n"
+     "(None unless every loss is a finite float); none pending after."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1149,8 +1158,6 @@ static PyMethodDef methods[] = {
     {"step_norms", (PyCFunction)(void (*)(void))step_norms, METH_FASTCALL,
      "step_norms(views, before, out, row): squared update and weight norms per tensor into\n"
      "out[row]; before := the weights; returns how many tensors did not change."},
-    {"step_lines", (PyCFunction)step_lines, METH_O,
-     "step_lines(losses): the steps.jsonl lines of (step, epoch, loss) tuples, or None."},
     {"json_lines", (PyCFunction)json_lines, METH_O,
      "json_lines(records): the JSON lines of a list of plain dicts as json.dumps writes them, or None."},
     {"planned_step_norms", (PyCFunction)(void (*)(void))planned_step_norms, METH_FASTCALL,
@@ -1177,6 +1184,11 @@ PyMODINIT_FUNC
 PyInit__kernels(void)
 {
     if (PyType_Ready(&StepClockType) < 0)
+        return NULL;
+    STEP_KEY = PyUnicode_InternFromString("step");
+    EPOCH_KEY = PyUnicode_InternFromString("epoch");
+    LOSS_KEY = PyUnicode_InternFromString("loss");
+    if (STEP_KEY == NULL || EPOCH_KEY == NULL || LOSS_KEY == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && PyModule_AddObjectRef(m, "StepClock", (PyObject *)&StepClockType) < 0)

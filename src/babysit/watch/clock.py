@@ -9,10 +9,12 @@ itself; whatever is not plain is left to the monitor's Python:
 
 * ``clock.step(loss)``: keeps ``(steps, epoch, loss)`` (after ``steps += 1`` when
   `counts_steps`: without an optimizer hook the losses count the steps) until ``take()``
-  returns the list of them; `pending` counts them. A loss that is not a float goes through
+  returns them as ``(records, lines)``: the ``{"step", "epoch", "loss"}`` records, and
+  their steps.jsonl lines where every loss is a finite float (the compiled clock writes
+  them from its numbers; None here and otherwise); `pending` counts them. A loss that is not a float goes through
   ``on_loss(loss)``, which returns what to keep. Every `flush_every` losses it calls
   ``on_batch()``. The compiled clock keeps plain numbers, not a tuple per step: with cold
-  caches making objects is most of what a record costs.
+  caches making objects is most of what a record costs; it makes the records at ``take()``.
 * ``clock(optimizer, args, kwargs)``, the post-step hook: ``steps += 1``; a plain step
   (``steps < next_special``) with the update ratios' compiled path (`ratios` is
   ``[plan, row steps]``, see :class:`~babysit.watch.updates.UpdateRatios`) runs the plan
@@ -56,9 +58,9 @@ class StepClock:
     def pending(self) -> int:
         return len(self._losses)
 
-    def take(self) -> list[tuple]:
+    def take(self) -> tuple[list[dict], str | None]:
         taken, self._losses = self._losses, []
-        return taken
+        return [{"step": s, "epoch": e, "loss": v} for s, e, v in taken], None
 
     def __call__(self, optimizer, args, kwargs) -> None:
         step = self.steps = self.steps + 1

@@ -34,7 +34,7 @@ from .clock import NEVER, new_clock
 from .diagnoses import Diagnosis, Thresholds, diagnose, note_scanned
 from .gradients import GradientProbe
 from .readback import read_back
-from .records import History, Recorder, ratio_lines, step_lines
+from .records import History, Recorder, ratio_lines
 from .switch import SwitchedHook
 from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, host_ratios, ratios
@@ -301,13 +301,13 @@ class Monitor:
         if not self._pending():
             return
         self._flushed = time.perf_counter()
-        losses = self._clock.take()
+        losses, lines = self._clock.take()  # the steps' records, and their JSON lines if all floats
         epochs, self._epochs = self._epochs, []
         steps, squares, updates = self.updates.drain() if self.updates is not None else ([], None, [])
         layer_grads, norms = self.gradients.drain()
         acts = self.activations.drain() if self.activations is not None else []
         tensor_losses, self._tensor_losses = self._tensor_losses, False
-        tensors = [v for _, _, v in losses if isinstance(v, torch.Tensor)] if tensor_losses else []
+        tensors = [r["loss"] for r in losses if isinstance(r["loss"], torch.Tensor)] if tensor_losses else []
         for _, update_norms, weight_norms in updates:
             tensors += [*update_norms, *(weight_norms or ())]
         tensors += [t for _, row in norms if not isinstance(row, np.ndarray) for t in row]
@@ -318,13 +318,11 @@ class Monitor:
         for _, dead in epochs:
             tensors += [active for active, _ in dead.values() if isinstance(active, torch.Tensor)] if dead else []
         values = iter(read_back(tensors))
-        if tensor_losses:
-            self.recorder.append("steps", [
-                {"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else v}
-                for s, e, v in losses])
-        else:  # the lines from the kernel, straight from the tuples
-            self.recorder.append("steps", [{"step": s, "epoch": e, "loss": v} for s, e, v in losses],
-                                 step_lines(losses) if step_lines is not None else None)
+        if tensor_losses:  # the read-back values in the tensors' places
+            for record in losses:
+                if isinstance(record["loss"], torch.Tensor):
+                    record["loss"] = next(values)
+        self.recorder.append("steps", losses, lines)
         rows, text, first_nan = self._ratio_rows(steps, squares, updates, values)
         self.recorder.append("ratios", rows, text)
         if steps and not updates:  # the host path's rows only: the nonfinite rule need not read them back

@@ -35,9 +35,9 @@ from pathlib import Path
 from ..rundir import RunDir, dumps, iter_jsonl, read_json
 
 try:  # the lines' writers in C (where babysit.watch._kernels was compiled)
-    from ._kernels import json_lines, ratio_lines, step_lines
+    from ._kernels import json_lines, ratio_lines
 except ImportError:  # not compiled here: the json module and the formats below write every line
-    json_lines = ratio_lines = step_lines = None
+    json_lines = ratio_lines = None
 
 STREAMS = ("steps", "ratios", "grad_norms", "activations", "gradients", "epochs")
 
