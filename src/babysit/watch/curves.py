@@ -73,11 +73,6 @@ def measure(losses: list[float] | np.ndarray, window: int) -> LossNumbers:
     return LossNumbers(finite, first_nonfinite, early, top, numbers and curve_shape(finite, *numbers))
 
 
-def shape(losses: list[float] | np.ndarray, window: int) -> CurveShape | None:
-    """Measure a curve of per-step losses; None when there are too few finite ones."""
-    return measure(losses, window).shape
-
-
 def loss_curve(values: np.ndarray, window: int) -> tuple:
     """``(finite, first_nonfinite, early, top, numbers)`` of the losses `values`, where
     `numbers` (None for fewer than 10 finite losses) is ``(start, end, best, peak, trend[0],
