@@ -334,3 +334,17 @@ def test_the_compiled_loss_curve_is_its_numpy_twin(compiled):
     assert compiled.loss_curve(first_bad, 5)[:2] == (3, 2)
     with pytest.raises(ValueError):
         compiled.loss_curve(np.ones(12, dtype=np.float32), 5)
+
+
+def test_a_plain_step_without_update_ratios_stays_in_the_clock(compiled):
+    """Without the ratios' compiled path, a step before `next_special` needs no Python (the
+    monitor sets `next_special` to the coming step where ratios need Python every step)."""
+    from babysit.watch.clock import StepClock
+
+    for clock in (compiled.StepClock(), StepClock()):
+        calls = []
+        clock.on_step = lambda step, unchanged: calls.append(step)
+        clock.next_special = 3
+        for _ in range(4):
+            clock(None, (), {})
+        assert calls == [3, 4] and clock.steps == 4

@@ -963,6 +963,8 @@ clock_call(StepClock *self, PyObject *args, PyObject *kwargs)
     long long step = ++self->steps;
     Py_ssize_t unchanged = 0;
     PyObject *ratios = self->ratios;
+    if (step < self->next_special && ratios == Py_None)
+        Py_RETURN_NONE;  /* a plain step without update ratios to measure */
     if (step < self->next_special && PyList_CheckExact(ratios) && PyList_GET_SIZE(ratios) == 2
             && PyBytes_CheckExact(PyList_GET_ITEM(ratios, 0)) && PyList_CheckExact(PyList_GET_ITEM(ratios, 1))) {
         PyObject *rows = PyList_GET_ITEM(ratios, 1);

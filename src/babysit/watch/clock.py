@@ -15,13 +15,14 @@ itself; whatever is not plain is left to the monitor's Python:
   ``on_loss(loss)``, which returns what to keep. Every `flush_every` losses it calls
   ``on_batch()``. The compiled clock keeps plain numbers, not a tuple per step: with cold
   caches making objects is most of what a record costs; it makes the records at ``take()``.
-* ``clock(optimizer, args, kwargs)``, the post-step hook: ``steps += 1``; a plain step
-  (``steps < next_special``) with the update ratios' compiled path (`ratios` is
-  ``[plan, row steps]``, see :class:`~babysit.watch.updates.UpdateRatios`) runs the plan
-  for the next row and appends the step to the row steps. Anything else — a sampled step,
-  no room for the row, a tensor that did not change (frozen, or its storage replaced), no
-  compiled path — goes to ``on_step(steps, unchanged)``: `unchanged` tells that the plan
-  ran for this step and found such a tensor.
+* ``clock(optimizer, args, kwargs)``, the post-step hook: ``steps += 1``; on a plain step
+  (``steps < next_special``) that is all, unless the update ratios' compiled path is given
+  (`ratios` is ``[plan, row steps]``, see :class:`~babysit.watch.updates.UpdateRatios`):
+  then it runs the plan for the next row and appends the step to the row steps. Anything
+  else — a sampled step, no room for the row, a tensor that did not change (frozen, or its
+  storage replaced) — goes to ``on_step(steps, unchanged)``: `unchanged` tells that the
+  plan ran for this step and found such a tensor. (The monitor sets `next_special` to the
+  coming step where the update ratios need Python every step.)
 
 The compiled clock (``_kernels.StepClock``) does this without a Python frame; this class is
 its twin where the kernels are not compiled (then `ratios` is always None) and its
@@ -65,7 +66,9 @@ class StepClock:
     def __call__(self, optimizer, args, kwargs) -> None:
         step = self.steps = self.steps + 1
         unchanged = False
-        if step < self.next_special and self.ratios is not None:
+        if step < self.next_special:
+            if self.ratios is None:
+                return
             plan, rows = self.ratios
             try:
                 unchanged = planned_step_norms(plan, len(rows)) > 0

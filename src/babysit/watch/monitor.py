@@ -139,14 +139,15 @@ class Monitor:
 
     def _step_ended(self, step: int, unchanged: bool = False) -> None:
         """The end of an optimizer step that the step clock (its post-step hook, which counted
-        it) left to Python: one before `next_special`, or without the compiled ratios path, or
-        where its kernel found a tensor `unchanged` (see :mod:`babysit.watch.clock`)."""
+        it) left to Python: `next_special` or later (every step where the update ratios have
+        no compiled path), or one where its kernel found a tensor `unchanged` (see
+        :mod:`babysit.watch.clock`)."""
         updates = self.updates
         if unchanged:
             updates.recheck(step)
         elif updates is not None and step % self.ratio_every == 0:
             updates.after_step(step)
-        if step >= self._clock.next_special or (updates is not None and not updates.current):
+        if step >= self._next_special or (updates is not None and not updates.current):
             self._after_special_step(step)
         self._sync_clock(step)
 
@@ -159,14 +160,17 @@ class Monitor:
 
     def _sync_clock(self, step: int) -> None:
         """Tell the step clock the next step whose end needs Python, and the update ratios'
-        compiled path for the plain steps before it."""
-        self._clock.next_special = self._special_after(step)
-        compiled = self.updates is not None and self.ratio_every == 1
-        self._clock.ratios = self.updates.compiled_path() if compiled else None
+        compiled path for the plain steps before it: without one (every `ratio_every` steps,
+        on a device, without the kernels) every step with update ratios needs Python."""
+        updates = self.updates
+        path = updates.compiled_path() if updates is not None and self.ratio_every == 1 else None
+        self._next_special = self._special_after(step)
+        self._clock.ratios = path
+        self._clock.next_special = step + 1 if updates is not None and path is None else self._next_special
 
     def _special_after(self, step: int) -> int:
         """The next step whose end needs more than the hot path."""
-        if ((self.activations is not None and self.activations.armed) or self.ratio_every > 1
+        if ((self.activations is not None and self.activations.armed)
                 or (self.updates is not None and not self.updates.current)):
             return step + 1
         if self.activations is None:
