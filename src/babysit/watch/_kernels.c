@@ -893,7 +893,7 @@ static PyObject *STEP_KEY, *EPOCH_KEY, *LOSS_KEY;  /* a step record's keys, inte
 static PyObject *
 step_record(long long step, long long epoch, PyObject *loss)  /* steals loss */
 {
-    PyObject *record = loss ? _PyDict_NewPresized(3) : NULL, *s = NULL, *e = NULL;
+    PyObject *record = loss ? PyDict_New() : NULL, *s = NULL, *e = NULL;
     int failed = record == NULL || (s = PyLong_FromLongLong(step)) == NULL
                  || (e = PyLong_FromLongLong(epoch)) == NULL || PyDict_SetItem(record, STEP_KEY, s) < 0
                  || PyDict_SetItem(record, EPOCH_KEY, e) < 0 || PyDict_SetItem(record, LOSS_KEY, loss) < 0;
