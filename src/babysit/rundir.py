@@ -112,6 +112,11 @@ def checkpoint_name(epoch: int, val_score: float) -> str:
     return f"epoch_{epoch:03d}_val_{score}.pt"
 
 
+def checkpoint_epoch(path: str | os.PathLike) -> int:
+    """The epoch in a checkpoint's name (:func:`checkpoint_name`)."""
+    return int(Path(path).name.split("_")[1])
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Serialize `payload` (tensors, numbers, strings, dicts, lists) atomically."""
     import io

@@ -4,7 +4,8 @@ Optuna's journal storage has no heartbeat, so a trial whose worker was killed (`
 OOM, a lost machine) would stay RUNNING forever. Each trial records the worker that runs it
 (``host:pid``); the master fails the trials of a worker it saw die and queues a retry with
 the same hyperparameters. The retry continues from the dead trial's last checkpoint
-(``continue_from``), so the epochs already trained are not lost. On a database storage the
+(``continue_from``; where the dead trial had none, from the checkpoints it was itself to
+continue from, ``continue_else``), so the epochs already trained are not lost. On a database storage the
 heartbeat finds stale trials and calls :func:`retry_stale_trial`.
 """
 
@@ -57,8 +58,15 @@ def retry(study, frozen, reason: str) -> bool:
             if k in ("carried_from", "stage")}
     study.enqueue_trial(frozen.params, user_attrs={
         **keep, "retry_of": frozen.number, "continue_from": trial_dir_id(frozen),
-        "attempt": attempts + 1, "retry_reason": reason}, skip_if_exists=False)
+        "continue_else": sources(frozen), "attempt": attempts + 1, "retry_reason": reason}, skip_if_exists=False)
     return True
+
+
+def sources(trial) -> list[int]:
+    """The folders a trial continued from, newest first: where its retry continues when the
+    trial died before it had a checkpoint of its own (or had copied its source's)."""
+    source = trial.user_attrs.get("continue_from")
+    return [] if source is None else [source, *trial.user_attrs.get("continue_else", [])]
 
 
 def fail_and_retry(study, frozen, reason: str) -> bool:

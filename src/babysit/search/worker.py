@@ -21,10 +21,10 @@ from pathlib import Path
 
 from ..config import to_toml
 from ..errors import UserError
-from ..rundir import RunDir, list_checkpoints, read_jsonl
+from ..rundir import RunDir, checkpoint_epoch, list_checkpoints, read_jsonl
 from ..train import Callback, TrainState
 from ..processes import pid_alive
-from .retry import budget_used, has_waiting, worker_tag
+from .retry import budget_used, has_waiting, sources, worker_tag
 from .samplers import make_pruner, make_sampler
 from .space import Space, apply
 
@@ -85,8 +85,7 @@ class Worker:
         config["train"]["checkpoints"] = True  # the notes' worker: a checkpoint every epoch
         config["name"] = f"{self.config['name']}-trial{tid}"
         trial_dir = self.run_dir / f"trials/{tid}"
-        resumed = continue_from(self.run_dir, trial.user_attrs.get("continue_from"), trial_dir,
-                                config, self.spec["epochs"])
+        resumed = continue_from(self.run_dir, sources(trial), trial_dir, config, self.spec["epochs"])
         for record in read_jsonl(trial_dir / "metrics.jsonl") if resumed else []:
             trial.report(record["val_acc"], record["epoch"])  # the epochs it inherited
         from .. import experiment
@@ -111,21 +110,28 @@ class Worker:
         return best
 
 
-def continue_from(run_dir: RunDir, source_id, trial_dir: Path, config: dict, epochs: int) -> bool:
-    """Start `trial_dir` from the checkpoints of trial `source_id` (a retry of a killed trial, or
-    a setting carried into a longer stage). Returns whether training resumes from them."""
-    if source_id is None:
-        return False
-    source = run_dir / f"trials/{source_id}"
-    remove_partial_files(source)  # its writer is gone: a temp file it left is garbage
-    checkpoints = list_checkpoints(source)
-    records = read_jsonl(source / "metrics.jsonl")
-    if not checkpoints or not records or records[-1]["epoch"] > epochs:
-        return False  # nothing to continue, or it already trained longer than this stage
+def continue_from(run_dir: RunDir, source_ids: list[int], trial_dir: Path, config: dict, epochs: int) -> bool:
+    """Start `trial_dir` from the checkpoints of the first trial in `source_ids` that has any
+    (a retry of a killed trial, or a setting carried into a longer stage; a retry's sources
+    go back along the retries that died before their first checkpoint). Returns whether
+    training resumes from them."""
+    for source_id in source_ids:
+        source = run_dir / f"trials/{source_id}"
+        remove_partial_files(source)  # its writer is gone: a temp file it left is garbage
+        checkpoints = list_checkpoints(source)
+        if checkpoints:
+            break
+    else:
+        return False  # nothing to continue
+    if checkpoint_epoch(checkpoints[-1]) > epochs:
+        return False  # it already trained longer than this stage
     trial_dir.mkdir(parents=True, exist_ok=True)
     for path in checkpoints:
         link_or_copy(path, trial_dir / path.name)
-    shutil.copyfile(source / "metrics.jsonl", trial_dir / "metrics.jsonl")
+    # A kill between an epoch's checkpoint and its metrics line leaves the line out (or the
+    # whole file, after the first epoch): resuming mends it from the checkpoint.
+    if (source / "metrics.jsonl").exists():
+        shutil.copyfile(source / "metrics.jsonl", trial_dir / "metrics.jsonl")
     RunDir(trial_dir).write_text("config.toml", to_toml(config))
     return True
 
