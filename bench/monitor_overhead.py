@@ -194,32 +194,30 @@ def train_side_by_side(model_name: str, data, epochs: int, batch_size: int, fold
     return times
 
 
-def typical_time(runs: list[dict], variant: str, clock: int) -> float:
-    """A loop's time without the machine's hiccups: the sum over epochs of the median over the
-    runs of that epoch's time. A hiccup (this VM loses 5-20 ms at a time: an epoch's ratio to
-    its twin swings 0.65-1.3) lands in one run's epoch and the median drops it; the monitor's
-    own costs (its batch reads, diagnoses and close, each in the same epochs every run) stay."""
-    epochs = len(runs[0][variant])
-    return sum(statistics.median(r[variant][e][clock] for r in runs) for e in range(epochs))
-
-
 def bare_time(run: dict, epoch: int) -> float:
     """The bare loops' CPU time for one epoch of one run: the mean of the two."""
     return (run["bare"][epoch][1] + run["bare again"][epoch][1]) / 2
 
 
+def typical_bare_time(runs: list[dict], base=bare_time) -> float:
+    """The bare loops' time without the machine's hiccups: the sum over epochs of the median
+    over the runs of that epoch's time. A hiccup (this VM loses 5-20 ms at a time: an epoch's
+    ratio to its twin swings 0.65-1.3) lands in one run's epoch and the median drops it."""
+    return sum(statistics.median(base(r, e) for r in runs) for e in range(len(runs[0]["bare"])))
+
+
 def paired_ratio(runs: list[dict], variant: str, base=bare_time) -> float:
     """A loop's whole-run time over the bare loops', from paired differences: per epoch, the
     median over the runs of (this loop's time - the bare loops' in the same run and epoch),
-    summed and added to the bare loops' typical time. The loops of a run take their turns
-    within milliseconds of each other, so a slow spell of the machine (which drifts by
-    several percent over seconds) cancels in each difference — where the ratio of typical
-    times (:func:`typical_time`) carries it whole: measured here, the bare loop against
-    itself strays ~5x less this way."""
+    summed, over :func:`typical_bare_time`. The loops of a run take their turns within
+    milliseconds of each other, so a slow spell of the machine (which drifts by several
+    percent over seconds) cancels in each difference, where a ratio of two typical times
+    carries it whole: measured here, the bare loop against itself strays ~5x less this way.
+    The monitor's own costs (its batch reads, diagnoses and close, in the same epochs every
+    run) stay in the differences."""
     epochs = range(len(runs[0][variant]))
-    bare = sum(statistics.median(base(r, e) for r in runs) for e in epochs)
     extra = sum(statistics.median(r[variant][e][1] - base(r, e) for r in runs) for e in epochs)
-    return 1 + extra / bare
+    return 1 + extra / typical_bare_time(runs, base)
 
 
 def bare_again_ratio(runs: list[dict]) -> float:
@@ -268,7 +266,7 @@ def main() -> int:
                 for rep in range(args.reps, args.reps + args.inside_reps):
                     train_side_by_side(model_name, data, args.epochs, args.batch_size, tmp, rep)
         steps = args.epochs * -(-len(data.y_train) // args.batch_size)
-        bare = sum(statistics.median(bare_time(r, e) for r in runs) for e in range(args.epochs))
+        bare = typical_bare_time(runs)
         floor, noise = bare_again_ratio(runs), noise_band(runs)
         print(f"{model_name}: bare loop {bare / steps * 1e3:.2f} ms/step CPU ({steps} steps, {args.reps} runs "
               f"side by side); the bare loop against itself {floor:.3f}x, noise band of a whole-run ratio "

@@ -5,8 +5,8 @@ OOM, a lost machine) would stay RUNNING forever. Each trial records the worker t
 (``host:pid``); the master fails the trials of a worker it saw die and queues a retry with
 the same hyperparameters. The retry continues from the dead trial's last checkpoint
 (``continue_from``; where the dead trial had none, from the checkpoints it was itself to
-continue from, ``continue_else``), so the epochs already trained are not lost. On a database storage the
-heartbeat finds stale trials and calls :func:`retry_stale_trial`.
+continue from, ``continue_else``), so the epochs already trained are not lost. On a
+database storage the heartbeat finds stale trials and calls :func:`retry_stale_trial`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def retry(study, frozen, reason: str) -> bool:
             if k in ("carried_from", "stage")}
     study.enqueue_trial(frozen.params, user_attrs={
         **keep, "retry_of": frozen.number, "continue_from": trial_dir_id(frozen),
-        "continue_else": sources(frozen), "attempt": attempts + 1, "retry_reason": reason}, skip_if_exists=False)
+        "continue_else": sources(frozen), "attempt": attempts + 1, "retry_reason": reason},
+        skip_if_exists=False)
     return True
 
 

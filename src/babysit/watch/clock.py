@@ -11,8 +11,8 @@ itself; whatever is not plain is left to the monitor's Python:
   `counts_steps`: without an optimizer hook the losses count the steps) until ``take()``
   returns them as ``(records, lines)``: the ``{"step", "epoch", "loss"}`` records, and
   their steps.jsonl lines where every loss is a finite float (the compiled clock writes
-  them from its numbers; None here and otherwise); `pending` counts them. A loss that is not a float goes through
-  ``on_loss(loss)``, which returns what to keep. Every `flush_every` losses it calls
+  them from its numbers; None here and otherwise); `pending` counts them. A loss that is
+  not a float goes through ``on_loss(loss)``, which returns what to keep. Every `flush_every` losses it calls
   ``on_batch()``. The compiled clock keeps plain numbers, not a tuple per step: with cold
   caches making objects is most of what a record costs; it makes the records at ``take()``.
 * ``clock(optimizer, args, kwargs)``, the post-step hook: ``steps += 1``; on a plain step

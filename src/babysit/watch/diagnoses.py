@@ -171,14 +171,10 @@ def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
 def first_nonfinite(h: History, key: str, records: list[dict], field_name: str) -> int | None:
     """The step of the first record whose `field_name` is not finite (ratios: NaN; an inf ratio
     is a zero weight that moved). Records are append-only, so each call reads only those added
-    since the last one (remembered in the history): a diagnosis every epoch stays O(new). The
-    losses are scanned anew by the loss curve's one pass, which the curve rules make anyway."""
+    since the last one (remembered in the history): a diagnosis every epoch stays O(new)."""
     scanned = h.__dict__.setdefault("_nonfinite_scan", {})
     done, found = scanned.get(key, (0, None))
-    if found is None and len(records) > done and field_name == "loss" and records is h.steps:
-        first = loss_numbers(h).first_nonfinite  # the loss curve's one pass found it
-        found = records[first]["step"] if first >= 0 else None
-    elif found is None and len(records) > done:
+    if found is None and len(records) > done:
         values = np.array([r[field_name] for r in records[done:]], dtype=float)
         bad = np.isnan(values) if field_name == "ratios" else ~np.isfinite(values)
         if bad.ndim > 1:
@@ -201,7 +197,10 @@ def note_scanned(h: History, key: str, records: list[dict], added: int, first_st
 
 def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
     where = {}
-    for key, records, field_name in (("loss_step", h.steps, "loss"), ("weights_step", h.ratios, "ratios"),
+    first_loss = loss_numbers(h).first_nonfinite  # found by the loss curve's one pass
+    if first_loss >= 0:
+        where["loss_step"] = h.steps[first_loss]["step"]
+    for key, records, field_name in (("weights_step", h.ratios, "ratios"),
                                      ("gradients_step", h.grad_norms, "rms")):
         step = first_nonfinite(h, key, records, field_name)
         if step is not None:
