@@ -57,7 +57,7 @@ def one_repetition(base: int, overrides: list[str], root: Path) -> dict:
         last = read_jsonl(folder / "metrics.jsonl")[-1]
         members_avg_minus_raw.append(last["val_acc_avg"] - last["val_acc"])
         member_accs.append(last["val_acc"])
-        member = load_member(latest_checkpoint(folder / "checkpoints"), f"seed {seed}")
+        member = load_member(latest_checkpoint(folder / "checkpoints"), f"seed {seed}", config)
         member_probs.append(member_probabilities(member.model, x_val))
     seeds, distilled = rows["seeds"], rows["distill"]
     # The student's twin: the same seed and config trained on the hard labels alone.

@@ -19,6 +19,7 @@ from . import data as data_mod
 from . import models, optim
 from .config import to_toml
 from .errors import UserError
+from .plugins import refuse_code_from
 from .rundir import RunDir, dumps, load_checkpoint
 from .train import (Callback, Checkpointer, MetricsLogger, ProgressBar, TrainState, fit,
                     latest_checkpoint, resolve_device, seed_everything)
@@ -187,10 +188,18 @@ def _restore(exp: Experiment, ckpt_dir: Path, run_dir: RunDir) -> dict | None:
             "checkpoint_extra": {k: v for k, v in ckpt.items() if k not in standard}}
 
 
-def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuild the model a checkpoint was written from, with its weights loaded."""
+def model_from_checkpoint(path: str | Path, *, trusted: dict | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint was written from, with its weights loaded.
+
+    The checkpoint's config may name a user's own model, data set or loss only where the
+    `trusted` config (the one the user gave) names the same: see
+    :func:`babysit.plugins.refuse_code_from`.
+    """
     ckpt = load_checkpoint(path)
-    config = ckpt["config"]
+    config = ckpt.get("config") if isinstance(ckpt, dict) else None
+    if not isinstance(config, dict):
+        raise UserError(f"checkpoint {path} holds no config: it was not written by babysit")
+    refuse_code_from(config, f"checkpoint {path}", trusted=trusted)
     model = build_model(config, load_data(config))
     model.load_state_dict(ckpt["model"])
     return model, ckpt

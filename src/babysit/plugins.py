@@ -30,3 +30,39 @@ def load_callable(reference: str, what: str) -> Callable:
     if not callable(obj):
         raise UserError(f"{what} {reference!r} is not callable")
     return obj
+
+
+# The config keys whose value may name a user's code as ``package.module:function``.
+CODE_KEYS = ("data.dataset", "model.name", "loss.name")
+
+TRUST_FLAG = "--trust-run-dir"
+
+
+def code_references(config: dict) -> dict[str, str]:
+    """``{"model.name": "pkg.mod:fn", ...}``: every key of `config` that names code to import."""
+    found = {}
+    for key in CODE_KEYS:
+        section, _, name = key.partition(".")
+        value = config.get(section, {}).get(name) if isinstance(config.get(section), dict) else None
+        if isinstance(value, str) and is_reference(value):
+            found[key] = value
+    return found
+
+
+def refuse_code_from(config: dict, source: str, *, trusted: dict | None = None) -> dict:
+    """`config`, read from `source` (a file in a run directory), if it names no code to import.
+
+    Anyone who can write to a run directory — a shared disk, trial folders written by other
+    machines, a copied checkpoint — could otherwise make babysit import and call any function
+    (``data.dataset = "os:system"``). So a config read from there may name a user's own
+    ``package.module:function`` only where the `trusted` config (the one the user passed on
+    the command line or from Python) names the same one under the same key.
+    """
+    allowed = code_references(trusted) if trusted is not None else {}
+    foreign = {k: v for k, v in code_references(config).items() if allowed.get(k) != v}
+    if foreign:
+        key, value = next(iter(foreign.items()))
+        raise UserError(f"{source} names code to import ({key} = {value!r}) and babysit never imports "
+                        f"code named by a file in a run directory: pass the config you trust with "
+                        f"--config, or add {TRUST_FLAG} if you wrote this run directory yourself")
+    return config

@@ -1,4 +1,9 @@
 import json
+import os
+import shutil
+import tomllib
+
+import tomli_w
 
 import pytest
 import torch
@@ -49,6 +54,40 @@ def test_top_trials_are_the_best_by_the_score_in_the_file_name(finished_run):
     assert "trial 2" not in [m.name for m in members]  # lr 0.001 for 3 epochs: the worst
 
 
+def continue_trial(run_dir: RunDir, source: int, number: int, extra_epoch_score: str | None) -> None:
+    """Make trials/<number> what a later stage writes when it continues trial <source>: the same
+    configuration under another name and epoch count, the source's checkpoints linked in."""
+    src, dst = run_dir / "trials" / str(source), run_dir / "trials" / str(number)
+    shutil.copytree(src, dst, copy_function=os.link)
+    config = tomllib.loads((src / "config.toml").read_text())
+    config["name"], config["train"]["epochs"] = f"trial{number}", 9
+    (dst / "config.toml").unlink()
+    (dst / "config.toml").write_text(tomli_w.dumps(config))
+    if extra_epoch_score is not None:  # the continuation trained one more, better epoch
+        last = list_checkpoints(src)[-1]
+        shutil.copyfile(last, dst / f"epoch_009_val_{extra_epoch_score}.pt")
+
+
+def test_a_configuration_continued_across_stages_is_one_member(tmp_path, finished_run):
+    run_dir = RunDir(tmp_path / "run")
+    shutil.copytree(finished_run.path, run_dir.path)
+    continue_trial(run_dir, 0, 3, None)          # trial 3 holds trial 0's checkpoints only
+    continue_trial(run_dir, 1, 4, "0.9999")      # trial 4 went further than trial 1
+    names = [m.name for m in top_trial_members(run_dir, 3)]
+    assert len(names) == 3 and "trial 3" not in names and "trial 1" not in names
+    assert names[0] == "trial 4" and "trial 0" in names and "trial 2" in names
+    with pytest.raises(UserError, match="only 3 distinct configurations"):
+        top_trial_members(run_dir, 4)
+
+
+def test_too_large_k_is_refused_before_any_seed_copy_trains(tmp_path, finished_run, small):
+    run_dir = RunDir(tmp_path / "run")  # without what other tests built into it
+    shutil.copytree(finished_run.path, run_dir.path, ignore=shutil.ignore_patterns("ensemble"))
+    with pytest.raises(UserError, match="use -k 3 or fewer"):
+        build_ensembles(small(), run_dir, k=4, quiet=True)  # the default kinds: seeds come first
+    assert not (run_dir / "ensemble").exists()
+
+
 def test_cli_prints_the_table(finished_run, capsys):
     assert main(["ensemble", str(finished_run.path), "--kind", "checkpoints", "--kind", "average",
                  "-k", "3", "-q"]) == 0
@@ -70,7 +109,7 @@ def test_no_trials_is_skipped_by_default_but_an_error_when_asked(tmp_path, finis
 
 @pytest.mark.parametrize("argv, message", [
     (["--kind", "checkpoints"], "holds no checkpoints: train into it first"),
-    (["--kind", "top", "-k", "4"], "has only 3 with checkpoints: use -k 3 or fewer"),
+    (["--kind", "top", "-k", "4"], "has only 3 distinct configurations with checkpoints: use -k 3 or fewer"),
     (["--kind", "checkpoints", "-k", "9"], "has only 3: use -k 3 or fewer"),
     (["--kind", "checkpoints", "-k", "1"], "at least 2 members"),
 ])

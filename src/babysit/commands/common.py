@@ -6,6 +6,7 @@ import argparse
 
 from ..config import load_config
 from ..errors import UserError
+from ..plugins import TRUST_FLAG, refuse_code_from
 from ..rundir import RunDir
 
 
@@ -44,10 +45,24 @@ def run_dir_from_args(args: argparse.Namespace, config: dict, *, search: bool = 
     return RunDir.create("runs", config["name"])
 
 
-def resumed_config(folder: str, overrides: list[str], verb: str) -> tuple[RunDir, dict]:
+def add_trust_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(TRUST_FLAG, dest="trust_run_dir", action="store_true",
+                        help="let the run directory's config.toml name your own code "
+                             "(package.module:function); only for a run directory you wrote yourself")
+
+
+def run_dir_config(run_dir: RunDir, overrides: list[str], trust: bool) -> dict:
+    """The config in ``run_dir/config.toml`` plus `overrides`, refused when it names code to
+    import unless the user vouched for the run directory (see :func:`refuse_code_from`)."""
+    config = load_config(run_dir / "config.toml", overrides)
+    return config if trust else refuse_code_from(config, str(run_dir / "config.toml"))
+
+
+def resumed_config(folder: str, overrides: list[str], verb: str, *,
+                   trust: bool = False) -> tuple[RunDir, dict]:
     """The run directory to resume and its config (from its config.toml, plus `overrides`)."""
     run_dir = RunDir(folder)
     if not (run_dir / "config.toml").is_file():
         raise UserError(f"{run_dir.path} holds no run (no config.toml): give a folder "
                         f"that babysit {verb} wrote")
-    return run_dir, load_config(run_dir / "config.toml", overrides)
+    return run_dir, run_dir_config(run_dir, overrides, trust)

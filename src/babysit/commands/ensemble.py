@@ -7,6 +7,7 @@ import argparse
 from ..config import load_config
 from ..errors import UserError
 from ..rundir import RunDir
+from .common import add_trust_arg, run_dir_config
 
 KIND_CHOICES = ("seeds", "top", "checkpoints", "average", "distill")
 
@@ -47,6 +48,7 @@ def register(subparsers) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set ensemble.temperature=3 (repeatable)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_trust_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -57,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if not run_dir.path.is_dir():
         raise UserError(f"run directory {run_dir.path} does not exist: give a folder that "
                         "babysit train or babysit search wrote")
-    config_path = args.config or run_dir / "config.toml"
-    if args.config is None and not run_dir.path.joinpath("config.toml").is_file():
+    if args.config is not None:
+        config = load_config(args.config, args.overrides)
+    elif run_dir.path.joinpath("config.toml").is_file():
+        config = run_dir_config(run_dir, args.overrides, args.trust_run_dir)
+    else:
         raise UserError(f"{run_dir.path} has no config.toml: pass the experiment with --config CONFIG")
-    config = load_config(config_path, args.overrides)
     k = args.k if args.k is not None else config["ensemble"]["k"]
     kinds = args.kind or KINDS
     rows = build_ensembles(config, run_dir, k=k, kinds=kinds, quiet=args.quiet)

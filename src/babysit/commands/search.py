@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..config import set_key
-from .common import (add_experiment_args, add_run_dir_args, check_workers, config_from_args, resumed_config,
-                     run_dir_from_args)
+from .common import (add_experiment_args, add_run_dir_args, add_trust_arg, check_workers, config_from_args,
+                     resumed_config, run_dir_from_args)
 
 QUICK_STAGES = [{"trials": 8, "epochs": 1}, {"trials": 4, "epochs": 3}, {"trials": 2, "epochs": 6}]
 
@@ -58,6 +58,7 @@ def register(subparsers) -> None:
                         help="random (default), tpe or gp (Bayesian), grid (for comparison)")
     parser.add_argument("--quick", action="store_true",
                         help="a small search to try things out: stages 8x1, 4x3, 2x6 epochs")
+    add_trust_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_workers(args.workers)
     if args.resume:
-        run_dir, config = resumed_config(args.resume, args.overrides, "search")
+        run_dir, config = resumed_config(args.resume, args.overrides, "search", trust=args.trust_run_dir)
     else:
         config = config_from_args(args)
         if args.quick:

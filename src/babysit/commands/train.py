@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import experiment
-from .common import (add_experiment_args, add_run_dir_args, config_from_args, resumed_config,
+from .common import (add_experiment_args, add_run_dir_args, add_trust_arg, config_from_args, resumed_config,
                      run_dir_from_args)
 
 
@@ -22,12 +22,13 @@ def register(subparsers) -> None:
     add_run_dir_args(parser)
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue an interrupted run from its latest checkpoint")
+    add_trust_arg(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.resume:
-        run_dir, config = resumed_config(args.resume, args.overrides, "train")
+        run_dir, config = resumed_config(args.resume, args.overrides, "train", trust=args.trust_run_dir)
     else:
         config = config_from_args(args)
         run_dir = run_dir_from_args(args, config)

@@ -57,9 +57,11 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
         raise UserError(f"run directory {run_dir.path} does not exist: give a folder that "
                         "babysit train or babysit search wrote")
     explicit = tuple(kinds) != KINDS
+    kinds = normalize_kinds(kinds)
+    check_members_exist(run_dir, kinds, k, explicit)  # before any seed copy is trained
     stage = _Stage(config, run_dir, k, quiet)
     rows: list[EnsembleRow] = []
-    for kind in normalize_kinds(kinds):
+    for kind in kinds:
         row = getattr(stage, kind)(explicit)
         if row is not None:
             rows.append(row)
@@ -72,6 +74,16 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
     if not quiet:
         print(format_table(rows), end="")
     return rows
+
+
+def check_members_exist(run_dir: RunDir, kinds: list[str], k: int, explicit: bool) -> None:
+    """Refuse now a `k` larger than the trials or checkpoints on disk, not after minutes of
+    training seed copies. Without explicit kinds, a kind with no input at all is skipped later."""
+    sources.check_k(k)
+    if "top_trials" in kinds and (explicit or sources.trial_folders(run_dir)):
+        sources.available_top_trials(run_dir, k)
+    if "checkpoints" in kinds and (explicit or sources.list_checkpoints(run_dir / "checkpoints")):
+        sources.available_checkpoints(run_dir, k)
 
 
 class _Stage:
@@ -103,11 +115,11 @@ class _Stage:
         if not explicit and not sources.trial_folders(self.run_dir):
             self.say(f"no trials in {self.run_dir / 'trials'}: skipping the top-trials ensemble")
             return None
-        members = sources.top_trial_members(self.run_dir, self.k)
+        members = sources.top_trial_members(self.run_dir, self.k, self.config)
         return self._ensemble_row("top_trials", members, ", ".join(m.name for m in members))
 
     def checkpoints(self, explicit: bool) -> EnsembleRow:
-        members = sources.checkpoint_members(self.run_dir, self.k)
+        members = sources.checkpoint_members(self.run_dir, self.k, self.config)
         return self._ensemble_row("checkpoints", members, ", ".join(m.name for m in members))
 
     def average(self, explicit: bool) -> EnsembleRow | None:
@@ -118,7 +130,7 @@ class _Stage:
                                 "weights: train into it with ensemble.ema_decay > 0 (the default)")
             self.say("the run's checkpoints hold no averaged weights: skipping the average row")
             return None
-        raw, averaged, ckpt = sources.average_from_checkpoint(path)
+        raw, averaged, ckpt = sources.average_from_checkpoint(path, self.config)
         raw, averaged = raw.to(self.device), averaged.to(self.device)
         raw_acc, avg_acc = self._accuracy([raw]), self._accuracy([averaged])
         cost, single = compare_cost([averaged], [raw], self.x_val)

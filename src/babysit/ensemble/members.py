@@ -9,12 +9,16 @@
    ``run_dir/checkpoints/``.
 
 Every member is rebuilt with :func:`babysit.experiment.model_from_checkpoint` (weights loaded
-with ``weights_only=True``) and put in eval mode.
+with ``weights_only=True``) and put in eval mode. The config that each checkpoint carries may
+name a user's own code only where the `trusted` config — the one the user passed — names the
+same: checkpoints and trial folders can come from other machines.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +43,8 @@ class Member:
     config: dict
 
 
-def load_member(path: Path, name: str) -> Member:
-    model, ckpt = experiment.model_from_checkpoint(path)
+def load_member(path: Path, name: str, trusted: dict | None) -> Member:
+    model, ckpt = experiment.model_from_checkpoint(path, trusted=trusted)
     return Member(name, model.eval(), Path(path), ckpt["config"])
 
 
@@ -64,7 +68,7 @@ def seed_members(config: dict, run_dir: RunDir, k: int, *, quiet: bool = False) 
         if last is None:  # zero epochs
             raise UserError(f"the seed copies trained no epoch (train.epochs = {config['train']['epochs']}): "
                             "set train.epochs >= 1")
-        members.append(load_member(last, f"seed {seed}"))
+        members.append(load_member(last, f"seed {seed}", trusted=config))
     return members
 
 
@@ -95,24 +99,61 @@ def score_in_name(path: Path) -> float:
         return float("-inf")
 
 
-def top_trial_members(run_dir: RunDir, k: int) -> list[Member]:
-    """The K trials of a finished search with the best validation score, each at its best epoch."""
+def configuration_key(folder: Path) -> str:
+    """What makes a trial a configuration of its own: its config.toml less the trial's name and
+    epochs. A trial that a later stage continued has the same key as its source."""
+    try:
+        config = tomllib.loads((folder / "config.toml").read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return f"folder {folder}"  # no readable config: a configuration of its own
+    config.pop("name", None)
+    config.get("train", {}).pop("epochs", None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def best_per_configuration(run_dir: RunDir) -> list[tuple[Path, str]]:
+    """(best checkpoint, trial number) of each distinct configuration, best score first.
+
+    A configuration continued across stages lives in several trial folders (the later ones
+    hold links to the earlier checkpoints); it is one candidate member, at its best epoch.
+    On ties the lower trial number (found earlier) wins.
+    """
+    best: dict[str, tuple[Path, str]] = {}
+    for folder in trial_folders(run_dir):
+        path, key = best_checkpoint(folder), configuration_key(folder)
+        if key not in best or score_in_name(path) > score_in_name(best[key][0]):
+            best[key] = (path, folder.name)
+    return sorted(best.values(), key=lambda item: (-score_in_name(item[0]), int(item[1])))
+
+
+def top_trial_members(run_dir: RunDir, k: int, trusted: dict | None = None) -> list[Member]:
+    """The K distinct configurations of a finished search with the best validation score,
+    each at its best epoch."""
+    best = available_top_trials(run_dir, k)
+    return [load_member(path, f"trial {number}", trusted) for path, number in best[:k]]
+
+
+def available_top_trials(run_dir: RunDir, k: int) -> list[tuple[Path, str]]:
+    """:func:`best_per_configuration`, refused when it has fewer than `k` members to give."""
     check_k(k)
-    folders = trial_folders(run_dir)
-    if not folders:
+    if not trial_folders(run_dir):
         raise UserError(f"{run_dir / 'trials'} holds no trial checkpoints: run a search into "
                         f"{run_dir.path} first, or pick another --kind")
-    best = [(best_checkpoint(folder), folder.name) for folder in folders]
+    best = best_per_configuration(run_dir)
     if k > len(best):
         raise UserError(f"asked for the top {k} trials but {run_dir / 'trials'} has only "
-                        f"{len(best)} with checkpoints: use -k {len(best)} or fewer")
-    # Best score first; on ties the lower trial number (found earlier) wins.
-    best.sort(key=lambda item: (-score_in_name(item[0]), int(item[1])))
-    return [load_member(path, f"trial {number}") for path, number in best[:k]]
+                        f"{len(best)} distinct configurations with checkpoints: use -k {len(best)} or fewer")
+    return best
 
 
-def checkpoint_members(run_dir: RunDir, k: int) -> list[Member]:
+def checkpoint_members(run_dir: RunDir, k: int, trusted: dict | None = None) -> list[Member]:
     """The last K per-epoch checkpoints of the run in ``run_dir/checkpoints/``."""
+    found = available_checkpoints(run_dir, k)
+    return [load_member(path, f"epoch {int(path.name.split('_')[1])}", trusted) for path in found[-k:]]
+
+
+def available_checkpoints(run_dir: RunDir, k: int) -> list[Path]:
+    """The run's per-epoch checkpoints, refused when there are fewer than `k`."""
     check_k(k)
     found = list_checkpoints(run_dir / "checkpoints")
     if not found:
@@ -121,12 +162,12 @@ def checkpoint_members(run_dir: RunDir, k: int) -> list[Member]:
     if k > len(found):
         raise UserError(f"asked for {k} checkpoints but {run_dir / 'checkpoints'} has only "
                         f"{len(found)}: use -k {len(found)} or fewer")
-    return [load_member(path, f"epoch {int(path.name.split('_')[1])}") for path in found[-k:]]
+    return found
 
 
-def average_from_checkpoint(path: str | Path) -> tuple[nn.Module, nn.Module, dict]:
+def average_from_checkpoint(path: str | Path, trusted: dict | None = None) -> tuple[nn.Module, nn.Module, dict]:
     """(raw model, averaged model, checkpoint) from a checkpoint trained with the parameter average."""
-    raw, ckpt = experiment.model_from_checkpoint(path)
+    raw, ckpt = experiment.model_from_checkpoint(path, trusted=trusted)
     if AVERAGE_KEY not in ckpt:
         raise UserError(f"checkpoint {path} holds no averaged weights: train with "
                         "ensemble.ema_decay > 0 (the default is 0.99)")
