@@ -26,6 +26,10 @@ def test_every_kind_builds_a_row_and_the_table_is_written(finished_run, small, c
         assert 0.0 <= r.best_member_acc <= 1.0 and 0.0 <= r.val_acc <= 1.0
         assert r.gain == pytest.approx(r.val_acc - r.best_member_acc)
         assert r.eval_seconds > 0 and r.eval_memory_mb > 0
+        # Noise on every figure: n, the Wilson interval, the paired interval of the gain.
+        assert r.n == 120  # the validation split of 600 digits
+        assert r.val_low <= r.val_acc <= r.val_high and r.gain_low <= r.gain <= r.gain_high
+        assert r.verdict == ("gain" if r.gain_low > 0 else "loss" if r.gain_high < 0 else "within noise")
     by_kind = {r.kind: r for r in rows}
     assert by_kind["seeds"].members == by_kind["top_trials"].members == 2
     assert by_kind["seeds"].memory_ratio > 1.2  # two members' weights resident, not one
@@ -38,7 +42,9 @@ def test_every_kind_builds_a_row_and_the_table_is_written(finished_run, small, c
     table = json.loads((finished_run / "ensemble" / "table.json").read_text())
     assert all(COLUMNS <= set(row) for row in table)
     assert read_table(finished_run) == rows
-    assert "best member" in (finished_run / "ensemble" / "table.txt").read_text()
+    text = (finished_run / "ensemble" / "table.txt").read_text()
+    assert "best member" in text and "n = 120 validation examples" in text
+    assert all(r.verdict in text for r in rows)
     assert (finished_run / "ensemble" / "plots" / "accuracy.png").stat().st_size > 1000
     assert "checkpoints" in capsys.readouterr().out
 

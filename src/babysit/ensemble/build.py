@@ -21,7 +21,8 @@ from ..rundir import RunDir
 from ..train import resolve_device
 from . import members as sources
 from .distill import distill
-from .predict import accuracy, compare_cost, ensemble_probabilities
+from ..stats import Accuracy, PairedDifference
+from .predict import compare_cost, ensemble_probabilities
 from .table import EnsembleRow, format_table, write_table
 
 KINDS = ("seeds", "top_trials", "checkpoints", "average", "distill")
@@ -65,8 +66,9 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
         row = getattr(stage, kind)(explicit)
         if row is not None:
             rows.append(row)
-            stage.say(f"{kind}: val acc {row.val_acc:.4f}, best member {row.best_member_acc:.4f}, "
-                      f"gain {100 * row.gain:+.2f} pt")
+            stage.say(f"{kind}: val acc {row.val_acc:.4f} (n={row.n}, 95% CI {row.val_low:.4f}-{row.val_high:.4f}), "
+                      f"best member {row.best_member_acc:.4f}, gain {100 * row.gain:+.2f} pt "
+                      f"({100 * row.gain_low:+.2f} to {100 * row.gain_high:+.2f}): {row.verdict}")
     write_table(run_dir, rows)
     if rows:
         from .plots import plot_table
@@ -96,7 +98,8 @@ class _Stage:
         data = experiment.load_data(config)
         self.x_val, self.y_val = data.x_val.to(self.device), data.y_val.to(self.device)
         self.num_classes = data.num_classes
-        self.teacher: tuple[str, list[sources.Member], EnsembleRow] | None = None
+        # (kind, members, its row, its best member's hits): what the distilled student learns from
+        self.teacher: tuple[str, list[sources.Member], EnsembleRow, torch.Tensor] | None = None
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -132,18 +135,15 @@ class _Stage:
             return None
         raw, averaged, ckpt = sources.average_from_checkpoint(path, self.config)
         raw, averaged = raw.to(self.device), averaged.to(self.device)
-        raw_acc, avg_acc = self._accuracy([raw]), self._accuracy([averaged])
         cost, single = compare_cost([averaged], [raw], self.x_val)
-        return EnsembleRow("average", 1, avg_acc, raw_acc, avg_acc - raw_acc, cost.seconds, cost.memory_mb,
-                           time_ratio=cost.seconds / single.seconds,
-                           memory_ratio=cost.memory_mb / single.memory_mb,
-                           detail=f"epoch {int(ckpt['epoch'])}, decay {ckpt.get('average_decay', '?')} "
-                                  "vs its raw weights")
+        return self._row("average", 1, self._hits([averaged]), self._hits([raw]), cost, single,
+                         f"epoch {int(ckpt['epoch'])}, decay {ckpt.get('average_decay', '?')} "
+                         "vs its raw weights")
 
     def distill(self, explicit: bool) -> EnsembleRow:
         if self.teacher is None:
             self._teach_with_seeds()
-        name, members, teacher_row = self.teacher
+        name, members, teacher_row, best_hits = self.teacher
         section = self.config["ensemble"]
         temperature, alpha = section["temperature"], section["alpha"]
         self.say(f"distilling the {name} ensemble ({len(members)} members) into one student "
@@ -152,15 +152,13 @@ class _Stage:
                              RunDir(self.run_dir / "ensemble" / "distill"), temperature=temperature,
                              alpha=alpha, seed=self.config["seed"] + self.k, quiet=self.quiet)
         student.to(self.device).eval()
-        acc = self._accuracy([student])
         cost, single = compare_cost([student], [members[0].model], self.x_val)
-        kept = (f"keeps {(acc - teacher_row.best_member_acc) / teacher_row.gain:.0%} of its gain"
-                if teacher_row.gain > 0 else "the ensemble had no gain to keep")
-        return EnsembleRow("distill", 1, acc, teacher_row.best_member_acc, acc - teacher_row.best_member_acc,
-                           cost.seconds, cost.memory_mb, time_ratio=cost.seconds / single.seconds,
-                           memory_ratio=cost.memory_mb / single.memory_mb,
-                           detail=f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); "
-                                  f"{kept}; T={temperature:g}, alpha={alpha:g}")
+        row = self._row("distill", 1, self._hits([student]), best_hits, cost, single, "")
+        kept = (f"keeps {row.gain / teacher_row.gain:.0%} of its gain" if teacher_row.verdict == "gain"
+                else f"the ensemble's gain was {teacher_row.verdict or 'not measured'}: nothing to keep")
+        row.detail = (f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); "
+                      f"{kept}; T={temperature:g}, alpha={alpha:g}")
+        return row
 
     # -- shared measurements ---------------------------------------------------------------
 
@@ -175,15 +173,25 @@ class _Stage:
         self._check_classes(members)
         detail = detail + self._data_warning(members)
         models = [m.model for m in members]
-        acc = self._accuracy(models)
-        best = max(self._accuracy([m]) for m in models)
+        best_hits = max((self._hits([m]) for m in models), key=lambda hits: int(hits.sum()))
         cost, single = compare_cost(models, models[:1], self.x_val)
-        row = EnsembleRow(kind, len(members), acc, best, acc - best, cost.seconds, cost.memory_mb,
-                          time_ratio=cost.seconds / single.seconds,
-                          memory_ratio=cost.memory_mb / single.memory_mb, detail=detail)
+        row = self._row(kind, len(members), self._hits(models), best_hits, cost, single, detail)
         if self.teacher is None:
-            self.teacher = (kind, members, row)
+            self.teacher = (kind, members, row, best_hits)
         return row
+
+    def _row(self, kind: str, members: int, hits: torch.Tensor, baseline_hits: torch.Tensor,
+             cost, single, detail: str) -> EnsembleRow:
+        """A row comparing `hits` (per validation example) with the baseline's on the same
+        examples: accuracies with their Wilson intervals, the gain with its paired interval."""
+        acc, baseline = Accuracy.of(hits.tolist()), Accuracy.of(baseline_hits.tolist())
+        gain = PairedDifference.of(hits.tolist(), baseline_hits.tolist())
+        (val_low, val_high), (gain_low, gain_high) = acc.interval, gain.interval
+        return EnsembleRow(kind, members, acc.value, baseline.value, gain.value, cost.seconds, cost.memory_mb,
+                           time_ratio=cost.seconds / single.seconds,
+                           memory_ratio=cost.memory_mb / single.memory_mb, detail=detail, n=acc.n,
+                           val_low=val_low, val_high=val_high, gain_low=gain_low, gain_high=gain_high,
+                           verdict=gain.verdict)
 
     def _data_warning(self, members: list[sources.Member]) -> str:
         """Members trained under other [data] settings may have seen this validation split."""
@@ -202,5 +210,6 @@ class _Stage:
                             f"{self.num_classes} classes: evaluate them with the config they were "
                             "trained with (--config)")
 
-    def _accuracy(self, models: list[nn.Module]) -> float:
-        return accuracy(ensemble_probabilities(models, self.x_val), self.y_val)
+    def _hits(self, models: list[nn.Module]) -> torch.Tensor:
+        """Per validation example: does the (ensemble's) most probable class match the label?"""
+        return (ensemble_probabilities(models, self.x_val).argmax(dim=1) == self.y_val).cpu()

@@ -18,14 +18,16 @@ def plot_table(run_dir: RunDir, rows: list[EnsembleRow]) -> None:
     width = 0.38
     ax.bar([x - width / 2 for x in xs], [r.best_member_acc for r in rows], width,
            label="best member (average: raw weights)", color="#9aa5b1")
-    ax.bar([x + width / 2 for x in xs], [r.val_acc for r in rows], width,
-           label="ensemble (average / student)", color="#2f6db3")
+    # The ensemble's bar carries its 95% Wilson interval; the label, the gain's paired verdict.
+    errors = [[max(0.0, r.val_acc - r.val_low) for r in rows], [max(0.0, r.val_high - r.val_acc) for r in rows]]
+    ax.bar([x + width / 2 for x in xs], [r.val_acc for r in rows], width, yerr=errors, capsize=3,
+           label="ensemble (average / student), 95% CI", color="#2f6db3")
     for x, r in zip(xs, rows):
-        top = max(r.val_acc, r.best_member_acc)
-        ax.annotate(f"{100 * r.gain:+.1f} pt", (x, top), xytext=(0, 4), textcoords="offset points",
-                    ha="center", fontsize=9)
-    low = min(min(r.val_acc, r.best_member_acc) for r in rows)
-    ax.set_ylim(max(0.0, low - 0.05), min(1.0, max(max(r.val_acc, r.best_member_acc) for r in rows) + 0.03))
+        top = max(r.val_high, r.best_member_acc)
+        ax.annotate(f"{100 * r.gain:+.1f} pt\n{r.verdict}", (x, top), xytext=(0, 4),
+                    textcoords="offset points", ha="center", fontsize=8)
+    low = min(min(r.val_low, r.best_member_acc) for r in rows)
+    ax.set_ylim(max(0.0, low - 0.05), min(1.0, max(max(r.val_high, r.best_member_acc) for r in rows) + 0.05))
     ax.set_xticks(list(xs), [f"{r.kind}\n({r.members})" for r in rows])
     ax.set_ylabel("validation accuracy")
     ax.set_title("Ensembles against their best single member", pad=24)

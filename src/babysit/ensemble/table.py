@@ -3,12 +3,15 @@
 Columns: kind, members, val_acc (the ensemble's validation accuracy), best_member_acc (its
 best single member's), gain (the difference, in accuracy units), eval_seconds and
 eval_memory_mb (predicting the validation split), time_ratio and memory_ratio (those costs
-over one member's), detail (where the members came from).
+over one member's), detail (where the members came from); and the noise: n (validation
+examples), val_low/val_high (the accuracy's 95% Wilson interval), gain_low/gain_high (the
+paired 95% interval of the gain, :mod:`babysit.stats`) and verdict ("gain", "loss" or
+"within noise" when that interval holds 0).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from ..rundir import RunDir
 
@@ -25,20 +28,29 @@ class EnsembleRow:
     time_ratio: float = 1.0
     memory_ratio: float = 1.0
     detail: str = ""
+    n: int = 0
+    val_low: float = float("nan")
+    val_high: float = float("nan")
+    gain_low: float = float("nan")
+    gain_high: float = float("nan")
+    verdict: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-HEADERS = {"kind": "kind", "members": "members", "val_acc": "val acc", "best_member_acc": "best member",
-           "gain": "gain", "eval_seconds": "eval s", "eval_memory_mb": "eval MB",
+HEADERS = {"kind": "kind", "members": "members", "val_acc": "val acc (95% CI)", "best_member_acc": "best member",
+           "gain": "gain (95% CI)", "verdict": "verdict", "eval_seconds": "eval s", "eval_memory_mb": "eval MB",
            "time_ratio": "x time", "memory_ratio": "x memory", "detail": "detail"}
 
 
-def _cell(name: str, value) -> str:
+def _cell(row: EnsembleRow, name: str) -> str:
+    value = getattr(row, name)
     if name == "gain":
-        return f"{100 * value:+.2f} pt"
-    if name in ("val_acc", "best_member_acc"):
+        return f"{100 * value:+.2f} pt ({100 * row.gain_low:+.1f} to {100 * row.gain_high:+.1f})"
+    if name == "val_acc":
+        return f"{value:.4f} ({row.val_low:.3f}-{row.val_high:.3f})"
+    if name == "best_member_acc":
         return f"{value:.4f}"
     if name == "eval_seconds":
         return f"{value:.4f}"
@@ -51,13 +63,16 @@ def _cell(name: str, value) -> str:
 
 def format_table(rows: list[EnsembleRow]) -> str:
     """A plain-text table, columns aligned; numbers right-aligned."""
-    names = [f.name for f in fields(EnsembleRow)]
-    cells = [[HEADERS[n] for n in names]] + [[_cell(n, getattr(r, n)) for n in names] for r in rows]
+    names = list(HEADERS)
+    cells = [[HEADERS[n] for n in names]] + [[_cell(r, n) for n in names] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(names))]
     left = {"kind", "detail"}
     lines = ["  ".join(c.ljust(w) if n in left else c.rjust(w)
                        for c, w, n in zip(row, widths, names)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    n = {r.n for r in rows}
+    lines.append(f"accuracies on n = {', '.join(map(str, sorted(n))) or '?'} validation examples; a gain "
+                 "whose paired interval holds 0 is within noise")
     return "\n".join(lines) + "\n"
 
 

@@ -392,10 +392,12 @@ def ensemble_section(run: RunFiles, info: dict, status: str) -> Section:
     best = max((r for r in rows if isinstance(r.get("val_acc"), (int, float))),
                key=lambda r: r["val_acc"], default=None)
     verdict = (f"best: {best.get('kind', '?')} at val acc {fmt(best['val_acc'])}"
-               + (f" ({float(best['gain']):+.3f} over its best member)"
+               + (f" ({100 * float(best['gain']):+.2f} pt over its best member"
+                  + (f", {best['verdict']}" if best.get("verdict") else "") + ")"
                   if isinstance(best.get("gain"), (int, float)) else "")) if best else "no ensemble"
-    body = table(rows, preferred=["kind", "members", "val_acc", "best_member_acc", "gain",
-                                  "eval_seconds", "eval_memory_mb"]) + extra
+    body = table(rows, preferred=["kind", "members", "n", "val_acc", "val_low", "val_high", "best_member_acc",
+                                  "gain", "gain_low", "gain_high", "verdict", "eval_seconds",
+                                  "eval_memory_mb"]) + extra
     return Section("ensemble", "Ensembles", "ok" if rows else "warn", verdict, body)
 
 

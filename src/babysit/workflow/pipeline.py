@@ -245,7 +245,8 @@ class Workflow:
             return "done", "no ensemble could be built from this run"
         best = max(rows, key=lambda r: _get(r, "val_acc"))
         return "done", (f"{len(rows)} ensembles; best {_get(best, 'kind')} at val acc "
-                        f"{_get(best, 'val_acc'):.4f} ({100 * _get(best, 'gain'):+.2f} pt over its best member)")
+                        f"{_get(best, 'val_acc'):.4f} (n={_get(best, 'n')}; {100 * _get(best, 'gain'):+.2f} pt "
+                        f"over its best member, {_get(best, 'verdict') or 'noise not measured'})")
 
     def _quick_kinds(self) -> tuple[str, ...]:
         """Ensembles that need no extra training (no seeds, no distillation), of what exists."""
