@@ -30,6 +30,11 @@ def test_every_kind_builds_a_row_and_the_table_is_written(finished_run, small, c
         assert r.n == 120  # the validation split of 600 digits
         assert r.val_low <= r.val_acc <= r.val_high and r.gain_low <= r.gain <= r.gain_high
         assert r.verdict == ("gain" if r.gain_low > 0 else "loss" if r.gain_high < 0 else "within noise")
+        if r.kind in ("average", "distill"):  # one model: no curve, nothing to disagree on
+            assert r.curve == [] and r.disagreement is None
+        else:  # the first m members together, m = 1..K; the last is the ensemble itself
+            assert len(r.curve) == r.members and r.curve[-1] == pytest.approx(r.val_acc)
+            assert 0.0 <= r.disagreement <= 1.0
     by_kind = {r.kind: r for r in rows}
     assert by_kind["seeds"].members == by_kind["top_trials"].members == 2
     assert by_kind["seeds"].memory_ratio > 1.2  # two members' weights resident, not one
@@ -46,6 +51,7 @@ def test_every_kind_builds_a_row_and_the_table_is_written(finished_run, small, c
     assert "best member" in text and "n = 120 validation examples" in text
     assert all(r.verdict in text for r in rows)
     assert (finished_run / "ensemble" / "plots" / "accuracy.png").stat().st_size > 1000
+    assert (finished_run / "ensemble" / "plots" / "members.png").stat().st_size > 1000
     assert "checkpoints" in capsys.readouterr().out
 
 

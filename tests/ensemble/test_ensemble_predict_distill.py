@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -94,3 +95,29 @@ def test_the_default_temperature_is_the_measured_one():
     beat them (distill.py's docstring has the figures)."""
     assert DEFAULTS["ensemble"]["temperature"] == 2.0
     assert DEFAULTS["ensemble"]["alpha"] == 0.9
+
+
+def test_members_curve_by_hand():
+    """Three fixed 'models' (constant score tables) on four examples: the curve is the accuracy
+    of the first 1, 2, 3 averaged, and the disagreement the mean over the 3 pairs."""
+    from babysit.ensemble.predict import members_curve
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, scores):
+            super().__init__()
+            self.scores = torch.tensor(scores)
+
+        def forward(self, x):
+            return self.scores[: len(x)]
+
+    y = torch.tensor([0, 1, 0, 1])
+    a = Fixed([[5.0, 0], [0, 5.0], [0, 5.0], [5.0, 0]])   # predicts 0 1 1 0: right on 2
+    b = Fixed([[5.0, 0], [5.0, 0], [5.0, 0], [0, 5.0]])   # predicts 0 0 0 1: right on 3
+    c = Fixed([[0, 9.0], [0, 9.0], [9.0, 0], [0, 9.0]])   # predicts 1 1 0 1: right on 3
+    curve, disagreement = members_curve([a, b, c], torch.zeros(4, 1), y)
+    # a+b averaged: examples 1-3 are ties, broken towards class 0 by argmax: 0 0 0 0 -> right on 2.
+    # a+b+c: a majority of probabilities everywhere (two votes of 0.993 outweigh one of 0.9999
+    # on example 0) -> 0 1 0 1 -> right on all 4.
+    assert curve == [0.5, 0.5, 1.0]
+    # a/b differ on examples 1, 2, 3; a/c on 0, 2, 3; b/c on 0, 1: (3 + 3 + 2) / 3 pairs / 4.
+    assert disagreement == pytest.approx((3 + 3 + 2) / 12)

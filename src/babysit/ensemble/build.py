@@ -22,7 +22,7 @@ from ..train import resolve_device
 from . import members as sources
 from .distill import distill
 from ..stats import Accuracy, PairedDifference
-from .predict import compare_cost, ensemble_probabilities
+from .predict import compare_cost, ensemble_probabilities, members_curve
 from .table import EnsembleRow, format_table, write_table
 
 KINDS = ("seeds", "top_trials", "checkpoints", "average", "distill")
@@ -71,8 +71,9 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
                       f"({100 * row.gain_low:+.2f} to {100 * row.gain_high:+.2f}): {row.verdict}")
     write_table(run_dir, rows)
     if rows:
-        from .plots import plot_table
+        from .plots import plot_members_curve, plot_table
         plot_table(run_dir, rows)
+        plot_members_curve(run_dir, rows)
     if not quiet:
         print(format_table(rows), end="")
     return rows
@@ -176,6 +177,7 @@ class _Stage:
         best_hits = max((self._hits([m]) for m in models), key=lambda hits: int(hits.sum()))
         cost, single = compare_cost(models, models[:1], self.x_val)
         row = self._row(kind, len(members), self._hits(models), best_hits, cost, single, detail)
+        row.curve, row.disagreement = members_curve(models, self.x_val, self.y_val)
         if self.teacher is None:
             self.teacher = (kind, members, row, best_hits)
         return row

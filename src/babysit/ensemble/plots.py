@@ -35,3 +35,25 @@ def plot_table(run_dir: RunDir, rows: list[EnsembleRow]) -> None:
     ax.legend(frameon=False, fontsize=8, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     run_dir.savefig(fig, "ensemble/plots/accuracy.png")
     plt.close(fig)
+
+
+def plot_members_curve(run_dir: RunDir, rows: list[EnsembleRow]) -> bool:
+    """``ensemble/plots/members.png``: accuracy of the first 1..K members of each ensemble —
+    the notes' "more members, diminishing gains" — with the members' disagreement in the legend.
+    Returns False (and draws nothing) when no row has a curve of two or more members."""
+    curves = [r for r in rows if len(r.curve) >= 2]
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for r in curves:
+        ax.plot(range(1, len(r.curve) + 1), r.curve, marker="o",
+                label=f"{r.kind} (members disagree on {r.disagreement:.1%})")
+    ax.set_xlabel("members in the ensemble (first m)")
+    ax.set_ylabel(f"validation accuracy (n={curves[0].n})")
+    ax.set_xticks(range(1, max(len(r.curve) for r in curves) + 1))
+    ax.set_title("More members, diminishing gains")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize=8)
+    run_dir.savefig(fig, "ensemble/plots/members.png")
+    plt.close(fig)
+    return True

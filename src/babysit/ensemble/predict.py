@@ -48,6 +48,27 @@ def ensemble_probabilities(models: Sequence[nn.Module], x: torch.Tensor, tempera
     return total / len(models)
 
 
+@torch.no_grad()
+def members_curve(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> tuple[list[float], float]:
+    """The notes' "more members, diminishing gains", and how much the members disagree.
+
+    curve[m-1] is the accuracy of the ensemble of the first m members (m = 1..K, in the
+    members' order): (1/m) sum_{k<=m} softmax(f_k(x)), argmax against y. Disagreement is the
+    share of examples on which two members predict different classes, averaged over the
+    K(K-1)/2 pairs: members that agree everywhere have nothing to add to each other.
+    """
+    running, curve, predictions = None, [], []
+    for m, model in enumerate(models, start=1):
+        p = member_probabilities(model, x)
+        predictions.append(p.argmax(dim=1))
+        running = p if running is None else running + p
+        curve.append(accuracy(running / m, y))
+    pairs = [(i, j) for i in range(len(models)) for j in range(i + 1, len(models))]
+    disagreement = (sum((predictions[i] != predictions[j]).float().mean().item() for i, j in pairs)
+                    / len(pairs)) if pairs else 0.0
+    return curve, disagreement
+
+
 def accuracy(probabilities: torch.Tensor, y: torch.Tensor) -> float:
     """Share of rows whose most probable class is the label (counted exactly, like evaluate)."""
     return (probabilities.argmax(dim=1) == y).sum().item() / max(len(y), 1)

@@ -6,12 +6,14 @@ eval_memory_mb (predicting the validation split), time_ratio and memory_ratio (t
 over one member's), detail (where the members came from); and the noise: n (validation
 examples), val_low/val_high (the accuracy's 95% Wilson interval), gain_low/gain_high (the
 paired 95% interval of the gain, :mod:`babysit.stats`) and verdict ("gain", "loss" or
-"within noise" when that interval holds 0).
+"within noise" when that interval holds 0); curve (the accuracy of the first 1..K members
+together: the notes' diminishing gains) and disagreement (the members' mean pairwise share of
+examples labelled differently).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from ..rundir import RunDir
 
@@ -34,13 +36,16 @@ class EnsembleRow:
     gain_low: float = float("nan")
     gain_high: float = float("nan")
     verdict: str = ""
+    curve: list[float] = field(default_factory=list)  # accuracy of the first 1..K members
+    disagreement: float | None = None  # mean share of examples two members label differently
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 HEADERS = {"kind": "kind", "members": "members", "val_acc": "val acc (95% CI)", "best_member_acc": "best member",
-           "gain": "gain (95% CI)", "verdict": "verdict", "eval_seconds": "eval s", "eval_memory_mb": "eval MB",
+           "gain": "gain (95% CI)", "verdict": "verdict", "disagreement": "disagree",
+           "eval_seconds": "eval s", "eval_memory_mb": "eval MB",
            "time_ratio": "x time", "memory_ratio": "x memory", "detail": "detail"}
 
 
@@ -56,6 +61,8 @@ def _cell(row: EnsembleRow, name: str) -> str:
         return f"{value:.4f}"
     if name == "eval_memory_mb":
         return f"{value:.2f}"
+    if name == "disagreement":
+        return "-" if value is None else f"{value:.1%}"  # None: one model, nothing to disagree
     if name in ("time_ratio", "memory_ratio"):
         return f"{value:.1f}"
     return str(value)
