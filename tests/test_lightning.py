@@ -1,0 +1,84 @@
+"""The Lightning callback: a real LightningModule trained on digits on the CPU, watched by the
+same monitor a plain loop uses; a planted too-high learning rate gets its diagnosis."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+pl = pytest.importorskip("pytorch_lightning")
+
+from babysit import load_data  # noqa: E402
+from babysit.cli import main  # noqa: E402
+from babysit.lightning import Babysit  # noqa: E402
+
+
+class DigitsNet(pl.LightningModule):
+    def __init__(self, lr: float):
+        super().__init__()
+        self.lr = lr
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        scores = self(x)
+        loss = nn.functional.cross_entropy(scores, y)
+        self.log("train_acc", (scores.argmax(1) == y).float().mean(), on_epoch=True, on_step=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        scores = self(x)
+        self.log("val_loss", nn.functional.cross_entropy(scores, y))
+        self.log("val_acc", (scores.argmax(1) == y).float().mean())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9, nesterov=True)
+
+
+def loaders():
+    data = load_data("digits")
+    train = torch.utils.data.TensorDataset(data.x_train, data.y_train)
+    val = torch.utils.data.TensorDataset(data.x_val, data.y_val)
+    return (torch.utils.data.DataLoader(train, batch_size=64, shuffle=True),
+            torch.utils.data.DataLoader(val, batch_size=512))
+
+
+def train(lr: float, run_dir, epochs: int = 6) -> Babysit:
+    torch.manual_seed(0)
+    callback = Babysit(run_dir, hist_every=10)
+    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, callbacks=[callback],
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    train_loader, val_loader = loaders()
+    trainer.fit(DigitsNet(lr), train_loader, val_loader)
+    return callback
+
+
+def test_a_lightning_run_is_watched_and_reported(tmp_path, capsys):
+    callback = train(0.05, tmp_path / "healthy")
+    run = tmp_path / "healthy"
+    steps = [json.loads(line) for line in (run / "watch" / "steps.jsonl").read_text().splitlines()]
+    epochs = [json.loads(line) for line in (run / "watch" / "epochs.jsonl").read_text().splitlines()]
+    assert len(steps) == 6 * 23 and [s["step"] for s in steps] == list(range(1, 6 * 23 + 1))
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5, 6]
+    assert all(0.8 < e["val_acc"] <= 1.0 and "train_acc" in e and "val_loss" in e for e in epochs[2:])
+    assert (run / "watch" / "ratios.jsonl").stat().st_size > 0  # ratios from Lightning's optimizer
+    assert {d.code for d in callback.diagnoses()} & {"lr_too_high", "update_ratio_high", "nonfinite"} == set()
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4, 5, 6]
+    assert "report: babysit report" in capsys.readouterr().out
+    assert main(["report", str(run)]) == 0
+    assert (run / "report.html").stat().st_size > 10_000
+
+
+def test_a_too_high_learning_rate_is_diagnosed(tmp_path, capsys):
+    callback = train(3.0, tmp_path / "hot", epochs=6)
+    codes = {d.code for d in callback.diagnoses()}
+    assert codes & {"lr_too_high", "update_ratio_high"}, codes
+    out = capsys.readouterr().out
+    assert any(code in out for code in ("lr_too_high", "update_ratio_high"))
