@@ -81,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
         "bins": 40,  # histogram bins
         "flush_every": 50,  # steps between reads from the device and appends to watch/*.jsonl ...
         "flush_seconds": 1.0,  # ... once this long has passed since the last (fast loops batch more)
+        "first_layer": True,  # save the first layer's weights at the end, for their picture
         "plots": False,  # draw watch/plots/*.png when training ends (else: babysit plots RUN_DIR)
         "tensorboard": False,  # also write TensorBoard event files (needs the tensorboard extra)
     },

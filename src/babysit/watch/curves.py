@@ -12,11 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:
-    from ._kernels import loss_curve as compiled_loss_curve
-except ImportError:  # not compiled here: loss_curve, its NumPy twin
-    compiled_loss_curve = None
-
 
 @dataclass
 class CurveShape:
@@ -34,8 +29,7 @@ class CurveShape:
 
 def median(values) -> float:
     """The median as ``np.median`` gives it (NaN when any value is NaN, NaN when empty), without
-    its generic machinery: ~2 us instead of ~15 for the short arrays the rules look at, which
-    adds up to a third of a diagnosis."""
+    its generic machinery, which costs more than the sort for the short arrays the rules read."""
     a = np.sort(np.asarray(values, dtype=float), axis=None)
     n = a.size
     if n == 0 or a[-1] != a[-1]:  # np.sort puts NaN last
@@ -66,10 +60,9 @@ class LossNumbers:
 
 
 def measure(losses: list[float] | np.ndarray, window: int) -> LossNumbers:
-    """The curve's numbers: one call of the compiled kernel where it is built (cold NumPy
-    calls cost ~0.3 ms a diagnosis), else its NumPy twin :func:`loss_curve`."""
-    values = np.ascontiguousarray(losses, dtype=float)
-    finite, first_nonfinite, early, top, numbers = (compiled_loss_curve or loss_curve)(values, window)
+    """The curve's numbers (see :func:`loss_curve`), with its shape."""
+    values = np.asarray(losses, dtype=float)
+    finite, first_nonfinite, early, top, numbers = loss_curve(values, window)
     return LossNumbers(finite, first_nonfinite, early, top, numbers and curve_shape(finite, *numbers))
 
 
@@ -83,9 +76,7 @@ def loss_curve(values: np.ndarray, window: int) -> tuple:
     * start: the median of the first min(5, n) losses (about the chance loss);
     * end: the mean of the trend's last w values; best: the trend's minimum;
     * peak: the largest loss after the first 5 (at least `start`);
-    * noise: :func:`relative_noise`.
-
-    The twin of the compiled ``_kernels.loss_curve`` (the specification where it is built)."""
+    * noise: :func:`relative_noise`."""
     ok = np.isfinite(values)
     bad = np.flatnonzero(~ok)
     x = values[ok]

@@ -185,16 +185,6 @@ def first_nonfinite(h: History, key: str, records: list[dict], field_name: str) 
     return found
 
 
-def note_scanned(h: History, key: str, records: list[dict], added: int, first_step: int | None) -> None:
-    """Tell :func:`first_nonfinite` that the `added` records just appended to `records` were
-    scanned by whoever made them, from the arrays they came from (`first_step`: the step of
-    the first non-finite one, or None) — converting the records back costs more than that."""
-    scanned = h.__dict__.setdefault("_nonfinite_scan", {})
-    done, found = scanned.get(key, (0, None))
-    if done == len(records) - added:  # all before them scanned: carry on after them
-        scanned[key] = (len(records), found if found is not None else first_step)
-
-
 def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
     where = {}
     first_loss = loss_numbers(h).first_nonfinite  # found by the loss curve's one pass
