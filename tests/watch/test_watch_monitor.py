@@ -94,7 +94,7 @@ def test_close_unhooks_the_optimizer_and_the_model(convnet_run, digits):
         loss.backward()
         mon.optimizer.step()
     assert not mon.updates.pending and not mon.activations.pending
-    assert not mon.gradients.pending_norms and not mon.gradients.pending_layers
+    assert not mon.gradients.pending
 
 
 def test_records_are_readable_while_training(digits, tmp_path):

@@ -48,19 +48,6 @@ def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
             if (kind := kind_of(m)) is not None]
 
 
-class LayerWindow:
-    """Which units of one layer were active in any sampled batch since the last reset."""
-
-    def __init__(self):
-        self.ever: torch.Tensor | None = None  # per unit: active in some sample (bools)
-        self.samples = 0
-
-    def add(self, active: torch.Tensor) -> None:
-        """Fold in one sample's units (`active` becomes the window's: it must be a fresh tensor)."""
-        self.ever = active if self.ever is None else self.ever.logical_or_(active)
-        self.samples += 1
-
-
 class ActivationProbe:
     """Hooks on the activation layers of `model` that sample one training forward when armed.
 
@@ -71,11 +58,13 @@ class ActivationProbe:
     def __init__(self, model: nn.Module, bins: int = 40, on_output=None):
         self.model, self.bins, self.on_output = model, bins, on_output
         self.layers = activation_layers(model)
-        self.windows = {name: LayerWindow() for name, _, kind in self.layers if kind in DYING}
-        self.pending: list = []  # (step, layer name, kind, {stat: device tensor})
+        self.pending: list = []  # ("activations", record with device tensors)
         self.input_shape: tuple | None = None
         self._step = 0
         self._handles: list = []
+        # the window since the last epoch end, per layer: units ever active (ReLU), saturated shares
+        self._active: dict[str, torch.Tensor] = {}
+        self._saturated: dict[str, list[torch.Tensor]] = {}
 
     @property
     def armed(self) -> bool:
@@ -104,38 +93,40 @@ class ActivationProbe:
             # Only training forwards: validation passes (eval mode or no_grad) are not sampled.
             if not (module.training and torch.is_grad_enabled()) or not isinstance(output, torch.Tensor):
                 return
-            self.pending.append((self._step, name, kind, self.summarize(name, kind, output)))
+            self.pending.append(("activations", {"step": self._step, "layer": name, "kind": kind,
+                                                 **self.summarize(name, kind, output)}))
             if self.on_output is not None and output.requires_grad:
                 self.on_output(self._step, name, output)
         return hook
 
     def summarize(self, name: str, kind: str, a: torch.Tensor) -> dict:
-        """Device tensors; a ``(tensor, n)`` pair is read back as tensor / n."""
+        """The histogram and the layer's summaries, as device tensors (a few ops: they run on a
+        sampled step only)."""
         a = a.detach()
         counts, low, high = histogram(a, kind, self.bins)
-        stats: dict = {"counts": counts, "low": low, "high": high}
+        stats: dict = {"low": low, "high": high, "counts": counts}
         if kind in BOUNDS:
             center = sum(BOUNDS[kind]) / 2
             near = (a.abs() if center == 0 else (a - center).abs()) >= EDGES[kind]
-            stats["saturated"] = (torch.count_nonzero(near), a.numel())
+            stats["saturated"] = near.sum(dtype=torch.float64) / a.numel()
+            self._saturated.setdefault(name, []).append(stats["saturated"])
         if kind in DYING and a.dim() >= 2:
-            # outputs are >= 0, so sign() is 1 where a unit fired: its sum counts them
-            # (float64: exact for any tensor size)
-            stats["zero_fraction"] = (a.numel() - torch.sign(a).sum(dtype=torch.float64), a.numel())
+            # outputs are >= 0, so sign() is 1 where a unit fired (float64: exact for any size)
+            stats["zero_fraction"] = 1 - torch.sign(a).sum(dtype=torch.float64) / a.numel()
             # a unit is a feature (N, F) or a channel (N, C, ...): active if > 0 anywhere, that
             # is (outputs >= 0) if its sum is > 0
-            self.windows[name].add(a.sum(dim=[d for d in range(a.dim()) if d != 1]) > 0)
+            active = a.sum(dim=[d for d in range(a.dim()) if d != 1]) > 0
+            self._active[name] = active if name not in self._active else self._active[name].logical_or_(active)
         return stats
 
-    def dead_fractions(self) -> dict[str, tuple[torch.Tensor, int]]:
-        """Per ReLU layer, ``(units ever active in the window, units)``: a device tensor and
-        an int, read back as ``1 - active / units``. Resets the windows."""
-        out = {}
-        for name, window in self.windows.items():
-            if window.samples:
-                out[name] = (window.ever.sum(), len(window.ever))
-                self.windows[name] = LayerWindow()
-        return out
+    def end_window(self) -> dict:
+        """The epoch's unit statistics over its sampled steps, as device tensors: per ReLU
+        layer the share of units never active ("dead"), per tanh/sigmoid layer the mean
+        saturated share. Starts a new window."""
+        dead = {name: 1 - active.float().mean() for name, active in self._active.items()}
+        saturated = {name: torch.stack(shares).mean() for name, shares in self._saturated.items()}
+        self._active, self._saturated = {}, {}
+        return {"dead": dead, "saturated": saturated} if dead or saturated else {}
 
     def drain(self) -> list:
         taken, self.pending = self.pending, []

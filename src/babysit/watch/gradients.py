@@ -22,8 +22,7 @@ class GradientProbe:
     def __init__(self, params: list[torch.Tensor], bins: int = 40):
         self.params, self.bins = params, bins
         self.sizes = [float(p.numel()) ** 0.5 for p in params]
-        self.pending_layers: list = []  # (step, layer name, {stat: device tensor})
-        self.pending_norms: list = []  # (step, [per-tensor gradient norm: 0-d device tensor])
+        self.pending: list = []  # (stream, record with device tensors)
 
     def watch_output(self, step: int, name: str, output: torch.Tensor) -> None:
         """Histogram the gradient that reaches `output` in the coming backward pass: a hook
@@ -37,17 +36,18 @@ class GradientProbe:
         if grad is not None:
             grad = grad.detach()
             counts, low, high = histogram(grad, "gradient", self.bins)
-            rms = (torch.linalg.vector_norm(grad), grad.numel() ** 0.5)
-            self.pending_layers.append((step, name, {"counts": counts, "low": low, "high": high, "rms": rms}))
+            rms = torch.linalg.vector_norm(grad) / grad.numel() ** 0.5
+            self.pending.append(("gradients", {"step": step, "layer": name, "low": low, "high": high,
+                                               "counts": counts, "rms": rms}))
 
     def record_norms(self, step: int) -> None:
-        """||g|| of every parameter (0 where one got no gradient this step), on the device;
-        divided by sqrt(n) when read back."""
+        """RMS gradient ``||g|| / sqrt(n)`` of every parameter (0 where one got no gradient
+        this step), on the device."""
         grads = [p.grad if p.grad is not None else torch.zeros((), device=p.device, dtype=p.dtype)
                  for p in self.params]
-        self.pending_norms.append((step, list(torch._foreach_norm(grads))))
+        self.pending.append(("grad_norms", {"step": step, "rms": torch._foreach_div(torch._foreach_norm(grads),
+                                                                                     self.sizes)}))
 
-    def drain(self) -> tuple[list, list]:
-        layers, norms = self.pending_layers, self.pending_norms
-        self.pending_layers, self.pending_norms = [], []
-        return layers, norms
+    def drain(self) -> list:
+        taken, self.pending = self.pending, []
+        return taken

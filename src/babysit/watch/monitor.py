@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -94,7 +95,7 @@ class Monitor:
         self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
         self.steps_taken, self.epochs_done = start_step, start_epoch
         self._losses: list = []  # (step, epoch, loss: a float or a 0-d device tensor), not yet written
-        self._epochs: list = []  # (epoch record, {layer: (units ever active: device tensor, units)} or None)
+        self._epochs: list = []  # epoch records, their unit statistics still device tensors
         self._handles: list = []  # the optimizer hooks of the sampled step in progress
         self._closed = False
         self._started = self._flushed = time.perf_counter()
@@ -185,8 +186,9 @@ class Monitor:
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
                 record[key] = _number(value)
-        dead = self.activations.dead_fractions() if self.activations is not None else None
-        self._epochs.append((record, dead))
+        if self.activations is not None:
+            record.update(self.activations.end_window())
+        self._epochs.append(record)
         self.flush()
         if self._diagnosis_due():
             started = time.perf_counter()
@@ -246,67 +248,28 @@ class Monitor:
 
     def flush(self) -> None:
         """Read the pending device numbers back in one transfer and append them to the records."""
-        updates = self.updates.drain() if self.updates is not None else []
-        layer_grads, norms = self.gradients.drain()
-        acts = self.activations.drain() if self.activations is not None else []
-        if not (self._losses or self._epochs or updates or layer_grads or norms or acts):
+        pending = [("steps", {"step": s, "epoch": e, "loss": loss}) for s, e, loss in self._losses]
+        pending += self.updates.drain() if self.updates is not None else []
+        pending += self.gradients.drain() + (self.activations.drain() if self.activations is not None else [])
+        pending += [("epochs", record) for record in self._epochs]
+        if not pending:
             return
         self._flushed = time.perf_counter()
-        losses, self._losses = self._losses, []
-        epochs, self._epochs = self._epochs, []
-        tensors = [loss for _, _, loss in losses if isinstance(loss, torch.Tensor)]
-        for _, update_norms, weight_norms in updates:
-            tensors += [*update_norms, *weight_norms]
-        for _, row in norms:
-            tensors += row
-        for *_, stats in acts + layer_grads:
-            tensors += _tensors(stats)
-        for _, dead in epochs:
-            tensors += [active for active, _ in (dead or {}).values()]
+        self._losses, self._epochs = [], []
+        tensors: list = []
+        for _, record in pending:
+            _collect(record, tensors)
         values = iter(read_back(tensors))
-        self.recorder.append("steps", [{"step": s, "epoch": e, "loss": next(values) if isinstance(v, torch.Tensor) else v}
-                                       for s, e, v in losses])
-        k = len(self.params)
-        rows = []
-        for step, _, _ in updates:
-            update_norms = [next(values) for _ in range(k)]
-            rows.append({"step": step, "ratios": ratios(update_norms, [next(values) for _ in range(k)])})
-        self.recorder.append("ratios", rows)
-        self.recorder.append("grad_norms", [
-            {"step": s, "rms": [next(values) / n for n in self.gradients.sizes]} for s, _ in norms])
-        self.recorder.append("activations", [
-            {"step": s, "layer": name, "kind": kind, **_values(stats, values)} for s, name, kind, stats in acts])
-        self.recorder.append("gradients", [
-            {"step": s, "layer": name, **_values(stats, values)} for s, name, stats in layer_grads])
-        self._append_epochs(epochs, values)
+        streams: dict[str, list] = {}
+        for stream, record in pending:
+            record = _filled(record, values)
+            if stream == "ratios":
+                record = {"step": record["step"], "ratios": ratios(record["update"], record["weight"])}
+            streams.setdefault(stream, []).append(record)
+        for stream, records in streams.items():
+            self.recorder.append(stream, records)
         if self.tensorboard is not None:
-            export(self.tensorboard, self.history, len(losses), len(updates), len(acts))
-
-    def _append_epochs(self, epochs: list, values) -> None:
-        """The epochs' records, with their windows' unit statistics: the share of ReLU units
-        never active and the mean saturated share of the sampled steps."""
-        since = self.history.epochs[-1]["step"] if self.history.epochs else -1
-        rows = []
-        for record, dead in epochs:
-            if dead is not None:
-                record["dead"] = {name: 1.0 - next(values) / units for name, (_, units) in dead.items()}
-                record["saturated"] = self._saturated(since, record["step"])
-            rows.append(record)
-            since = record["step"]
-        self.recorder.append("epochs", rows)
-        if self.tensorboard is not None:
-            for record in rows:
-                for key, value in record.items():
-                    if isinstance(value, (int, float)) and key not in ("epoch", "step"):
-                        self.tensorboard.add_scalar(f"epoch/{key}", value, record["epoch"])
-
-    def _saturated(self, since: int, until: int) -> dict[str, float]:
-        """Mean saturated share per layer over the sampled steps in ``(since, until]``."""
-        saturated: dict[str, list[float]] = {}
-        for r in self.history.activations:
-            if since < r["step"] <= until and "saturated" in r:
-                saturated.setdefault(r["layer"], []).append(r["saturated"])
-        return {k: sum(v) / len(v) for k, v in saturated.items()}
+            export(self.tensorboard, self.history, {stream: len(records) for stream, records in streams.items()})
 
     def _save_first_layer(self) -> None:
         """The first layer's weights for their picture: shaped like the inputs when a fully
@@ -320,24 +283,23 @@ class Monitor:
 def read_back(tensors: list[torch.Tensor]) -> list:
     """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise.
 
-    On a GPU each ``.tolist()`` waits for the device: the scalars are stacked in one op per
-    dtype, everything else concatenated, so a batch costs one wait and a few copies.
+    On a GPU each ``.tolist()`` waits for the device: per device, the scalars are stacked
+    and everything else concatenated (both promoted to a common dtype), so a batch costs
+    one wait and at most two copies.
     """
-    groups: dict[tuple, list[int]] = {}
-    for i, t in enumerate(tensors):
-        groups.setdefault((t.ndim == 0, t.dtype, t.device), []).append(i)
     out: list = [None] * len(tensors)
-    for (scalar, dtype, _), where in groups.items():
-        if scalar:
-            flat = torch.stack([tensors[i] for i in where]).tolist()
-        else:
-            flat = torch.cat([tensors[i].reshape(-1) for i in where]).tolist()
-        flat = flat if dtype.is_floating_point else [float(v) for v in flat]
-        at = 0
-        for i in where:
-            n = 1 if scalar else tensors[i].numel()
-            out[i] = flat[at] if scalar else flat[at:at + n]
-            at += n
+    for device in {t.device for t in tensors}:
+        scalars = [i for i, t in enumerate(tensors) if t.device == device and t.ndim == 0]
+        if scalars:
+            for i, v in zip(scalars, torch.stack([tensors[i] for i in scalars]).tolist()):
+                out[i] = float(v)
+        vectors = [i for i, t in enumerate(tensors) if t.device == device and t.ndim > 0]
+        if vectors:
+            flat = torch.cat([tensors[i].reshape(-1) for i in vectors]).tolist()
+            at = 0
+            for i in vectors:
+                out[i] = [float(v) for v in flat[at:at + tensors[i].numel()]]
+                at += tensors[i].numel()
     return out
 
 
@@ -381,26 +343,31 @@ def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tu
     return names, params
 
 
-def _tensors(stats: dict) -> list[torch.Tensor]:
-    """The device tensors in a probe's stats, in order (a ``(tensor, n)`` pair counts its tensor)."""
-    found = [v[0] if isinstance(v, tuple) else v for v in stats.values()]
-    return [v for v in found if isinstance(v, torch.Tensor)]
+def _collect(obj, tensors: list) -> None:
+    """Append the device tensors in a record (nested in dicts and lists) to `tensors`, in order."""
+    if isinstance(obj, torch.Tensor):
+        tensors.append(obj)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _collect(v, tensors)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _collect(v, tensors)
 
 
-def _values(stats: dict, values) -> dict:
-    """`stats` with each tensor replaced by its value read back, ``(tensor, n)`` by value / n,
-    and histogram counts as whole numbers."""
-    out = {}
-    for k, v in stats.items():
-        if isinstance(v, tuple):
-            out[k] = (next(values) if isinstance(v[0], torch.Tensor) else v[0]) / v[1]
-        elif isinstance(v, torch.Tensor):
-            out[k] = next(values)
-        else:
-            out[k] = v
-        if k == "counts":
-            out[k] = [round(c) for c in out[k]]
-    return out
+def _filled(obj, values):
+    """The record with each tensor replaced by the next of `values` (its value read back);
+    histogram counts as whole numbers."""
+    if isinstance(obj, torch.Tensor):
+        return next(values)
+    if isinstance(obj, dict):
+        filled = {k: _filled(v, values) for k, v in obj.items()}
+        if "counts" in filled:
+            filled["counts"] = [round(c) for c in filled["counts"]]
+        return filled
+    if isinstance(obj, (list, tuple)):
+        return [_filled(v, values) for v in obj]
+    return obj
 
 
 def _number(value) -> float:

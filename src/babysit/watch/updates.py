@@ -19,8 +19,9 @@ import torch
 
 class UpdateRatios:
     """The update and weight norms of the sampled steps: :meth:`before_step` and
-    :meth:`after_step` around one optimizer step leave ``(step, update norms, weight norms)``
-    (lists of 0-d device tensors) in :attr:`pending`."""
+    :meth:`after_step` around one optimizer step leave a ``ratios`` record in :attr:`pending`
+    with the norms as lists of 0-d device tensors (:func:`ratios` turns them into ratios once
+    read back)."""
 
     def __init__(self, params: list[torch.Tensor]):
         self.params = params
@@ -37,7 +38,8 @@ class UpdateRatios:
         before, self._before = self._before, None
         with torch.no_grad():
             torch._foreach_sub_(before, self.params)  # w_before - w_after = -update
-            self.pending.append((step, torch._foreach_norm(before), torch._foreach_norm(self.params)))
+            self.pending.append(("ratios", {"step": step, "update": torch._foreach_norm(before),
+                                            "weight": torch._foreach_norm(self.params)}))
 
     def drain(self) -> list:
         taken, self.pending = self.pending, []
