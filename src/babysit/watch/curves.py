@@ -60,50 +60,36 @@ class LossNumbers:
 
 
 def measure(losses: list[float] | np.ndarray, window: int) -> LossNumbers:
-    """The curve's numbers (see :func:`loss_curve`), with its shape."""
-    values = np.asarray(losses, dtype=float)
-    finite, first_nonfinite, early, top, numbers = loss_curve(values, window)
-    return LossNumbers(finite, first_nonfinite, early, top, numbers and curve_shape(finite, *numbers))
-
-
-def loss_curve(values: np.ndarray, window: int) -> tuple:
-    """``(finite, first_nonfinite, early, top, numbers)`` of the losses `values`, where
-    `numbers` (None for fewer than 10 finite losses) is ``(start, end, best, peak, trend[0],
-    trend[n // 2], trend[max(n // 10, 1)], trend[-max(n // 3, 2)], trend[-1], noise)`` over
-    the n finite losses x and their trend, a moving average over
-    ``w = max(3, min(window, n // 4))`` losses:
+    """The loss-curve numbers of the per-step `losses`. Over the n finite losses x and their
+    trend, a moving average over ``w = max(3, min(window, n // 4))`` losses:
 
     * start: the median of the first min(5, n) losses (about the chance loss);
     * end: the mean of the trend's last w values; best: the trend's minimum;
     * peak: the largest loss after the first 5 (at least `start`);
-    * noise: :func:`relative_noise`."""
+    * progress ``(start - end) / start``; bend: the trend's drop from its middle to the end
+      over its drop from its first value to the middle;
+    * early drop: ``(start - trend[n // 10]) / start``; late drop: the trend's fall over the
+      last third; noise: :func:`relative_noise`."""
+    values = np.asarray(losses, dtype=float)
     ok = np.isfinite(values)
     bad = np.flatnonzero(~ok)
     x = values[ok]
     n = len(x)
     early, top = (median(x[:min(3, n - 1)]), float(x[1:].max())) if n >= 2 else (float("nan"), float("nan"))
-    first_nonfinite = int(bad[0]) if len(bad) else -1
+    numbers = LossNumbers(n, int(bad[0]) if len(bad) else -1, early, top, None)
     if n < 10:
-        return n, first_nonfinite, early, top, None
+        return numbers
     w = int(max(3, min(window, n // 4)))
     trend = moving_average(x, w)
-    start = median(x[:min(5, n)])
-    numbers = (start, float(trend[-w:].mean()), float(trend.min()), float(x[min(5, n):].max(initial=start)),
-               float(trend[0]), float(trend[n // 2]), float(trend[max(n // 10, 1)]),
-               float(trend[-max(n // 3, 2)]), float(trend[-1]), relative_noise(x, trend, w, start))
-    return n, first_nonfinite, early, top, numbers
-
-
-def curve_shape(steps: int, start: float, end: float, best: float, peak: float, first: float, mid: float,
-                tenth: float, third_first: float, last: float, noise: float) -> CurveShape:
-    """The shape from :func:`loss_curve`'s numbers: progress, bend, early and late drops."""
-    first_drop, second_drop = first - mid, mid - end
-    return CurveShape(
-        steps=steps, start=start, end=end, best=best, peak=peak,
+    start, end = median(x[:min(5, n)]), float(trend[-w:].mean())
+    first_drop, second_drop = trend[0] - trend[n // 2], trend[n // 2] - end
+    numbers.shape = CurveShape(
+        steps=n, start=start, end=end, best=float(trend.min()), peak=float(x[min(5, n):].max(initial=start)),
         progress=(start - end) / start if start > 0 else 0.0,
         bend=float(second_drop / first_drop) if first_drop > 0 else float("nan"),
-        early_drop=float((start - tenth) / start) if start > 0 else 0.0,
-        late_drop=float(third_first - last), noise=noise)
+        early_drop=float((start - trend[max(n // 10, 1)]) / start) if start > 0 else 0.0,
+        late_drop=float(trend[-max(n // 3, 2)] - trend[-1]), noise=relative_noise(x, trend, w, start))
+    return numbers
 
 
 def relative_noise(values: np.ndarray, trend: np.ndarray, window: int, height: float) -> float:
