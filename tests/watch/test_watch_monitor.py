@@ -60,7 +60,7 @@ def test_contract_records_every_step_and_epoch(convnet_run, digits):
     steps_per_epoch = -(-len(digits.y_train) // 64)
     history = load_history(run_dir)
     assert [r["step"] for r in history.steps] == list(range(1, 2 * steps_per_epoch + 1))
-    assert [r["step"] for r in history.ratios] == list(range(3, 2 * steps_per_epoch + 1, 3))  # every 3rd
+    assert [r["step"] for r in history.ratios] == list(range(1, 2 * steps_per_epoch + 1, 3))  # 1, 4, 7, ...
     assert [e["epoch"] for e in history.epochs] == [1, 2]
     assert {"train_acc", "val_acc", "val_loss", "lr", "dead"} <= set(history.epochs[-1])
     assert np.load(run_dir / "watch" / "first_layer.npy").shape == (8, 1, 3, 3)  # conv filters
@@ -187,7 +187,7 @@ def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dty
         before = [p.detach().double().clone() for p in model.parameters()]
         optimizer.step()
         mon.step(loss)
-        if (i + 1) % every == 0:
+        if i % every == 0:  # steps 1, 1 + every, ...
             weight_norms = [p.detach().double().norm().item() for p in model.parameters()]
             expected[i + 1] = [(p.detach().double() - b).norm().item() / w
                                for p, b, w in zip(model.parameters(), before, weight_norms)]

@@ -40,7 +40,8 @@ def median(values) -> float:
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Centered moving average (shorter at the ends), the trend the noise is measured around."""
-    if window <= 1 or len(values) < 2:
+    window = min(window, len(values))  # a longer kernel would make np.convolve's output longer
+    if window <= 1:
         return values.astype(float)
     kernel = np.ones(window)
     total = np.convolve(values, kernel, mode="same")

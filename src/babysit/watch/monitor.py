@@ -108,19 +108,18 @@ class Monitor:
 
     # -- the sampled steps ---------------------------------------------------------------------
 
+    # Sampled steps are 1, 1 + N, 1 + 2N, ...: even a short run gets one, and the first
+    # step shows where training started.
     def _ratio_due(self, step: int) -> bool:
-        return self.updates is not None and step % self.ratio_every == 0
+        return self.updates is not None and (step - 1) % self.ratio_every == 0
 
     def _hist_due(self, step: int) -> bool:
-        return self.activations is not None and (step - 1) % self.hist_every == 0  # steps 1, 1 + N, ...
+        return self.activations is not None and (step - 1) % self.hist_every == 0
 
     def _sample_after(self, step: int) -> int:
         """The first step after `step` that has something to measure."""
-        due = []
-        if self.updates is not None:
-            due.append((step // self.ratio_every + 1) * self.ratio_every)
-        if self.activations is not None:
-            due.append(step + 1 + (-step % self.hist_every))
+        due = [step + 1 + (-step % every) for every, probe in ((self.ratio_every, self.updates),
+                                                                (self.hist_every, self.activations)) if probe]
         return min(due, default=-1)
 
     def _hook_if_sampled(self) -> None:
@@ -257,14 +256,14 @@ class Monitor:
         self._flushed = time.perf_counter()
         self._losses, self._epochs = [], []
         tensors: list = []
-        for _, record in pending:
-            _collect(record, tensors)
+        holds = [_collect(record, tensors) for _, record in pending]  # whether each holds a tensor
         values = iter(read_back(tensors))
         streams: dict[str, list] = {}
-        for stream, record in pending:
-            record = _filled(record, values)
+        for (stream, record), held in zip(pending, holds):
+            record = _filled(record, values) if held else record
             if stream == "ratios":
-                record = {"step": record["step"], "ratios": ratios(record["update"], record["weight"])}
+                norms = record["norms"]
+                record = {"step": record["step"], "ratios": ratios(norms[:len(norms) // 2], norms[len(norms) // 2:])}
             streams.setdefault(stream, []).append(record)
         for stream, records in streams.items():
             self.recorder.append(stream, records)
@@ -343,16 +342,16 @@ def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tu
     return names, params
 
 
-def _collect(obj, tensors: list) -> None:
-    """Append the device tensors in a record (nested in dicts and lists) to `tensors`, in order."""
-    if isinstance(obj, torch.Tensor):
-        tensors.append(obj)
-    elif isinstance(obj, dict):
-        for v in obj.values():
+def _collect(obj, tensors: list) -> bool:
+    """Append the device tensors in a record (nested in dicts and lists) to `tensors`, in
+    order; whether there was any."""
+    found = len(tensors)
+    for v in obj.values() if isinstance(obj, dict) else obj:
+        if isinstance(v, torch.Tensor):
+            tensors.append(v)
+        elif isinstance(v, (dict, list, tuple)):
             _collect(v, tensors)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _collect(v, tensors)
+    return len(tensors) > found
 
 
 def _filled(obj, values):

@@ -20,8 +20,8 @@ import torch
 class UpdateRatios:
     """The update and weight norms of the sampled steps: :meth:`before_step` and
     :meth:`after_step` around one optimizer step leave a ``ratios`` record in :attr:`pending`
-    with the norms as lists of 0-d device tensors (:func:`ratios` turns them into ratios once
-    read back)."""
+    with the update norms and then the weight norms in one device vector (:func:`ratios`
+    turns them into ratios once read back)."""
 
     def __init__(self, params: list[torch.Tensor]):
         self.params = params
@@ -38,8 +38,9 @@ class UpdateRatios:
         before, self._before = self._before, None
         with torch.no_grad():
             torch._foreach_sub_(before, self.params)  # w_before - w_after = -update
-            self.pending.append(("ratios", {"step": step, "update": torch._foreach_norm(before),
-                                            "weight": torch._foreach_norm(self.params)}))
+            # one vector (update norms, then weight norms): a single number to read back later
+            norms = torch.stack([n.float() for n in torch._foreach_norm(before + self.params)])
+            self.pending.append(("ratios", {"step": step, "norms": norms}))
 
     def drain(self) -> list:
         taken, self.pending = self.pending, []
