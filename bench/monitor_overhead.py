@@ -43,7 +43,8 @@ more than its noise band (:func:`noise_band`, from the bare loop against itself)
 
 Run: ``python bench/monitor_overhead.py [--epochs 10] [--runs 20] [--inside-reps 5] [--threads 1]
 [--models convnet mlp] [--device cpu|cuda] [--ratio-every N] [--hist-every N]``. On a GPU the
-short form ``--device cuda --runs 5 --epochs 3`` takes about a minute.
+short form ``--device cuda --runs 5 --epochs 3`` trains about 3,000 steps in all (a minute or
+two with the CUDA start-up; not yet timed on a GPU).
 """
 
 from __future__ import annotations

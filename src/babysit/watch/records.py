@@ -139,7 +139,8 @@ class Recorder:
         getattr(self.history, stream).extend(records)
         f = self._files.get(stream)
         if f is not None:
-            data = memoryview("".join(map(_line, records)).encode("utf-8"))
+            text = _step_lines(records) if stream == "steps" else "".join(map(_line, records))
+            data = memoryview(text.encode("utf-8"))
             while data:  # a regular file takes it whole; a short write is finished here
                 data = data[f.write(data):]
 
@@ -163,6 +164,16 @@ def _line(record: dict) -> str:
         return _encode(record) + "\n"
     except (ValueError, TypeError):
         return dumps(record) + "\n"
+
+
+def _step_lines(records: list[dict]) -> str:
+    """steps.jsonl lines, the same as :func:`_line`'s: the most frequent records, in one json
+    call for the whole batch (half the cost of a call per record). A step record holds only
+    numbers, so ``}, {`` occurs only between records."""
+    try:
+        return _encode(records)[1:-1].replace("}, {", "}\n{") + "\n"
+    except (ValueError, TypeError):  # a NaN or an odd record: one line at a time
+        return "".join(map(_line, records))
 
 
 def replace_file(path: Path, data: bytes) -> None:

@@ -33,13 +33,13 @@ class UpdateRatios:
         self._before = [p.detach().clone() for p in self.params]
 
     def after_step(self, step: int) -> None:
-        if self._before is None:  # the step began before the monitor hooked in
+        if self._before is None:  # no copy from before this step
             return
         before, self._before = self._before, None
         with torch.no_grad():
             torch._foreach_sub_(before, self.params)  # w_before - w_after = -update
-            # one vector (update norms, then weight norms): a single number to read back later
-            norms = torch.stack([n.float() for n in torch._foreach_norm(before + self.params)])
+            # one vector (update norms, then weight norms): one tensor to read back later
+            norms = torch.stack(torch._foreach_norm(before + self.params))
             self.pending.append(("ratios", {"step": step, "norms": norms}))
 
     def drain(self) -> list:
