@@ -77,17 +77,18 @@ def monitor_time_attributed():
     """Wrap the monitor's entry points, while in this block, so the time spent inside them is
     added up: the calls a loop makes (step, epoch, close) and the hooks it registers on the
     sampled steps (optimizer step hooks, forward hooks, autograd node hooks). None of the
-    wrapped functions calls another, so nothing is counted twice. By the wall clock: the
-    process CPU clock is a system call, about the size of what some of these calls cost."""
+    wrapped functions calls another, so nothing is counted twice. By this thread's CPU clock,
+    like the bare loops' times: on a shared machine the wall clock also counts the turns of
+    other processes (a clock read costs about a microsecond, charged to the monitor)."""
     from babysit.watch import activations, gradients, monitor
 
     def timed(fn):
         def wrapper(*args, **kwargs):
-            started = time.perf_counter_ns()
+            started = time.thread_time_ns()
             try:
                 return fn(*args, **kwargs)
             finally:
-                INSIDE["cpu"] += (time.perf_counter_ns() - started) * 1e-9
+                INSIDE["cpu"] += (time.thread_time_ns() - started) * 1e-9
         return wrapper
     wrapped = [(cls, name, getattr(cls, name))
                for cls, names in ((monitor.Monitor, ("step", "epoch", "close", "_before_step", "_after_step")),
