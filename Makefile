@@ -7,7 +7,7 @@ CHROMIUM := $(VENV)/.chromium
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml setup.py src/babysit/watch/_kernels.c
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

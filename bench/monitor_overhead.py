@@ -6,8 +6,9 @@ prints each way's time as a ratio to the bare loop's:
 * bare again: a second bare loop — the noise floor of the ratios;
 * loss only: ``Monitor(ratio_every=0, hist_every=0, first_layer=False)`` and
   ``mon.step(loss)`` (with the epochs' accuracies and the diagnoses) — target <= 1.01x;
-* default: loss and accuracy, update:weight ratios every step, histograms every 50 steps,
-  per-epoch diagnoses and records on disk — target <= 1.05x.
+* default: the monitor with its defaults (``config.DEFAULTS["watch"]``: update:weight ratios
+  and histograms on sampled steps), per-epoch diagnoses and records on disk — target <= 1.05x
+  on a CPU (the convnet, and <= 1.10x on the digits MLP), <= 1.02x on a GPU.
 
 Side by side: the four loops advance an epoch at a time in turn, so that a slow spell of
 this shared machine falls on all of them alike. The order rotates from epoch to epoch (bare,
@@ -17,7 +18,9 @@ own is faster by a few percent: its data is still in the caches). An epoch keeps
 together (the caches stay as warm as in a real loop). A run is 10 epochs (the default
 experiment's length), the monitored loops' ``mon.close()`` included; each monitor runs on
 its loop's own clock (:class:`OwnClocks`), as it would alone. Times are CPU times (all
-threads). Every run starts from a collected heap, so no run is charged for
+threads); with ``--device cuda`` wall times, the device synchronized at each epoch's end (the
+loops read the loss every step, as most do, so the monitor is charged only for its own
+launches and batch reads). Every run starts from a collected heap, so no run is charged for
 collecting an earlier one's garbage (a full collection walks all of PyTorch's objects:
 ~0.2 s here).
 
@@ -26,9 +29,9 @@ the runs of the mean of the two bare loops' times, summed over the epochs):
 
 * inside the monitor: the time spent in the monitor's own calls and hooks (step, epoch,
   close, the optimizer step hooks, the sampled forward/backward hooks), added to the bare
-  loop's; timed in `--inside-reps` more runs, since the timing wrappers cost ~1 us a step
-  themselves. Stable to a few tenths of a percent from run to run, but blind to side effects
-  (the caches the monitor's work evicts from the training's);
+  loop's; timed in `--inside-reps` more runs, since the timing wrappers cost a little
+  themselves. Blind to side effects (the caches the monitor's work evicts from the
+  training's), and on a GPU it counts launches, not the device's time;
 * the whole run: sees everything, side effects included. From paired differences (see
   :func:`paired_ratio`): per epoch, the median over the runs of the loop's time minus the
   bare loops' in the same run and epoch. The bare loop against itself, measured the same
@@ -38,8 +41,10 @@ the runs of the mean of the two bare loops' times, summed over the epochs):
 The verdict: MISSED when the inside figure misses its target, or the whole run misses it by
 more than its noise band (:func:`noise_band`, from the bare loop against itself).
 
-Run: ``python bench/monitor_overhead.py [--epochs 10] [--reps 20] [--inside-reps 5] [--threads 1]
-[--models convnet mlp]``.
+Run: ``python bench/monitor_overhead.py [--epochs 10] [--runs 20] [--inside-reps 5] [--threads 1]
+[--models convnet mlp] [--device cpu|cuda] [--ratio-every N] [--hist-every N]``. On a GPU the
+short form ``--device cuda --runs 5 --epochs 3`` trains about 3,000 steps in all (a minute or
+two with the CUDA start-up; not yet timed on a GPU).
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from babysit import Monitor, build_model, load_data  # noqa: E402
+from babysit.config import DEFAULTS  # noqa: E402
 
 VARIANTS = ("bare", "bare again", "loss only", "default")  # "bare again": the noise floor
 INSIDE: dict[str, float] = {"cpu": 0.0}
@@ -69,44 +75,47 @@ INSIDE: dict[str, float] = {"cpu": 0.0}
 @contextlib.contextmanager
 def monitor_time_attributed():
     """Wrap the monitor's entry points, while in this block, so the time spent inside them is
-    added up: its methods, and its post-step hook (the step clock) where each monitor hooks it.
-
-    By the wall clock: the process CPU clock is a system call (~1 us, the size of what some
-    of these calls cost), the wall clock is not; in a single-threaded loop they agree. The
-    wrappers themselves cost ~1 us a step, so the whole-run figures come from other runs."""
+    added up: the calls a loop makes (step, epoch, close) and the hooks it registers on the
+    sampled steps (optimizer step hooks, forward hooks, autograd node hooks). None of the
+    wrapped functions calls another, so nothing is counted twice. By this thread's CPU clock,
+    like the bare loops' times: on a shared machine the wall clock also counts the turns of
+    other processes (a clock read costs about a microsecond, charged to the monitor)."""
     from babysit.watch import activations, gradients, monitor
 
     def timed(fn):
         def wrapper(*args, **kwargs):
-            started = time.perf_counter_ns()
+            started = time.thread_time_ns()
             try:
                 return fn(*args, **kwargs)
             finally:
-                INSIDE["cpu"] += (time.perf_counter_ns() - started) * 1e-9
-        return wrapper
-    def timed_hook(init):
-        def wrapper(self, *args, **kwargs):
-            init(self, *args, **kwargs)
-            for handle in self._handles:  # the step clock, which the optimizer calls directly
-                hooks = handle.hooks_dict_ref()
-                hooks[handle.id] = timed(hooks[handle.id])
+                INSIDE["cpu"] += (time.thread_time_ns() - started) * 1e-9
         return wrapper
     wrapped = [(cls, name, getattr(cls, name))
-               for cls, names in ((monitor.Monitor, ("step", "epoch", "close", "_before_step")),
+               for cls, names in ((monitor.Monitor, ("step", "epoch", "close", "_before_step", "_after_step")),
                                   (activations.ActivationProbe, ("summarize",)),
-                                  (gradients.GradientProbe, ("watch_output", "summarize")))  # none nested
+                                  (gradients.GradientProbe, ("watch_output", "_before_node")))
                for name in names]
     for cls, name, fn in wrapped:
         setattr(cls, name, timed(fn))
-    init = monitor.Monitor.__init__
-    monitor.Monitor.__init__ = timed_hook(init)
     try:
         yield
     finally:
-        monitor.Monitor.__init__ = init
         for cls, name, fn in wrapped:
             setattr(cls, name, fn)
-TARGETS = {"loss only": 1.01, "default": 1.05}
+
+
+TARGETS = {"loss only": 1.01, "default": 1.05}  # on a CPU; see target_of()
+CLOCK = {"index": 1, "device": torch.device("cpu")}  # which of (wall, cpu) the ratios read, and where training runs
+
+
+def target_of(variant: str, model_name: str) -> float:
+    """The issue's targets: default <= 1.05x on the default experiment's model and <= 1.10x on
+    the digits MLP on a CPU, <= 1.02x on a GPU; loss only <= 1.01x everywhere."""
+    if variant == "default" and CLOCK["device"].type == "cuda":
+        return 1.02
+    if variant == "default" and model_name == "mlp":
+        return 1.10
+    return TARGETS[variant]
 DEFAULT_OPTIONS: dict = {}  # the "default" monitor's options (--hist-every changes it: not the default then)
 
 
@@ -115,7 +124,8 @@ def training(model_name: str, variant: str, data, epochs: int, batch_size: int, 
     closes the monitor) and yields its ``(wall, cpu)`` seconds."""
     torch.manual_seed(0)
     kwargs = dict(depth=2, width=16) if model_name == "convnet" else dict(depth=2, width=128)
-    model = build_model(model_name, data.input_shape, data.num_classes, **kwargs)
+    device = CLOCK["device"]
+    model = build_model(model_name, data.input_shape, data.num_classes, **kwargs).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     mon = None
     if variant == "loss only":
@@ -127,7 +137,7 @@ def training(model_name: str, variant: str, data, epochs: int, batch_size: int, 
     generator = torch.Generator().manual_seed(0)
     for epoch in range(epochs):
         started, cpu_started = time.perf_counter(), time.process_time()
-        order = torch.randperm(len(y), generator=generator)
+        order = torch.randperm(len(y), generator=generator).to(device)
         for start in range(0, len(y), batch_size):
             idx = order[start:start + batch_size]
             loss = loss_fn(model(x[idx]), y[idx])
@@ -145,6 +155,8 @@ def training(model_name: str, variant: str, data, epochs: int, batch_size: int, 
             mon.epoch(val_acc=val_acc)
             if epoch == epochs - 1:
                 mon.close()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         yield time.perf_counter() - started, time.process_time() - cpu_started
 
 
@@ -196,7 +208,7 @@ def train_side_by_side(model_name: str, data, epochs: int, batch_size: int, fold
 
 def bare_time(run: dict, epoch: int) -> float:
     """The bare loops' CPU time for one epoch of one run: the mean of the two."""
-    return (run["bare"][epoch][1] + run["bare again"][epoch][1]) / 2
+    return (run["bare"][epoch][CLOCK["index"]] + run["bare again"][epoch][CLOCK["index"]]) / 2
 
 
 def typical_bare_time(runs: list[dict], base=bare_time) -> float:
@@ -216,13 +228,13 @@ def paired_ratio(runs: list[dict], variant: str, base=bare_time) -> float:
     The monitor's own costs (its batch reads, diagnoses and close, in the same epochs every
     run) stay in the differences."""
     epochs = range(len(runs[0][variant]))
-    extra = sum(statistics.median(r[variant][e][1] - base(r, e) for r in runs) for e in epochs)
+    extra = sum(statistics.median(r[variant][e][CLOCK["index"]] - base(r, e) for r in runs) for e in epochs)
     return 1 + extra / typical_bare_time(runs, base)
 
 
 def bare_again_ratio(runs: list[dict]) -> float:
     """The noise floor: the second bare loop against the first, paired like the others."""
-    return paired_ratio(runs, "bare again", base=lambda r, e: r["bare"][e][1])
+    return paired_ratio(runs, "bare again", base=lambda r, e: r["bare"][e][CLOCK["index"]])
 
 
 def noise_band(runs: list[dict], resamples: int = 200) -> float:
@@ -239,7 +251,8 @@ def noise_band(runs: list[dict], resamples: int = 200) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--reps", type=int, default=20, help="runs side by side for the whole-run figures")
+    parser.add_argument("--runs", "--reps", dest="reps", type=int, default=20,
+                        help="runs side by side for the whole-run figures")
     parser.add_argument("--models", nargs="+", choices=("convnet", "mlp"), default=["convnet", "mlp"])
     parser.add_argument("--inside-reps", type=int, default=5,
                         help="more runs, with the monitor's calls timed, for the inside figures")
@@ -247,12 +260,19 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: least noise)")
     parser.add_argument("--hist-every", type=int, metavar="N",
                         help="histograms every N steps in the monitored default loop (what a user can trade)")
+    parser.add_argument("--ratio-every", type=int, metavar="N",
+                        help="update:weight ratios every N steps in the monitored default loop")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (times by the wall clock, synchronized per epoch)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.hist_every is not None:
-        DEFAULT_OPTIONS["hist_every"] = args.hist_every
-        print(f"the 'default' loop samples histograms every {args.hist_every} steps")
-    data = load_data("digits")
+    CLOCK["device"] = torch.device(args.device)
+    CLOCK["index"] = 0 if CLOCK["device"].type == "cuda" else 1
+    for option in ("hist_every", "ratio_every"):
+        if getattr(args, option) is not None:
+            DEFAULT_OPTIONS[option] = getattr(args, option)
+            print(f"the 'default' loop runs with {option} = {getattr(args, option)} (not the default then)")
+    print(f"the monitor's defaults: {DEFAULTS['watch']}; device {CLOCK['device']}")
+    data = load_data("digits").to(CLOCK["device"])
     failed = False
     for model_name in args.models:
         runs = []
@@ -268,11 +288,11 @@ def main() -> int:
         steps = args.epochs * -(-len(data.y_train) // args.batch_size)
         bare = typical_bare_time(runs)
         floor, noise = bare_again_ratio(runs), noise_band(runs)
-        print(f"{model_name}: bare loop {bare / steps * 1e3:.2f} ms/step CPU ({steps} steps, {args.reps} runs "
+        print(f"{model_name}: bare loop {bare / steps * 1e3:.2f} ms/step {'wall' if CLOCK['index'] == 0 else 'CPU'} ({steps} steps, {args.reps} runs "
               f"side by side); the bare loop against itself {floor:.3f}x, noise band of a whole-run ratio "
               f"+-{noise:.3f}")
         for variant in VARIANTS[2:]:
-            target = TARGETS[variant]
+            target = target_of(variant, model_name)
             inside = 1 + INSIDE[variant] / args.inside_reps / bare
             whole = paired_ratio(runs, variant)
             whole_verdict = ("ok" if whole <= target else

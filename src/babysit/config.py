@@ -76,11 +76,19 @@ DEFAULTS: dict[str, Any] = {
     },
     "watch": {  # the training monitor (babysit.watch), on for every training with a run directory
         "enabled": True,
-        "ratio_every": 1,  # update:weight ratios every N steps (0: off)
-        "hist_every": 50,  # activation/gradient histograms every N steps (0: off)
+        # update:weight ratios on steps 1, 1 + N, 1 + 2N, ... (0: off). The notes judge the
+        # ratio's level, not each step's. bench/monitor_overhead.py (10 runs, CPU) put the
+        # default monitor at 1.11x/1.03x/1.03x the bare convnet with N = 1/10/20, the digits MLP
+        # at 1.29x/1.11x/1.09x (noise band +-0.02); with 20, the median the update-ratio rules
+        # read over an epoch of 12 samples strayed across their threshold where every step's
+        # did not (batch size 1, tests/watch): 10 keeps 24+ samples in such an epoch and 2-3 in
+        # one of digits (23 steps).
+        "ratio_every": 10,
+        "hist_every": 50,  # activation/gradient histograms on steps 1, 1 + N, ... (0: off)
         "bins": 40,  # histogram bins
         "flush_every": 50,  # steps between reads from the device and appends to watch/*.jsonl ...
         "flush_seconds": 1.0,  # ... once this long has passed since the last (fast loops batch more)
+        "first_layer": True,  # save the first layer's weights at the end, for their picture
         "plots": False,  # draw watch/plots/*.png when training ends (else: babysit plots RUN_DIR)
         "tensorboard": False,  # also write TensorBoard event files (needs the tensorboard extra)
     },

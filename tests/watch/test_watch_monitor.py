@@ -13,10 +13,8 @@ from torch import nn
 import babysit
 from babysit import Monitor, build_model, fit, load_data
 from babysit.errors import UserError
-from babysit.watch import load_history, updates
+from babysit.watch import load_history
 from babysit.watch.histograms import histogram
-
-from .conftest import need_kernels
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +47,8 @@ def convnet_run(digits, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("convnet")
     model = build_model("convnet", digits.input_shape, digits.num_classes, depth=2, width=8)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    mon = babysit.Monitor(model, optimizer, run_dir=run_dir, hist_every=5, flush_every=7, flush_seconds=0)
+    mon = babysit.Monitor(model, optimizer, run_dir=run_dir, ratio_every=3, hist_every=5, flush_every=7,
+                          flush_seconds=0)
     user_loop(model, optimizer, digits, mon)
     found = mon.diagnoses()
     mon.close()
@@ -61,7 +60,7 @@ def test_contract_records_every_step_and_epoch(convnet_run, digits):
     steps_per_epoch = -(-len(digits.y_train) // 64)
     history = load_history(run_dir)
     assert [r["step"] for r in history.steps] == list(range(1, 2 * steps_per_epoch + 1))
-    assert [r["step"] for r in history.ratios] == list(range(1, 2 * steps_per_epoch + 1))
+    assert [r["step"] for r in history.ratios] == list(range(1, 2 * steps_per_epoch + 1, 3))  # 1, 4, 7, ...
     assert [e["epoch"] for e in history.epochs] == [1, 2]
     assert {"train_acc", "val_acc", "val_loss", "lr", "dead"} <= set(history.epochs[-1])
     assert np.load(run_dir / "watch" / "first_layer.npy").shape == (8, 1, 3, 3)  # conv filters
@@ -86,17 +85,23 @@ def test_steps_and_epochs_read_back_in_batches_keep_their_own_epoch(convnet_run,
                for e in history.epochs)
 
 
-def test_close_unhooks_the_optimizer_and_the_model(convnet_run):
+def test_close_unhooks_the_optimizer_and_the_model(convnet_run, digits):
+    """After close, steps that would have been sampled (ratios and histograms) leave nothing."""
     _, mon, _ = convnet_run
-    assert not mon.optimizer._optimizer_step_pre_hooks and not mon.optimizer._optimizer_step_post_hooks
-    assert all(not m._forward_hooks for m in mon.model.modules())
+    for i in range(15):
+        loss = nn.functional.cross_entropy(mon.model(digits.x_train[:32]), digits.y_train[:32])
+        mon.optimizer.zero_grad()
+        loss.backward()
+        mon.optimizer.step()
+    assert not mon.updates.pending and not mon.activations.pending
+    assert not mon.gradients.pending
 
 
 def test_records_are_readable_while_training(digits, tmp_path):
     torch.manual_seed(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=32)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    mon = Monitor(model, optimizer, run_dir=tmp_path, flush_every=10, flush_seconds=0)
+    mon = Monitor(model, optimizer, run_dir=tmp_path, ratio_every=1, flush_every=10, flush_seconds=0)
     loss_fn = nn.CrossEntropyLoss()
     for i in range(25):
         loss = loss_fn(model(digits.x_train[i * 32:(i + 1) * 32]), digits.y_train[i * 32:(i + 1) * 32])
@@ -105,28 +110,12 @@ def test_records_are_readable_while_training(digits, tmp_path):
         optimizer.step()
         mon.step(loss)
     # no epoch has ended and the monitor is open: two batches of 10 steps reach the disk
-    # (from the writer thread, so give it a moment)
     steps_file = tmp_path / "watch" / "steps.jsonl"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (steps_file.exists() and len(steps_file.read_text().splitlines()) == 20):
-        time.sleep(0.02)
     lines = steps_file.read_text().splitlines()
     assert len(lines) == 20 and json.loads(lines[-1])["step"] == 20
     assert len(load_history(tmp_path).ratios) == 20
     mon.close()
     assert len(load_history(tmp_path).steps) == 25
-
-
-@pytest.fixture(params=["kernel", "numpy"])
-def host_path(request, monkeypatch):
-    """Both ways of taking the ratios on a CPU: the compiled kernel (||w|| every step) and the
-    NumPy fallback where it could not be compiled (||w|| every 10th step: after 1, 11, ...).
-    Yields how often ||w|| is re-measured."""
-    if request.param == "numpy":
-        monkeypatch.setattr(updates, "planned_step_norms", None)
-    else:
-        need_kernels()
-    return 1 if request.param == "kernel" else 10
 
 
 def test_a_fast_loop_batches_more_steps(digits, tmp_path, monkeypatch):
@@ -136,7 +125,7 @@ def test_a_fast_loop_batches_more_steps(digits, tmp_path, monkeypatch):
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=8)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    mon = Monitor(model, optimizer, run_dir=tmp_path, flush_every=5, flush_seconds=1.0, hist_every=0)
+    mon = Monitor(model, optimizer, run_dir=tmp_path, flush_every=5, flush_seconds=1.0, ratio_every=1, hist_every=0)
     written = []
     for i in range(130):
         loss = nn.functional.cross_entropy(model(digits.x_train[:16]), digits.y_train[:16])
@@ -154,13 +143,13 @@ def test_a_fast_loop_batches_more_steps(digits, tmp_path, monkeypatch):
     assert len(load_history(tmp_path).ratios) == 130
 
 
-def test_update_ratio_is_the_change_the_step_made(digits, host_path):
+def test_update_ratio_is_the_change_the_step_made(digits):
     """For plain SGD the update is -lr * grad: the recorded ratio must be lr ||g|| / ||w||."""
     torch.manual_seed(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
-    mon = Monitor(model, optimizer, run_dir=None, hist_every=0)
-    expected, weight_norms = [], None
+    mon = Monitor(model, optimizer, run_dir=None, ratio_every=1, hist_every=0)
+    expected = []
     for i in range(12):
         loss = nn.functional.cross_entropy(model(digits.x_train[i * 50:(i + 1) * 50]), digits.y_train[i * 50:(i + 1) * 50])
         optimizer.zero_grad()
@@ -168,8 +157,7 @@ def test_update_ratio_is_the_change_the_step_made(digits, host_path):
         grads = [p.grad.clone() for p in model.parameters()]
         optimizer.step()
         mon.step(loss)
-        if i % host_path == 0:
-            weight_norms = [p.norm().item() for p in model.parameters()]
+        weight_norms = [p.norm().item() for p in model.parameters()]
         expected.append([0.3 * g.norm().item() / w for g, w in zip(grads, weight_norms)])
     mon.close()
     got = [r["ratios"] for r in mon.history.ratios]
@@ -180,16 +168,14 @@ def test_update_ratio_is_the_change_the_step_made(digits, host_path):
 
 @pytest.mark.parametrize("dtype, every", [(torch.float32, 1), (torch.float32, 3), (torch.float64, 1),
                                           (torch.bfloat16, 1)])
-def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dtype, every, host_path):
-    """The host path (NumPy views, the snapshot chained from step to step), the interval path
-    (a fresh snapshot before each measured step) and the device path (bfloat16: PyTorch ops)
-    all record ||w_after - w_before|| / ||w||; replacing the parameters' storage midway
-    (p.data = ...) rebinds the views instead of watching stale memory."""
+def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dtype, every):
+    """Every `every`-th step records ||w_after - w_before|| / ||w_after|| in any dtype, also
+    after the parameters' storage was replaced midway (p.data = ...)."""
     torch.manual_seed(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16).to(dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.5)
     mon = Monitor(model, optimizer, run_dir=None, hist_every=0, ratio_every=every)
-    expected, weight_norms, measured = {}, None, 0
+    expected = {}
     for i in range(14):
         if i == 7:
             for p in model.parameters():
@@ -201,10 +187,8 @@ def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dty
         before = [p.detach().double().clone() for p in model.parameters()]
         optimizer.step()
         mon.step(loss)
-        if (i + 1) % every == 0:
-            if measured % (10 if dtype == torch.bfloat16 else host_path) == 0:
-                weight_norms = [p.detach().double().norm().item() for p in model.parameters()]
-            measured += 1
+        if i % every == 0:  # steps 1, 1 + every, ...
+            weight_norms = [p.detach().double().norm().item() for p in model.parameters()]
             expected[i + 1] = [(p.detach().double() - b).norm().item() / w
                                for p, b, w in zip(model.parameters(), before, weight_norms)]
     mon.close()
@@ -215,13 +199,13 @@ def test_update_ratio_exact_for_any_dtype_interval_and_moved_storage(digits, dty
 
 
 @pytest.mark.parametrize("cast", [torch.float64, torch.bfloat16])
-def test_update_ratio_survives_a_cast_midway(digits, cast, host_path):
-    """Casting the model mid-training (new storage of another dtype; bfloat16 leaves the NumPy
-    path) skips the one step whose "before" was in the old dtype, then measures on."""
+def test_update_ratio_survives_a_cast_midway(digits, cast):
+    """Casting the model mid-training (new storage of another dtype) changes nothing: each
+    measured step copies the weights just before it."""
     torch.manual_seed(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
-    mon = Monitor(model, optimizer, run_dir=None, hist_every=0)
+    mon = Monitor(model, optimizer, run_dir=None, ratio_every=1, hist_every=0)
     for i in range(6):
         if i == 3:
             model.to(cast)
@@ -234,7 +218,7 @@ def test_update_ratio_survives_a_cast_midway(digits, cast, host_path):
         mon.step(loss)
     mon.close()
     rows = {r["step"]: r["ratios"] for r in mon.history.ratios}
-    assert sorted(rows) == [1, 2, 3, 5, 6]
+    assert sorted(rows) == [1, 2, 3, 4, 5, 6]
     assert all(0 < ratio < float("inf") for row in rows.values() for ratio in row)
 
 
@@ -291,7 +275,7 @@ def test_no_host_reads_between_batch_reads(digits, monkeypatch):
     torch.manual_seed(0)
     model = build_model("convnet", digits.input_shape, digits.num_classes, depth=1, width=4)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    mon = Monitor(model, optimizer, run_dir=None, hist_every=2, flush_every=1000)
+    mon = Monitor(model, optimizer, run_dir=None, ratio_every=1, hist_every=2, flush_every=1000)
     reads = []
     for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
         original = getattr(torch.Tensor, name)
@@ -315,27 +299,20 @@ def test_no_host_reads_between_batch_reads(digits, monkeypatch):
 
 
 def test_record_lines_are_the_json_of_the_record():
-    """The batch-formatted lines of the per-step streams read back as the same records (the
-    ratios to 6 significant digits), and NaN/Inf take babysit's "nan"/"inf" form as in every
-    other record."""
+    """Plain records are the json module's lines; NaN/Inf take babysit's "nan"/"inf" form as
+    in every other record, and every line reads back as its record."""
     from babysit.rundir import dumps
-    from babysit.watch.records import BATCHES, _line
+    from babysit.watch.records import _line, _step_lines
 
-    steps = [{"step": 3, "epoch": 1, "loss": 0.123456789}, {"step": 4, "epoch": 1, "loss": float("nan")},
-             {"step": 5, "epoch": 2, "loss": 1e-300}]
-    ratios = [{"step": 3, "ratios": [1.23456789e-3, 2.5e-07, 0.0]}, {"step": 4, "ratios": [1.0, float("inf"), 0.5]},
-              {"step": 5, "ratios": [1e-05, 3.0, 123456789.0]}]
-    for batch in (steps, steps[:1], steps[2:], [steps[0], steps[2]]):  # with and without nan/inf
-        assert BATCHES["steps"](batch) == "".join(map(_line, batch)) == "".join(dumps(r) + "\n" for r in batch)
-    assert BATCHES["ratios"](ratios[1:2]) == _line(ratios[1])  # inf: babysit's own form
-    for batch in (ratios[:1], ratios[2:], [ratios[0], ratios[2]]):
-        read = [json.loads(line) for line in BATCHES["ratios"](batch).splitlines()]
-        assert [r["step"] for r in read] == [r["step"] for r in batch]
-        for got, want in zip(read, batch):
-            assert got["ratios"] == pytest.approx(want["ratios"], rel=5e-6)  # half a unit of the 6th digit
-    assert BATCHES["ratios"]([{"step": 1, "ratios": [0.5]}, {"step": 2, "ratios": [0.25, 1e-05]}]) == (
-        '{"step": 1, "ratios": [0.5]}\n{"step": 2, "ratios": [0.25, 1e-05]}\n')  # rows of any width
-    assert _line({"odd key": 1.5, "n": True}) == dumps({"odd key": 1.5, "n": True}) + "\n"
+    records = [{"step": 3, "epoch": 1, "loss": 0.123456789}, {"step": 4, "epoch": 1, "loss": float("nan")},
+               {"step": 4, "ratios": [1.0, float("inf"), 0.5]}, {"odd key": 1.5, "n": True}]
+    for record in records:
+        assert _line(record) == dumps(record) + "\n" and _line(record).count("\n") == 1
+    assert json.loads(_line(records[0])) == records[0]
+    assert json.loads(_line(records[1]))["loss"] == "nan"
+    steps = [{"step": 5, "epoch": 2, "loss": 1e-300}, *records[:2], {"step": 6, "epoch": 2, "loss": 3.0}]
+    for batch in (steps[:1], steps[2:3], steps[:1] + steps[3:], steps):  # one json call, or line by line
+        assert _step_lines(batch) == "".join(map(_line, batch))
 
 
 def test_files_exist_from_the_start(digits, tmp_path):
@@ -374,15 +351,13 @@ def test_a_document_is_replaced_when_its_object_changed_in_place(tmp_path):
 
 def test_first_layer_of_an_mlp_on_images_is_saved_as_images(digits, tmp_path):
     """A fully connected first layer on image inputs: each row of W saved as the (C, H, W)
-    image the sampled steps saw, and drawn as tiles; its file was reserved at the start, so
-    no temp file is left either way."""
+    image the sampled steps saw, and drawn as tiles; no temp file is left either way."""
     from babysit.watch import first_layer, load_history
     from babysit.watch.plots import draw_all
 
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=8)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     mon = Monitor(model, optimizer, run_dir=tmp_path, hist_every=1)
-    assert (tmp_path / "watch" / ".first_layer.npy.tmp").exists()
     loss = nn.functional.cross_entropy(model(digits.x_train[:32]), digits.y_train[:32])
     optimizer.zero_grad()
     loss.backward()
@@ -407,8 +382,7 @@ def test_first_layer_of_an_mlp_on_images_is_saved_as_images(digits, tmp_path):
                                    np.ones((4, 1, 8, 8), dtype=np.float32)[:, :, ::2],  # not contiguous
                                    np.zeros((0, 7), dtype=np.float32)])
 def test_first_layer_bytes_are_the_npy_format(array):
-    """The .npy bytes the monitor writes at close, with its own header: np.load reads back
-    the very array, and the data starts at a multiple of 64 bytes, as the format asks."""
+    """The .npy bytes the monitor writes at close: np.load reads back the very array."""
     import io
 
     from babysit.watch.first_layer import npy_bytes
@@ -424,14 +398,14 @@ def test_first_layer_bytes_are_the_npy_format(array):
 def test_a_weight_turned_nan_is_found_in_the_ratios(digits, tmp_path, flush_every):
     """A NaN that reaches the weights without going through the loss (here written into
     them) shows in the update ratios: the nonfinite rule names the step, whether the batches
-    were diagnosed as they came (the monitor tells the rule what it scanned) or all at once,
-    and a diagnosis of the records on disk agrees."""
+    were diagnosed as they came or all at once, and a diagnosis of the records on disk agrees."""
     from babysit.watch import diagnose
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    mon = Monitor(model, optimizer, run_dir=tmp_path, hist_every=0, first_layer=False, flush_every=flush_every,
+    mon = Monitor(model, optimizer, run_dir=tmp_path, ratio_every=1, hist_every=0, first_layer=False,
+                  flush_every=flush_every,
                   flush_seconds=0)
     for step in range(1, 13):
         loss = nn.functional.cross_entropy(model(digits.x_train[:32]), digits.y_train[:32])

@@ -110,23 +110,25 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
         state.checkpoint_extra.update(resume["checkpoint_extra"])  # e.g. the parameter average
     hooks = CallbackList(callbacks)
     hooks("on_train_begin", state)
-    for epoch in range(start_epoch + 1, epochs + 1):
-        if state.stop_reason:
-            break
-        state.epoch = epoch
-        started = time.perf_counter()
-        hooks("on_epoch_begin", state)
-        train_loss, train_acc = _train_one_epoch(state, hooks, generator, max_loss)
-        val_loss, val_acc = evaluate(model, loss_fn, data.x_val, data.y_val)
-        state.logs = {"epoch": epoch, "step": state.step, "train_loss": train_loss,
-                      "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
-                      "lr": optimizer.param_groups[0].get("lr", float("nan")),
-                      "seconds": time.perf_counter() - started}
-        if state.stop_reason:
-            state.logs["stopped"] = state.stop_reason
-        hooks("on_epoch_end", state)
-        state.history.append(dict(state.logs))
-    hooks("on_train_end", state)
+    try:
+        for epoch in range(start_epoch + 1, epochs + 1):
+            if state.stop_reason:
+                break
+            state.epoch = epoch
+            started = time.perf_counter()
+            hooks("on_epoch_begin", state)
+            train_loss, train_acc = _train_one_epoch(state, hooks, generator, max_loss)
+            val_loss, val_acc = evaluate(model, loss_fn, data.x_val, data.y_val)
+            state.logs = {"epoch": epoch, "step": state.step, "train_loss": train_loss,
+                          "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+                          "lr": optimizer.param_groups[0].get("lr", float("nan")),
+                          "seconds": time.perf_counter() - started}
+            if state.stop_reason:
+                state.logs["stopped"] = state.stop_reason
+            hooks("on_epoch_end", state)
+            state.history.append(dict(state.logs))
+    finally:  # a KeyboardInterrupt or an error too: callbacks close what they hold (the monitor writes its records)
+        hooks("on_train_end", state)
     return state
 
 

@@ -8,22 +8,18 @@ not sit at 0 or at +-1. Two summaries turn the histograms into numbers a rule ca
 * dead units (ReLU): units (features, or channels of a conv layer) that gave 0 on every
   example of every sampled batch in the window — they receive no gradient and never recover.
 
-The hooks are registered only for the sampled steps ("armed") and removed right after, so
-the other steps run the bare model. Everything is computed on the device and read in batches.
+The hooks are registered (``register_forward_hook``) only for the sampled steps ("armed") and
+removed right after, so the other steps run the bare model. Everything is computed on the
+device and read back in batches by the monitor.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 from torch import nn
 
 from ..models.layers import Maxout
-from . import histograms
-from .histograms import NOT_ON_HOST, histogram, host_summary
-from .switch import SwitchedHook
+from .histograms import histogram
 
 # Activation module type -> kind (matched along the class hierarchy: ReLU6 is a Hardtanh).
 KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu",
@@ -52,66 +48,41 @@ def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
             if (kind := kind_of(m)) is not None]
 
 
-@dataclass
-class LayerWindow:
-    """Which units of one layer were active in any sampled batch since the last reset."""
-
-    ever: torch.Tensor | np.ndarray | None = None  # per unit: active in some sample (bools)
-    samples: int = 0
-
-    def add(self, active: torch.Tensor) -> None:
-        """Fold in one sample's units (`active` becomes the window's: it must be a fresh tensor)."""
-        if isinstance(self.ever, np.ndarray):  # the host path's so far
-            self.ever = torch.from_numpy(self.ever).to(active.device)
-        self.ever = active if self.ever is None else self.ever.logical_or_(active)  # one op a sample
-        self.samples += 1
-
-    def host_units(self, units: int) -> np.ndarray:
-        """The window's units as a NumPy array, for the kernel to OR one sample into."""
-        if not isinstance(self.ever, np.ndarray):
-            self.ever = np.zeros(units, dtype=bool) if self.ever is None else self.ever.cpu().numpy().copy()
-        return self.ever
-
-    def active_units(self):
-        """How many units were active: an int, or a device tensor (read in the next batch)."""
-        return int(np.count_nonzero(self.ever)) if isinstance(self.ever, np.ndarray) else self.ever.sum()
-
-
 class ActivationProbe:
     """Hooks on the activation layers of `model` that sample one training forward when armed.
 
-    `on_output(name, kind, output)`, when given, is called with each sampled output that
+    `on_output(step, name, output)`, when given, is called with each sampled output that
     requires grad, so the gradient probe can watch the gradient flowing back into it.
     """
 
     def __init__(self, model: nn.Module, bins: int = 40, on_output=None):
         self.model, self.bins, self.on_output = model, bins, on_output
         self.layers = activation_layers(model)
-        self.windows = {name: LayerWindow() for name, _, kind in self.layers if kind in DYING}
-        self.pending: list = []  # (step, layer name, kind, {stat: device tensor})
+        self.pending: list = []  # ("activations", record with device tensors)
         self.input_shape: tuple | None = None
-        self.armed = False
         self._step = 0
-        self._hooks = [SwitchedHook(module.register_forward_hook, self._hook(name, kind))
-                       for name, module, kind in self.layers]
-        self._input_hook = SwitchedHook(model.register_forward_pre_hook, self._see_input)
+        self._handles: list = []
+        # the window since the last epoch end, per layer: units ever active (ReLU), saturated shares
+        self._active: dict[str, torch.Tensor] = {}
+        self._saturated: dict[str, list[torch.Tensor]] = {}
+
+    @property
+    def armed(self) -> bool:
+        return bool(self._handles)
 
     def arm(self, step: int) -> None:
         """Sample the next training forward pass (recorded as optimizer step `step`)."""
         if self.armed:
             return
         self._step = step
-        for hook in self._hooks:
-            hook.on()
+        self._handles = [module.register_forward_hook(self._hook(name, kind)) for name, module, kind in self.layers]
         if self.input_shape is None:
-            self._input_hook.on()
-        self.armed = True
+            self._handles.append(self.model.register_forward_pre_hook(self._see_input))
 
     def disarm(self) -> None:
-        for hook in self._hooks:
-            hook.off()
-        self._input_hook.off()
-        self.armed = False
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
     def _see_input(self, module, args) -> None:
         if args and isinstance(args[0], torch.Tensor):
@@ -122,62 +93,40 @@ class ActivationProbe:
             # Only training forwards: validation passes (eval mode or no_grad) are not sampled.
             if not (module.training and torch.is_grad_enabled()) or not isinstance(output, torch.Tensor):
                 return
-            self.pending.append((self._step, name, kind, self.summarize(name, kind, output)))
+            self.pending.append(("activations", {"step": self._step, "layer": name, "kind": kind,
+                                                 **self.summarize(name, kind, output)}))
             if self.on_output is not None and output.requires_grad:
-                self.on_output(name, kind, output)
+                self.on_output(self._step, name, output)
         return hook
 
     def summarize(self, name: str, kind: str, a: torch.Tensor) -> dict:
-        """Device tensors (few ops: they run on a sampled step); ``(tensor, n)`` reads as tensor / n.
-        On a CPU, host numbers from one kernel call instead (:func:`host_summary`)."""
+        """The histogram and the layer's summaries, as device tensors (a few ops: they run on a
+        sampled step only)."""
         a = a.detach()
-        try:
-            return self._summarize_on_host(name, kind, a)
-        except NOT_ON_HOST:
-            pass
         counts, low, high = histogram(a, kind, self.bins)
-        stats: dict = {"counts": counts, "low": low, "high": high}
+        stats: dict = {"low": low, "high": high, "counts": counts}
         if kind in BOUNDS:
             center = sum(BOUNDS[kind]) / 2
             near = (a.abs() if center == 0 else (a - center).abs()) >= EDGES[kind]
-            stats["saturated"] = (torch.count_nonzero(near), a.numel())
+            stats["saturated"] = near.sum(dtype=torch.float64) / a.numel()
+            self._saturated.setdefault(name, []).append(stats["saturated"])
         if kind in DYING and a.dim() >= 2:
-            # outputs are >= 0, so sign() is 1 where a unit fired: its sum counts them, ~10x
-            # faster on a CPU than count_nonzero (float64: exact for any tensor size)
-            stats["zero_fraction"] = (a.numel() - torch.sign(a).sum(dtype=torch.float64), a.numel())
+            # outputs are >= 0, so sign() is 1 where a unit fired (float64: exact for any size)
+            stats["zero_fraction"] = 1 - torch.sign(a).sum(dtype=torch.float64) / a.numel()
             # a unit is a feature (N, F) or a channel (N, C, ...): active if > 0 anywhere, that
-            # is (outputs >= 0) if its sum is > 0 — on a CPU a sum over (N, H, W) is up to 8x
-            # faster than a max over them
-            self.windows[name].add(a.sum(dim=[d for d in range(a.dim()) if d != 1]) > 0)
+            # is (outputs >= 0) if its sum is > 0
+            active = a.sum(dim=[d for d in range(a.dim()) if d != 1]) > 0
+            self._active[name] = active if name not in self._active else self._active[name].logical_or_(active)
         return stats
 
-    def _summarize_on_host(self, name: str, kind: str, a: torch.Tensor) -> dict:
-        # few calls, and NumPy's attributes rather than the tensor's: this runs with cold caches
-        values = a.numpy()  # TypeError (before anything changes) unless a CPU tensor NumPy takes
-        if histograms.summarize is None:
-            raise TypeError("babysit.watch._kernels is not compiled")
-        window = self.windows.get(name) if values.ndim >= 2 else None  # ReLU-like layers only
-        units = window.host_units(values.shape[1]) if window is not None else None
-        counts, low, high, (saturated, positives, _) = host_summary(values, kind, self.bins, EDGES.get(kind, -1.0),
-                                                                    units)
-        stats: dict = {"counts": counts, "low": low, "high": high}
-        if kind in BOUNDS:
-            stats["saturated"] = (saturated, values.size)
-        if window is not None:
-            window.samples += 1
-            stats["zero_fraction"] = (values.size - positives, values.size)
-        return stats
-
-    def dead_fractions(self) -> dict[str, tuple[torch.Tensor, int]]:
-        """Per ReLU layer, the share of units never active in the window as ``(units ever
-        active, units)``: a device tensor (one op; on a CPU an int) and an int, read as
-        ``1 - active / units``. Resets the windows."""
-        out = {}
-        for name, window in self.windows.items():
-            if window.samples:
-                out[name] = (window.active_units(), len(window.ever))
-                self.windows[name] = LayerWindow()
-        return out
+    def end_window(self) -> dict:
+        """The epoch's unit statistics over its sampled steps, as device tensors: per ReLU
+        layer the share of units never active ("dead"), per tanh/sigmoid layer the mean
+        saturated share. Starts a new window."""
+        dead = {name: 1 - active.float().mean() for name, active in self._active.items()}
+        saturated = {name: torch.stack(shares).mean() for name, shares in self._saturated.items()}
+        self._active, self._saturated = {}, {}
+        return {"dead": dead, "saturated": saturated} if dead or saturated else {}
 
     def drain(self) -> list:
         taken, self.pending = self.pending, []

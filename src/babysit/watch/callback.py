@@ -6,12 +6,18 @@ the config's ``[watch]`` section says so (it does by default).
 
 from __future__ import annotations
 
+from ..config import DEFAULTS
 from ..train import Callback, TrainState
 from .monitor import Monitor
 
 
 class MonitorCallback(Callback):
-    """Creates a :class:`Monitor` when training begins and feeds it every step and epoch."""
+    """Creates a :class:`Monitor` when training begins and feeds it every step and epoch.
+
+    Its records reach the disk at every epoch end, before the epoch's checkpoint (the
+    experiment puts the monitor before the checkpointer), and when training ends — also
+    when a KeyboardInterrupt or an error ends it (fit calls ``on_train_end`` then too).
+    """
 
     def __init__(self, run_dir, **options):
         self.run_dir, self.options = run_dir, options
@@ -43,11 +49,7 @@ class MonitorCallback(Callback):
 
 def from_config(config: dict, run_dir) -> MonitorCallback | None:
     """The callback the ``[watch]`` section asks for, or None when it is off or there is no run dir."""
-    watch = config.get("watch", {})
-    if run_dir is None or not watch.get("enabled", True):
+    options = {**DEFAULTS["watch"], **config.get("watch", {})}
+    if run_dir is None or not options.pop("enabled"):
         return None
-    return MonitorCallback(run_dir, ratio_every=watch.get("ratio_every", 1),
-                           hist_every=watch.get("hist_every", 50), bins=watch.get("bins", 40),
-                           flush_every=watch.get("flush_every", 50), flush_seconds=watch.get("flush_seconds", 1.0),
-                           plots=watch.get("plots", True),
-                           tensorboard=watch.get("tensorboard", False))
+    return MonitorCallback(run_dir, **options)

@@ -12,11 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:
-    from ._kernels import loss_curve as compiled_loss_curve
-except ImportError:  # not compiled here: loss_curve, its NumPy twin
-    compiled_loss_curve = None
-
 
 @dataclass
 class CurveShape:
@@ -34,8 +29,7 @@ class CurveShape:
 
 def median(values) -> float:
     """The median as ``np.median`` gives it (NaN when any value is NaN, NaN when empty), without
-    its generic machinery: ~2 us instead of ~15 for the short arrays the rules look at, which
-    adds up to a third of a diagnosis."""
+    its generic machinery, which costs more than the sort for the short arrays the rules read."""
     a = np.sort(np.asarray(values, dtype=float), axis=None)
     n = a.size
     if n == 0 or a[-1] != a[-1]:  # np.sort puts NaN last
@@ -46,7 +40,8 @@ def median(values) -> float:
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Centered moving average (shorter at the ends), the trend the noise is measured around."""
-    if window <= 1 or len(values) < 2:
+    window = min(window, len(values))  # a longer kernel would make np.convolve's output longer
+    if window <= 1:
         return values.astype(float)
     kernel = np.ones(window)
     total = np.convolve(values, kernel, mode="same")
@@ -66,53 +61,36 @@ class LossNumbers:
 
 
 def measure(losses: list[float] | np.ndarray, window: int) -> LossNumbers:
-    """The curve's numbers: one call of the compiled kernel where it is built (cold NumPy
-    calls cost ~0.3 ms a diagnosis), else its NumPy twin :func:`loss_curve`."""
-    values = np.ascontiguousarray(losses, dtype=float)
-    finite, first_nonfinite, early, top, numbers = (compiled_loss_curve or loss_curve)(values, window)
-    return LossNumbers(finite, first_nonfinite, early, top, numbers and curve_shape(finite, *numbers))
-
-
-def loss_curve(values: np.ndarray, window: int) -> tuple:
-    """``(finite, first_nonfinite, early, top, numbers)`` of the losses `values`, where
-    `numbers` (None for fewer than 10 finite losses) is ``(start, end, best, peak, trend[0],
-    trend[n // 2], trend[max(n // 10, 1)], trend[-max(n // 3, 2)], trend[-1], noise)`` over
-    the n finite losses x and their trend, a moving average over
-    ``w = max(3, min(window, n // 4))`` losses:
+    """The loss-curve numbers of the per-step `losses`. Over the n finite losses x and their
+    trend, a moving average over ``w = max(3, min(window, n // 4))`` losses:
 
     * start: the median of the first min(5, n) losses (about the chance loss);
     * end: the mean of the trend's last w values; best: the trend's minimum;
     * peak: the largest loss after the first 5 (at least `start`);
-    * noise: :func:`relative_noise`.
-
-    The twin of the compiled ``_kernels.loss_curve`` (the specification where it is built)."""
+    * progress ``(start - end) / start``; bend: the trend's drop from its middle to the end
+      over its drop from its first value to the middle;
+    * early drop: ``(start - trend[n // 10]) / start``; late drop: the trend's fall over the
+      last third; noise: :func:`relative_noise`."""
+    values = np.asarray(losses, dtype=float)
     ok = np.isfinite(values)
     bad = np.flatnonzero(~ok)
     x = values[ok]
     n = len(x)
     early, top = (median(x[:min(3, n - 1)]), float(x[1:].max())) if n >= 2 else (float("nan"), float("nan"))
-    first_nonfinite = int(bad[0]) if len(bad) else -1
+    numbers = LossNumbers(n, int(bad[0]) if len(bad) else -1, early, top, None)
     if n < 10:
-        return n, first_nonfinite, early, top, None
+        return numbers
     w = int(max(3, min(window, n // 4)))
     trend = moving_average(x, w)
-    start = median(x[:min(5, n)])
-    numbers = (start, float(trend[-w:].mean()), float(trend.min()), float(x[min(5, n):].max(initial=start)),
-               float(trend[0]), float(trend[n // 2]), float(trend[max(n // 10, 1)]),
-               float(trend[-max(n // 3, 2)]), float(trend[-1]), relative_noise(x, trend, w, start))
-    return n, first_nonfinite, early, top, numbers
-
-
-def curve_shape(steps: int, start: float, end: float, best: float, peak: float, first: float, mid: float,
-                tenth: float, third_first: float, last: float, noise: float) -> CurveShape:
-    """The shape from :func:`loss_curve`'s numbers: progress, bend, early and late drops."""
-    first_drop, second_drop = first - mid, mid - end
-    return CurveShape(
-        steps=steps, start=start, end=end, best=best, peak=peak,
+    start, end = median(x[:min(5, n)]), float(trend[-w:].mean())
+    first_drop, second_drop = trend[0] - trend[n // 2], trend[n // 2] - end
+    numbers.shape = CurveShape(
+        steps=n, start=start, end=end, best=float(trend.min()), peak=float(x[min(5, n):].max(initial=start)),
         progress=(start - end) / start if start > 0 else 0.0,
         bend=float(second_drop / first_drop) if first_drop > 0 else float("nan"),
-        early_drop=float((start - tenth) / start) if start > 0 else 0.0,
-        late_drop=float(third_first - last), noise=noise)
+        early_drop=float((start - trend[max(n // 10, 1)]) / start) if start > 0 else 0.0,
+        late_drop=float(trend[-max(n // 3, 2)] - trend[-1]), noise=relative_noise(x, trend, w, start))
+    return numbers
 
 
 def relative_noise(values: np.ndarray, trend: np.ndarray, window: int, height: float) -> float:

@@ -123,8 +123,8 @@ def recent(records: list[dict], history: History, epochs: int = 1) -> list[dict]
 
 
 def recent_samples(records: list[dict], history: History) -> list[dict]:
-    """:func:`recent` for a stream of sampled steps (every `hist_every` steps), which may
-    have skipped the last epoch when epochs are shorter than that: then the records from the
+    """:func:`recent` for a stream of sampled steps (every `ratio_every` or `hist_every`
+    steps), which may have skipped the last epoch when epochs are shorter than that: then the records from the
     latest epoch that has any."""
     rows = recent(records, history)
     if rows or not records:
@@ -136,8 +136,9 @@ def recent_samples(records: list[dict], history: History) -> list[dict]:
 
 @memo
 def weight_ratios(history: History) -> dict[str, float]:
-    """Median update:weight ratio per weight tensor over the last epoch (moving tensors only)."""
-    rows = recent(history.ratios, history)
+    """Median update:weight ratio per weight tensor over the last epoch that has sampled steps
+    (moving tensors only)."""
+    rows = recent_samples(history.ratios, history)
     if not rows:
         return {}
     names = history.param_names
@@ -168,31 +169,15 @@ def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
 # -- the rules -----------------------------------------------------------------------------------
 
 
-def first_nonfinite(h: History, key: str, records: list[dict], field_name: str) -> int | None:
+def first_nonfinite(records: list[dict], field_name: str) -> int | None:
     """The step of the first record whose `field_name` is not finite (ratios: NaN; an inf ratio
-    is a zero weight that moved). Records are append-only, so each call reads only those added
-    since the last one (remembered in the history): a diagnosis every epoch stays O(new)."""
-    scanned = h.__dict__.setdefault("_nonfinite_scan", {})
-    done, found = scanned.get(key, (0, None))
-    if found is None and len(records) > done:
-        values = np.array([r[field_name] for r in records[done:]], dtype=float)
-        bad = np.isnan(values) if field_name == "ratios" else ~np.isfinite(values)
-        if bad.ndim > 1:
-            bad = bad.any(axis=1)
-        if bad.any():
-            found = records[done + int(bad.argmax())]["step"]
-    scanned[key] = (len(records), found)
-    return found
-
-
-def note_scanned(h: History, key: str, records: list[dict], added: int, first_step: int | None) -> None:
-    """Tell :func:`first_nonfinite` that the `added` records just appended to `records` were
-    scanned by whoever made them, from the arrays they came from (`first_step`: the step of
-    the first non-finite one, or None) — converting the records back costs more than that."""
-    scanned = h.__dict__.setdefault("_nonfinite_scan", {})
-    done, found = scanned.get(key, (0, None))
-    if done == len(records) - added:  # all before them scanned: carry on after them
-        scanned[key] = (len(records), found if found is not None else first_step)
+    is a zero weight that moved)."""
+    if not records:
+        return None
+    values = np.array([r[field_name] for r in records], dtype=float)
+    bad = np.isnan(values) if field_name == "ratios" else ~np.isfinite(values)
+    bad = bad.reshape(len(records), -1).any(axis=1)
+    return records[int(bad.argmax())]["step"] if bad.any() else None
 
 
 def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
@@ -202,7 +187,7 @@ def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
         where["loss_step"] = h.steps[first_loss]["step"]
     for key, records, field_name in (("weights_step", h.ratios, "ratios"),
                                      ("gradients_step", h.grad_norms, "rms")):
-        step = first_nonfinite(h, key, records, field_name)
+        step = first_nonfinite(records, field_name)
         if step is not None:
             where[key] = step
     if not where:

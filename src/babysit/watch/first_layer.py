@@ -9,6 +9,7 @@ at as a picture, so W is shown as a heat map (units x inputs).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -48,30 +49,18 @@ def snapshot(model: nn.Module, input_shape: tuple | None = None,
     if found is None:
         return None
     name, weight = found
-    try:  # a CPU tensor NumPy takes: a view, no PyTorch ops (each costs ~10 us with cold caches)
-        weight = weight.detach().numpy().astype(np.float32, copy=False)
-    except TypeError:  # on another device, or a dtype NumPy lacks
-        weight = weight.detach().float().cpu().numpy()
+    weight = weight.detach().float().cpu().numpy()
     if (weight.ndim == 2 and input_shape is not None and len(input_shape) == 3 and input_shape[0] in (1, 3)
             and int(np.prod(input_shape)) == weight.shape[1]):
         weight = weight.reshape(weight.shape[0], *input_shape)
     return name, npy_bytes(weight)
 
 
-NPY_ALIGN = 64  # the .npy format pads its header so the data starts at a multiple of this
-
-
 def npy_bytes(array: np.ndarray) -> bytes:
-    """`array` in the ``.npy`` format, version 1.0 (what ``np.load`` reads): the magic string,
-    the header's length (2 bytes, little-endian), the header — a Python dict literal with the
-    dtype, the order and the shape, padded with spaces to a ``\\n`` at a multiple of 64
-    bytes — and the data in C order. One formatted string, where ``np.save`` builds the header
-    through ~20 Python calls (~130 us with cold caches, at the end of training)."""
-    array = np.ascontiguousarray(array)
-    header = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (array.dtype.str, array.shape)
-    used = 10 + len(header) + 1  # magic (6) + version (2) + length (2) + header + "\n"
-    header += " " * (-used % NPY_ALIGN) + "\n"
-    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("ascii") + array.tobytes()
+    """`array` in the ``.npy`` format (what ``np.load`` reads), as bytes to write atomically."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def load(run_dir: RunDir | str) -> np.ndarray | None:

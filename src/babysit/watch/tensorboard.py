@@ -23,18 +23,25 @@ def tensorboard_writer(run_dir):
     return SummaryWriter(str(run_dir / "watch" / "tensorboard"))
 
 
-def export(writer, history: History, n_steps: int, n_ratios: int, n_activations: int) -> None:
-    """Mirror the records just added to `history` (the last n of each stream)."""
-    for record in history.steps[len(history.steps) - n_steps:]:
+def export(writer, history: History, added: dict[str, int]) -> None:
+    """Mirror the records just added to `history` (the last ``added[stream]`` of each stream)."""
+    def new(stream: str) -> list[dict]:
+        records = getattr(history, stream)
+        return records[len(records) - added.get(stream, 0):]
+    for record in new("steps"):
         if math.isfinite(record["loss"]):
             writer.add_scalar("loss", record["loss"], record["step"])
     names = history.param_names
-    for record in history.ratios[len(history.ratios) - n_ratios:]:
+    for record in new("ratios"):
         for name, ratio in zip(names, record["ratios"]):
             if ratio > 0 and math.isfinite(ratio):
                 writer.add_scalar(f"update_ratio_log10/{name}", math.log10(ratio), record["step"])
-    for record in history.activations[len(history.activations) - n_activations:]:
+    for record in new("activations"):
         add_histogram(writer, f"activations/{record['layer']}", record)
+    for record in new("epochs"):
+        for key, value in record.items():
+            if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                writer.add_scalar(f"epoch/{key}", value, record["epoch"])
 
 
 def add_histogram(writer, tag: str, record: dict) -> None:
