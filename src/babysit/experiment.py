@@ -199,7 +199,8 @@ def model_from_checkpoint(path: str | Path, *, trusted: dict | None = None) -> t
     config = ckpt.get("config") if isinstance(ckpt, dict) else None
     if not isinstance(config, dict):
         raise UserError(f"checkpoint {path} holds no config: it was not written by babysit")
-    refuse_code_from(config, f"checkpoint {path}", trusted=trusted)
+    refuse_code_from(config, f"checkpoint {path}", trusted=trusted,
+                     fix="pass the config that names it with --config (babysit ensemble)")
     model = build_model(config, load_data(config))
     model.load_state_dict(ckpt["model"])
     return model, ckpt

@@ -49,7 +49,8 @@ def code_references(config: dict) -> dict[str, str]:
     return found
 
 
-def refuse_code_from(config: dict, source: str, *, trusted: dict | None = None) -> dict:
+def refuse_code_from(config: dict, source: str, *, trusted: dict | None = None,
+                     fix: str = f"add {TRUST_FLAG} if you wrote this run directory yourself") -> dict:
     """`config`, read from `source` (a file in a run directory), if it names no code to import.
 
     Anyone who can write to a run directory — a shared disk, trial folders written by other
@@ -63,6 +64,5 @@ def refuse_code_from(config: dict, source: str, *, trusted: dict | None = None) 
     if foreign:
         key, value = next(iter(foreign.items()))
         raise UserError(f"{source} names code to import ({key} = {value!r}) and babysit never imports "
-                        f"code named by a file in a run directory: pass the config you trust with "
-                        f"--config, or add {TRUST_FLAG} if you wrote this run directory yourself")
+                        f"code named by a file in a run directory: {fix}")
     return config

@@ -95,7 +95,8 @@ def test_sigint_to_babysit_train_then_resume_keeps_every_record(tmp_path):
     steps = [r["step"] for r in records(run_dir, "steps")]
     assert steps == list(range(1, len(steps) + 1)) and 3 * STEPS_PER_EPOCH <= len(steps) < 8 * STEPS_PER_EPOCH
     assert not list((run_dir / "watch").glob(".*.tmp"))
-    resumed = subprocess.run([sys.executable, "-m", "babysit.cli", "train", "--quiet", "--resume", str(run_dir)],
+    resumed = subprocess.run([sys.executable, "-m", "babysit.cli", "train", "--quiet", "--resume", str(run_dir),
+                              "--trust-run-dir"],
                              cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert_complete(run_dir)

@@ -51,11 +51,13 @@ def add_trust_arg(parser: argparse.ArgumentParser) -> None:
                              "(package.module:function); only for a run directory you wrote yourself")
 
 
-def run_dir_config(run_dir: RunDir, overrides: list[str], trust: bool) -> dict:
+def run_dir_config(run_dir: RunDir, overrides: list[str], trust: bool, *, fix: str | None = None) -> dict:
     """The config in ``run_dir/config.toml`` plus `overrides`, refused when it names code to
     import unless the user vouched for the run directory (see :func:`refuse_code_from`)."""
     config = load_config(run_dir / "config.toml", overrides)
-    return config if trust else refuse_code_from(config, str(run_dir / "config.toml"))
+    if trust:
+        return config
+    return refuse_code_from(config, str(run_dir / "config.toml"), **({"fix": fix} if fix else {}))
 
 
 def resumed_config(folder: str, overrides: list[str], verb: str, *,

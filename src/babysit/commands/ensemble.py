@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         config = load_config(args.config, args.overrides)
     elif run_dir.path.joinpath("config.toml").is_file():
-        config = run_dir_config(run_dir, args.overrides, args.trust_run_dir)
+        config = run_dir_config(run_dir, args.overrides, args.trust_run_dir,
+                                fix="pass the config you trust with --config, or add --trust-run-dir "
+                                    "if you wrote this run directory yourself")
     else:
         raise UserError(f"{run_dir.path} has no config.toml: pass the experiment with --config CONFIG")
     k = args.k if args.k is not None else config["ensemble"]["k"]
