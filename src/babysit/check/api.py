@@ -39,6 +39,8 @@ from torch import nn
 from ..errors import UserError
 from .batched import differences
 from .numeric import Objective, numpy_differences, select_coordinates, values_at
+from .resolve import resolve_rows
+from .zeros import exercising_coordinates, explain_zero_rows
 from .report import (TINY_GRADIENT, GradcheckReport, GradRow, band_warnings, best_h, make_rows,
                      sweep_entry)
 
@@ -101,21 +103,29 @@ def _check_objectives(parts, wrt, *, h, sweep, coords_per_tensor, seed, scale, b
     rows_by_h: dict[float, list[GradRow]] = {s: [] for s in steps}
     eps = {name: float(torch.finfo(t.dtype).eps) for name, t in wrt.items()}
     kink_ops: Counter = Counter()
-    fallback = None
+    not_exercised: dict[str, str] = {}
+    depth, layers, fallback = None, {}, None
     with torch.random.fork_rng(devices=_cuda_devices(wrt.values())), _progress_bar(
             len(coords) * len(steps) * len(parts), progress) as bar:
         for prefix, fn in parts.items():
             objective = Objective(fn, wrt, seed=seed, scale=scale)
-            kink_ops.update(objective.value()[1].ops)
+            f_x, at_x = objective.value()
+            kink_ops.update(at_x.ops)
             analytic = objective.analytic()
-            analytic_values = values_at(analytic, coords)
+            if objective.depth and not depth:  # the data loss's graph, not the regularization's
+                depth, layers = objective.depth, objective.layers
+            checked = coords + exercising_coordinates(coords, analytic, coords_per_tensor or 10, seed)
+            analytic_values = values_at(analytic, checked)
             for step in steps:
-                diffs, reason = differences(objective, coords, step, batched=batched,
+                diffs, reason = differences(objective, checked, step, batched=batched,
                                             chunk_size=chunk_size, analytic=analytic, progress=bar)
                 fallback = fallback or reason
-                rows_by_h[step] += make_rows(
-                    [prefix + c.name for c in coords], [c.index for c in coords], analytic_values,
-                    diffs.f_plus, diffs.f_minus, diffs.step, diffs.kink, [eps[c.name] for c in coords])
+                rows = make_rows([prefix + c.name for c in checked], [c.index for c in checked],
+                                 analytic_values, diffs.f_plus, diffs.f_minus, diffs.step, diffs.kink,
+                                 [eps[c.name] for c in checked])
+                resolve_rows(objective, checked, rows, step, at_x, f_x, eps)
+                not_exercised.update(explain_zero_rows(rows, checked, analytic, prefix))
+                rows_by_h[step] += rows
     entries = [sweep_entry(s, rows_by_h[s]) for s in steps] if len(steps) > 1 else None
     chosen = best_h(entries) if entries else steps[0]
     rows = rows_by_h[chosen]
@@ -124,7 +134,8 @@ def _check_objectives(parts, wrt, *, h, sweep, coords_per_tensor, seed, scale, b
     return GradcheckReport(rows=rows, h=chosen, dtype=_dtype_name(wrt), sweep=entries,
                            warnings=warnings, kink_ops=dict(kink_ops),
                            numeric_mode="loop" if fallback else "batched", fallback=fallback,
-                           seconds=time.perf_counter() - started, shapes=shapes)
+                           seconds=time.perf_counter() - started, shapes=shapes,
+                           not_exercised=not_exercised, depth=depth, layers=layers)
 
 
 def gradcheck_model(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor, *,

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from .depth import layer_positions
 from .kinks import KinkRecorder
 
 
@@ -91,6 +92,7 @@ class Objective:
         self.fn, self.wrt, self.seed, self.scale = fn, dict(wrt), seed, scale
         self.on_cuda = any(t.device.type == "cuda" for t in self.wrt.values())
         self.bytes_per_evaluation = 0  # measured by value(); sizes the batches
+        self.depth, self.layers = None, {}  # read off the analytic pass's graph (check.depth)
 
     def reseed(self) -> None:
         # The CPU generator directly: torch.manual_seed also walks every lazy accelerator
@@ -128,6 +130,7 @@ class Objective:
                 t.requires_grad_(True)
             with torch.enable_grad():
                 out = self()
+                self.depth, self.layers = layer_positions(out, self.wrt)
                 # An output autograd did not track (detached, computed under no_grad) has a zero
                 # analytic gradient; the numeric side will tell whether that is true.
                 grads = (torch.autograd.grad(out, leaves, allow_unused=True) if out.requires_grad
