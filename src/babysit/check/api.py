@@ -38,7 +38,7 @@ from torch import nn
 
 from ..errors import UserError
 from .batched import differences
-from .numeric import Objective, numpy_differences, select_coordinates, values_at
+from .numeric import Objective, group_positions, numpy_differences, select_coordinates, values_at
 from .resolve import resolve_rows
 from .zeros import exercising_coordinates, explain_zero_rows
 from .report import (TINY_GRADIENT, GradcheckReport, GradRow, band_warnings, best_h, make_rows,
@@ -232,10 +232,9 @@ def gradcheck_numpy(f: Callable[[np.ndarray], float], x: np.ndarray, grad: np.nd
 def tiny_gradient_warnings(rows: list[GradRow], scale: float) -> list[str]:
     """Tensors whose checked gradients are all tiny but not all zero, with a scale that fixes it."""
     warnings = []
-    by_name: dict[str, float] = {}
-    for r in rows:
-        by_name[r.name] = max(by_name.get(r.name, 0.0), abs(r.analytic), abs(r.numeric))
-    for name, largest in by_name.items():
+    magnitude = np.maximum(np.abs([r.analytic for r in rows]), np.abs([r.numeric for r in rows]))
+    for name, positions in group_positions([r.name for r in rows]).items():
+        largest = float(magnitude[positions].max())
         if 0.0 < largest <= TINY_GRADIENT:
             factor = scale * 10.0 ** math.ceil(-math.log10(largest))
             warnings.append(f"gradients of {name} are tiny (at most {largest:.1e}), where floating "

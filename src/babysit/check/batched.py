@@ -80,8 +80,9 @@ class LeafSwap(TorchFunctionMode):
         correction; None when the call is something else."""
         if func is F.linear and len(args) >= 2 and args[1] is self.leaf and args[0] is not self.leaf:
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
-            out = self.times_right(args[0], transposed=True)
-            return out if bias is None else out + self._swap(bias)
+            if bias is self.leaf:
+                return None
+            return self.times_right(args[0], transposed=True, bias=bias)
         if func not in MATMULS or len(args) != 2 or kwargs:
             return None
         a, b = args
@@ -97,13 +98,13 @@ class LeafSwap(TorchFunctionMode):
     def _delta(self) -> torch.Tensor:
         return self.value - self.leaf.detach().reshape(-1)[self.flat]
 
-    def times_right(self, a: torch.Tensor, transposed: bool) -> torch.Tensor:
-        """``a @ M`` with M = leaf (in x out) or leaf.t() (leaf: out x in), entry moved."""
+    def times_right(self, a: torch.Tensor, transposed: bool, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``a @ M (+ bias)`` with M = leaf (in x out) or leaf.t() (leaf: out x in), entry moved."""
         weight = self.leaf.detach()
         if transposed:
             n_out, n_in = weight.shape
             j, i = self.flat // n_in, self.flat % n_in
-            base = torch.matmul(a, weight.t())  # unperturbed: computed once for the whole batch
+            base = F.linear(a, weight, bias)  # unperturbed: computed once for the whole batch
         else:
             n_in, n_out = weight.shape
             i, j = self.flat // n_out, self.flat % n_out

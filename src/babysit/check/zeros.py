@@ -43,34 +43,50 @@ def explain_zero_rows(rows: list[GradRow], coords: list[Coordinate], analytic: d
     """Note on each exactly-zero row why it is zero; return the tensors not exercised at all
     (row name -> the plain reason)."""
     all_zero: dict[str, bool] = {}
+    reasons: dict[str, ZeroReasons] = {}
     for row, coord in zip(rows, coords):
-        all_zero[row.name] = all_zero.get(row.name, True) and row.zero
-        if row.zero:
-            row.note = _why_zero(coord, analytic[coord.name], prefix)
+        zero = row.analytic == 0.0 and row.numeric == 0.0
+        all_zero[row.name] = all_zero.get(row.name, True) and zero
+        if zero:
+            if coord.name not in reasons:
+                reasons[coord.name] = ZeroReasons(analytic[coord.name], prefix)
+            row.note = reasons[coord.name].why(coord.index)
     idle = {}
     for name, zero in all_zero.items():
         grad = analytic[name[len(prefix):]]
         if zero and not bool((grad != 0).any()):
             idle[name] = (f"all {grad.numel()} entries have a gradient of exactly 0 here "
-                          f"({_why_zero(None, grad, prefix)}): the check says nothing about it"
+                          f"({ZeroReasons(grad, prefix).why(None)}): the check says nothing about it"
                           + ("" if prefix else "; check other datapoints (num_points, a burn-in)"))
     return idle
 
 
-def _why_zero(coord: Coordinate | None, grad: torch.Tensor, prefix: str) -> str:
-    if prefix:
-        return "not in the regularization (biases are usually left out)"
-    if coord is None or not bool((grad != 0).any()):
-        return "no gradient reaches the tensor on these datapoints"
-    if grad.dim() == 2:
-        unit, column = coord.index
-        if not bool((grad[unit] != 0).any()):
-            return "dead unit (no gradient reaches its output on these datapoints)"
-        if not bool((grad[:, column] != 0).any()):
+class ZeroReasons:
+    """Why an entry of one tensor's gradient is exactly 0, from the whole analytic gradient:
+    a unit (row of a weight matrix, entry of a bias) no gradient reaches is dead on these
+    datapoints; a column of zeros is an input that is 0 on all of them."""
+
+    DEAD = "dead unit (no gradient reaches its output on these datapoints)"
+
+    def __init__(self, grad: torch.Tensor, prefix: str):
+        self.prefix, self.dim = prefix, grad.dim()
+        nonzero = grad != 0
+        self.exercised = bool(nonzero.any())
+        self.dead_units = self.zero_inputs = frozenset()
+        if self.dim == 2:
+            self.dead_units = frozenset(torch.nonzero(~nonzero.any(1)).reshape(-1).tolist())
+            self.zero_inputs = frozenset(torch.nonzero(~nonzero.any(0)).reshape(-1).tolist())
+
+    def why(self, index: tuple[int, ...] | None) -> str:
+        if self.prefix:
+            return "not in the regularization (biases are usually left out)"
+        if index is None or not self.exercised:
+            return "no gradient reaches the tensor on these datapoints"
+        if self.dim == 2 and index[0] in self.dead_units:
+            return self.DEAD
+        if self.dim == 2 and index[1] in self.zero_inputs:
             return "input is 0 on these datapoints"
-    if grad.dim() == 1:
-        return "dead unit (no gradient reaches its output on these datapoints)"
-    return "zero here on these datapoints"
+        return self.DEAD if self.dim == 1 else "zero here on these datapoints"
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
