@@ -105,19 +105,17 @@ def _at_step(at, step: float, f_x: float, eps: float) -> Resolution | None:
 
 def resolve_rows(objective: Objective, coords: list[Coordinate], rows: list[GradRow], h: float,
                  at_x: KinkRecorder, f_x: float, eps: dict[str, float]) -> None:
-    """Replace each crossed row's numeric side by its resolution (or mark it inconclusive)."""
-    for coord, row in zip(coords, rows):
-        if not row.kink:
-            continue
-        found = resolve(objective, coord, h, row.analytic, at_x, f_x, eps[coord.name])
-        apply(row, found)
+    """Replace each crossed row by its resolution (or mark it inconclusive), in place."""
+    for i, (coord, row) in enumerate(zip(coords, rows)):
+        if row.kink:
+            rows[i] = apply(row, resolve(objective, coord, h, row.analytic, at_x, f_x, eps[coord.name]))
 
 
-def apply(row: GradRow, found: Resolution) -> None:
-    row.crossed_numeric = row.numeric
+def apply(row: GradRow, found: Resolution) -> GradRow:
+    """The row judged on the resolved numeric value; unresolved: the reason, values kept."""
     if found.numeric is None:
-        row.resolved, row.note = "", found.reason
-        return
+        return row._replace(resolved="", note=found.reason, crossed_numeric=row.numeric)
     rel = relative_error(row.analytic, found.numeric)
-    row.numeric, row.rel_error, row.verdict = found.numeric, rel, verdict(rel)
-    row.abs_error, row.floor, row.resolved = abs(row.analytic - found.numeric), found.floor, found.method
+    return row._replace(numeric=found.numeric, rel_error=rel, verdict=verdict(rel),
+                        abs_error=abs(row.analytic - found.numeric), floor=found.floor,
+                        resolved=found.method, crossed_numeric=row.numeric)

@@ -40,17 +40,17 @@ def exercising_coordinates(coords: list[Coordinate], analytic: dict[str, torch.T
 
 def explain_zero_rows(rows: list[GradRow], coords: list[Coordinate], analytic: dict[str, torch.Tensor],
                       prefix: str) -> dict[str, str]:
-    """Note on each exactly-zero row why it is zero; return the tensors not exercised at all
-    (row name -> the plain reason)."""
+    """Note on each exactly-zero row why it is zero (rows replaced in place); return the
+    tensors not exercised at all (row name -> the plain reason)."""
     all_zero: dict[str, bool] = {}
     reasons: dict[str, ZeroReasons] = {}
-    for row, coord in zip(rows, coords):
+    for i, (row, coord) in enumerate(zip(rows, coords)):
         zero = row.analytic == 0.0 and row.numeric == 0.0
         all_zero[row.name] = all_zero.get(row.name, True) and zero
         if zero:
             if coord.name not in reasons:
                 reasons[coord.name] = ZeroReasons(analytic[coord.name], prefix)
-            row.note = reasons[coord.name].why(coord.index)
+            rows[i] = row._replace(note=reasons[coord.name].why(coord.index))
     idle = {}
     for name, zero in all_zero.items():
         grad = analytic[name[len(prefix):]]
