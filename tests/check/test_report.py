@@ -85,3 +85,14 @@ def test_table_groups_per_tensor_and_dict_is_json():
     assert set(data) >= {"passed", "summary", "rows", "sweep", "warnings"}
     assert set(data["rows"][0]) >= {"name", "index", "analytic", "numeric", "rel_error", "kink", "verdict"}
     assert data["passed"] is False and data["rows"][1]["verdict"] == "wrong"
+
+
+def test_depth_is_in_the_verdict_and_uneasy_rows_of_a_deep_net_get_the_notes_remark():
+    rows = [row(1e-9, name="8.weight"), row(5e-3, name="0.weight", abs_error=1.0)]
+    report = GradcheckReport(rows, h=1e-5, depth=10, layers={"0.weight": 1, "8.weight": 10})
+    text = str(report)
+    assert "depth 10" in report.summary and "layer 1 of 10" in text and "layer 10 of 10" in text
+    assert "accumulate with depth" in text and "uneasy rows sit in layer 1 of 10" in text
+    shallow = GradcheckReport(rows, h=1e-5, depth=2, layers={"0.weight": 1, "8.weight": 2})
+    assert "uneasy rows sit in" not in str(shallow)
+    assert report.to_dict()["layers"] == {"0.weight": 1, "8.weight": 10}

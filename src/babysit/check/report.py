@@ -375,7 +375,8 @@ def format_table(report: GradcheckReport) -> str:
                     f"resolved by a smaller step or a one-sided difference" if report.kinks_crossed else "")
         lines.append(f"kink ops in the objective: {describe(report.kink_ops)}{resolved}")
     if report.depth:
-        lines.append(f"depth: {report.depth} layers with weights between input and loss")
+        lines.append(f"depth: {report.depth} layers with weights between input and loss (the notes: "
+                     "relative errors accumulate with depth; ~1e-2 can be fine in a 10-layer net)")
     if report.fallback:
         lines.append(f"numeric side ran as a plain loop: {report.fallback}")
     remark = depth_remark(report)
