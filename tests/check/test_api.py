@@ -180,3 +180,17 @@ def test_matrix_products_in_plain_functions_batch_and_agree_with_the_loop(form):
     assert fast.numeric_mode == "batched" and fast.passed, str(fast)
     for a, b in zip(fast.rows, slow.rows):
         assert a.numeric == pytest.approx(b.numeric, rel=1e-8, abs=1e-12)
+
+
+@pytest.mark.parametrize("bias_form", [lambda h, b: h + b, lambda h, b: b + h, lambda h, b: torch.add(h, b),
+                                       lambda h, b: h + b[None, :], lambda h, b: h + 2.0])
+def test_a_bias_added_to_a_batched_product_agrees_with_the_loop(bias_form):
+    g = torch.Generator().manual_seed(1)
+    x, w = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    b = torch.randn(4, generator=g, dtype=torch.float64)
+    fn = lambda: torch.tanh(bias_form(x @ w.t(), b)).pow(2).sum()  # noqa: E731
+    fast = gradcheck(fn, {"w": w, "b": b}, coords_per_tensor=None)
+    slow = gradcheck(fn, {"w": w, "b": b}, coords_per_tensor=None, batched=False)
+    assert fast.numeric_mode == "batched" and fast.passed, str(fast)
+    for a, s in zip(fast.rows, slow.rows):
+        assert a.numeric == pytest.approx(s.numeric, rel=1e-8, abs=1e-12)

@@ -48,6 +48,7 @@ class LeafSwap(TorchFunctionMode):
         self.leaf, self.flat, self.value = leaf, flat, value
         self._dense = None
         self._transposed = None  # leaf.t() as handed out (unperturbed), while a product may use it
+        self._last = None  # the latest product's parts: (result, hit, column, base, j)
 
     @property
     def dense(self) -> torch.Tensor:
@@ -64,9 +65,28 @@ class LeafSwap(TorchFunctionMode):
                 self._transposed = self.leaf.detach().t()
                 return self._transposed
             product = self._product(func, args, kwargs)
+            if product is None:
+                product = self._plus_bias(func, args, kwargs)
             if product is not None:
                 return product
         return func(*tree_map(self._swap, args), **tree_map(self._swap, kwargs))
+
+    def _plus_bias(self, func, args, kwargs):
+        """``(x @ W.t()) + b``, b a vector over the outputs, added to the two parts of the
+        product (the unperturbed outputs, the moved column) before they are put together —
+        the same sums, one pass over the stack of outputs less; None for anything else."""
+        if self._last is None or func not in ADDS or len(args) != 2 or kwargs:
+            return None
+        out, hit, column, base, j = self._last
+        bias = args[1] if args[0] is out else args[0] if args[1] is out else None
+        if not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (base.shape[-1],):
+            return None
+        return self._put_together(hit, column + bias.index_select(-1, j.reshape(1)), base + bias, j)
+
+    def _put_together(self, hit, column, base, j) -> torch.Tensor:
+        out = torch.where(hit, column, base)
+        self._last = (out, hit, column, base, j)  # a bias added next goes into the parts
+        return out
 
     def _swap(self, a):
         if a is self.leaf:
@@ -111,7 +131,7 @@ class LeafSwap(TorchFunctionMode):
             base = torch.matmul(a, weight)
         column = base.index_select(-1, j.reshape(1)) + self._delta() * a.index_select(-1, i.reshape(1))
         hit = torch.arange(n_out, device=base.device) == j  # output j moves
-        return torch.where(hit, column, base)
+        return self._put_together(hit, column, base, j)
 
     def times_left(self, b: torch.Tensor) -> torch.Tensor:
         """``leaf @ b`` (leaf: m x k) with entry (i, j) moved: output row i gains d b_j."""
@@ -124,6 +144,7 @@ class LeafSwap(TorchFunctionMode):
         return torch.where(hit.unsqueeze(-1) if dim == -2 else hit, row, base)
 
 
+ADDS = {torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__}
 MATMULS = {torch.matmul, torch.mm, torch.Tensor.matmul, torch.Tensor.mm, torch.Tensor.__matmul__}
 _TRANSPOSES = {torch.t, torch.Tensor.t, torch.Tensor.T.__get__, torch.Tensor.mT.__get__}
 
