@@ -83,8 +83,8 @@ class GradRow(NamedTuple):
     """One checked coordinate: tensor `name` at `index`, both gradients and the verdict.
 
     A tuple, not a class with a ``__dict__``: a check of every weight makes ~10,000 rows, and
-    the garbage collector stops tracking tuples of plain numbers, so they cost nothing in its
-    later passes over the whole heap (which took ~10% of a full-MLP check as objects).
+    the garbage collector stops tracking tuples of plain numbers, so a kept report adds
+    nothing to its later passes over the whole heap.
     """
 
     name: str
