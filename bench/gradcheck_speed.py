@@ -1,27 +1,33 @@
-"""Coordinates per second: babysit.gradcheck against torch.autograd.gradcheck (slow mode).
+"""Coordinates per second: babysit's entry points against torch.autograd.gradcheck (slow mode).
 
 The issue's setting: a 2-layer ReLU MLP 64-100-10, 3 datapoints, float64, softmax loss, ALL
 7,510 parameters checked. torch.autograd.gradcheck(fast_mode=False) perturbs one input entry
 at a time (2 forward passes per coordinate); babysit evaluates a stack of perturbed copies per
-forward pass (vmap) and also tracks kinks. Repetitions are interleaved (torch, babysit, torch,
-babysit, ...) so load on a shared machine hits both alike; the ratio of the median rates is
-printed, by wall clock and by this process's CPU time (steadier when other jobs share the
-cores). Target: >= 20x.
+forward pass (vmap) and also tracks kinks. Two babysit entry points are measured:
+``gradcheck_model`` (the module) and ``gradcheck(lambda: f(*params.values()), params,
+coords_per_tensor=None)`` (the same network as a plain function of plain tensors).
+Repetitions are interleaved (torch, model, function, torch, ...) so load on a shared machine
+hits all alike; the ratio of the median rates is printed for each entry point, by wall clock
+and by this process's CPU time (steadier when other jobs share the cores). Target: >= 20x on
+both. The first call in a fresh process (imports done, vmap not yet warm) is timed apart, in
+a subprocess per entry point.
 
-    PYTHONPATH=src python bench/gradcheck_speed.py [--repeats 3] [--threads 1]
+    PYTHONPATH=src python bench/gradcheck_speed.py [--repeats 5] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from babysit.check import gradcheck_model
+from babysit.check import gradcheck, gradcheck_model
 
 
 def make_problem(seed: int = 0):
@@ -60,20 +66,48 @@ def run_babysit(model, x, y) -> tuple[float, float, int]:
     return wall, cpu, len(report.rows)
 
 
+def run_function(model, x, y) -> tuple[float, float, int]:
+    """The same network as a plain function of plain tensors, through babysit.gradcheck."""
+    params = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    def f(w1, b1, w2, b2):
+        return nn.functional.cross_entropy(torch.relu(x @ w1.t() + b1) @ w2.t() + b2, y)
+
+    wall, cpu, report = timed(lambda: gradcheck(lambda: f(*params.values()), params,
+                                                coords_per_tensor=None))
+    assert report.passed, report.summary
+    assert report.numeric_mode == "batched", report.fallback
+    return wall, cpu, len(report.rows)
+
+
+RUNNERS = {"torch.autograd.gradcheck (slow mode)": run_torch, "babysit gradcheck_model": run_babysit,
+           "babysit gradcheck(lambda: f(...))": run_function}
+
+
+def first_call(label: str, threads: int) -> float:
+    """Wall seconds of the first call of `label` in a fresh process (imports done beforehand)."""
+    code = (f"import torch, sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r}); "
+            f"torch.set_num_threads({threads}); import gradcheck_speed as b; "
+            f"m, x, y = b.make_problem(); print(b.RUNNERS[{label!r}](m, x, y)[0])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads for both sides (default 1: steadier on a shared machine)")
+                        help="torch intra-op threads for all sides (default 1: steadier on a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    firsts = {label: first_call(label, args.threads) for label in RUNNERS if label.startswith("babysit")}
     model, x, y = make_problem()
-    run_babysit(model, x, y)  # warm-up: first vmap call, imports
-    torch_label, ours = "torch.autograd.gradcheck (slow mode)", "babysit gradcheck_model"
-    rates = {torch_label: [], ours: []}
-    cpu_rates = {torch_label: [], ours: []}
+    run_babysit(model, x, y)  # warm-up: first vmap call
+    run_function(model, x, y)
+    rates = {label: [] for label in RUNNERS}
+    cpu_rates = {label: [] for label in RUNNERS}
     for _ in range(args.repeats):
-        for label, runner in ((torch_label, run_torch), (ours, run_babysit)):
+        for label, runner in RUNNERS.items():
             wall, cpu, coords = runner(model, x, y)
             rates[label].append(coords / wall)
             cpu_rates[label].append(coords / cpu)
@@ -84,10 +118,15 @@ def main() -> None:
     for label in rates:
         print(f"  median {label:<38} {statistics.median(rates[label]):9.0f} coords/s wall, "
               f"{statistics.median(cpu_rates[label]):9.0f} coords/s CPU")
-    ratio = statistics.median(rates[ours]) / statistics.median(rates[torch_label])
-    cpu_ratio = statistics.median(cpu_rates[ours]) / statistics.median(cpu_rates[torch_label])
-    print(f"speed ratio babysit / torch slow mode: {ratio:.1f}x wall-clock, {cpu_ratio:.1f}x CPU time "
-          f"(target >= 20x)")
+    reference = "torch.autograd.gradcheck (slow mode)"
+    for label in firsts:
+        ratio = statistics.median(rates[label]) / statistics.median(rates[reference])
+        cpu_ratio = statistics.median(cpu_rates[label]) / statistics.median(cpu_rates[reference])
+        print(f"speed ratio {label} / torch slow mode: {ratio:.1f}x wall-clock, {cpu_ratio:.1f}x CPU "
+              f"time (target >= 20x)")
+    for label, seconds in firsts.items():
+        print(f"first call in a fresh process, {label}: {seconds:.2f} s wall (vmap warm-up; not in "
+              f"the ratios)")
 
 
 if __name__ == "__main__":

@@ -136,3 +136,61 @@ def test_bad_input_is_one_clear_user_error(call, message):
     w = torch.ones(3, dtype=torch.float64)
     with pytest.raises(UserError, match=message):
         call(w)
+
+
+def test_exactly_zero_rows_are_counted_apart_with_why():
+    model, (x, y) = mlp(), data(3)
+    with torch.no_grad():
+        model[0].bias[:6] = -100.0  # units 0-5 dead on every datapoint
+    reg = lambda m: 1e-2 * sum((p ** 2).sum() for n, p in m.named_parameters() if "weight" in n)  # noqa: E731
+    report = gradcheck_model(model, F.cross_entropy, x, y, reg_fn=reg, coords_per_tensor=None)
+    assert report.passed, str(report)
+    zero = report.zero_rows
+    assert {r.name for r in zero} >= {"0.bias", "reg:0.bias", "reg:2.bias"}
+    assert all("dead unit" in r.note for r in zero if r.name == "0.bias")
+    assert {r.index for r in zero if r.name == "0.bias"} >= {(i,) for i in range(6)}
+    assert set(report.not_exercised) == {"reg:0.bias", "reg:2.bias"}
+    assert "not in the regularization" in report.not_exercised["reg:0.bias"]
+    compared = len(report.rows) - len(zero)
+    assert f"{compared} coordinates of 8 tensors compared (+{len(zero)} exactly 0" in report.summary
+
+
+def test_a_tensor_whose_chosen_rows_are_all_zero_gets_rows_that_exercise_it():
+    model, (x, y) = mlp(), data(3)
+    with torch.no_grad():
+        model[0].bias[:10] = -100.0  # 10 of 12 units dead: most coordinates of 0.weight are 0 = 0
+    report = gradcheck_model(model, F.cross_entropy, x, y, coords_per_tensor=2, seed=1)
+    rows = [r for r in report.rows if r.name == "0.weight"]
+    assert any(r.zero for r in rows) and any(not r.zero for r in rows), str(report)
+    assert all(r.index[0] >= 10 for r in rows if not r.zero)  # the live units' weights
+    assert report.passed and not report.not_exercised
+
+
+@pytest.mark.parametrize("form", [
+    lambda x, w: x @ w.t(), lambda x, w: torch.matmul(x, w.T), lambda x, w: x.mm(w.transpose(0, 1)),
+    lambda x, w: (w @ x.t()).t(), lambda x, w: x @ w.t() + (w.t() ** 2).sum(),
+    lambda x, w: torch.stack([w @ x[0], w @ x[1]]), lambda x, w: F.linear(x, w)])
+def test_matrix_products_in_plain_functions_batch_and_agree_with_the_loop(form):
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    v = torch.randn(4, 4, generator=g, dtype=torch.float64)  # square: x @ v and v @ x both fit
+    fn = lambda: torch.tanh(form(x, w) @ v).sum() + torch.tanh(v @ form(x, w).t()).sum()  # noqa: E731
+    fast = gradcheck(fn, {"w": w, "v": v}, coords_per_tensor=None)
+    slow = gradcheck(fn, {"w": w, "v": v}, coords_per_tensor=None, batched=False)
+    assert fast.numeric_mode == "batched" and fast.passed, str(fast)
+    for a, b in zip(fast.rows, slow.rows):
+        assert a.numeric == pytest.approx(b.numeric, rel=1e-8, abs=1e-12)
+
+
+@pytest.mark.parametrize("bias_form", [lambda h, b: h + b, lambda h, b: b + h, lambda h, b: torch.add(h, b),
+                                       lambda h, b: h + b[None, :], lambda h, b: h + 2.0])
+def test_a_bias_added_to_a_batched_product_agrees_with_the_loop(bias_form):
+    g = torch.Generator().manual_seed(1)
+    x, w = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    b = torch.randn(4, generator=g, dtype=torch.float64)
+    fn = lambda: torch.tanh(bias_form(x @ w.t(), b)).pow(2).sum()  # noqa: E731
+    fast = gradcheck(fn, {"w": w, "b": b}, coords_per_tensor=None)
+    slow = gradcheck(fn, {"w": w, "b": b}, coords_per_tensor=None, batched=False)
+    assert fast.numeric_mode == "batched" and fast.passed, str(fast)
+    for a, s in zip(fast.rows, slow.rows):
+        assert a.numeric == pytest.approx(s.numeric, rel=1e-8, abs=1e-12)

@@ -70,3 +70,40 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
         assert code == 2, setting
     assert main(["gradcheck", "-q", "--set", "gradcheck.hh=1"]) == 2
     assert "did you mean 'gradcheck.h'" in capsys.readouterr().err
+
+
+ON_THE_KINK_LOSS = textwrap.dedent('''
+    import torch.nn.functional as F
+
+    AT_FIRST_CALL = []
+
+    def loss(scores, targets):
+        # |s - s0| with s0 the value at the first call (the check point): the check sits exactly
+        # on the kink, which no step and no side can get away from.
+        total = scores.sum()
+        AT_FIRST_CALL.append(total.detach().clone()) if not AT_FIRST_CALL else None
+        return F.cross_entropy(scores, targets) + (total - AT_FIRST_CALL[0]).abs()
+''')
+
+
+def test_a_kink_nothing_resolves_exits_3_with_the_reason(tmp_path, monkeypatch, capsys):
+    (tmp_path / "kink_loss.py").write_text(ON_THE_KINK_LOSS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = main(["gradcheck", "-q", "--set", "loss.name=kink_loss:loss", "--set", "model.width=8",
+                 "--set", "gradcheck.coords_per_tensor=3", "--run-dir", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 3, out
+    assert "gradient check INCONCLUSIVE" in out and "abs switches" in out and "<-- fails" not in out
+    report = json.loads((tmp_path / "run" / "gradcheck" / "report.json").read_text())
+    assert report["outcome"] == "inconclusive" and report["passed"] is False and report["inconclusive"] > 0
+
+
+def test_the_sweep_is_drawn_into_the_run_directory(tmp_path, capsys):
+    code = main(["gradcheck", "-q", "--sweep", "--run-dir", str(tmp_path), "--set", "model.width=8",
+                 "--set", "gradcheck.coords_per_tensor=3"])
+    assert code == 0, capsys.readouterr().out
+    png = tmp_path / "gradcheck" / "plots" / "h_sweep.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((tmp_path / "gradcheck" / "report.json").read_text())
+    assert all(set(e["per_tensor"]) for e in report["sweep"])  # what the picture draws, per tensor
+    assert report["depth"] == 3 and report["layers"]["1.weight"] == 1 and report["layers"]["5.bias"] == 3

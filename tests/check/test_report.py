@@ -7,8 +7,9 @@ import pytest
 from babysit.check.report import GradcheckReport, GradRow, make_row, relative_error, verdict
 
 
-def row(rel, kink=False, name="w", abs_error=1.0, floor=0.0):
-    return GradRow(name, (0,), 1.0, 1.0 - rel, rel, kink, verdict(rel), abs_error, floor)
+def row(rel, kink=False, name="w", abs_error=1.0, floor=0.0, resolved="", analytic=1.0):
+    return GradRow(name, (0,), analytic, analytic - rel * analytic, rel, kink, verdict(rel), abs_error,
+                   floor, resolved)
 
 
 def test_relative_error_is_symmetric_and_both_zero_agree():
@@ -28,18 +29,39 @@ def test_pass_rule():
     assert GradcheckReport([row(1e-9), row(5e-5)], h=1e-5).passed  # happy and ok pass
     assert not GradcheckReport([row(1e-9), row(3e-4)], h=1e-5).passed  # uneasy fails
     assert not GradcheckReport([row(1e-9), row(0.5)], h=1e-5).passed  # wrong fails
-    assert GradcheckReport([row(1e-9), row(0.5, kink=True)], h=1e-5).passed  # kink: exempt
     # Within the round-off floor the difference is noise, not a wrong formula.
     assert GradcheckReport([row(1e-9), row(0.5, abs_error=1e-12, floor=1e-10)], h=1e-5).passed
-    # More than half of the rows crossed a kink: nothing left to trust.
-    assert not GradcheckReport([row(1e-9), row(1e-9, kink=True), row(1e-9, kink=True)], h=1e-5).passed
     assert not GradcheckReport([], h=1e-5).passed
+
+
+@pytest.mark.parametrize("rows, outcome", [
+    ([row(1e-9), row(1e-9, kink=True, resolved="centered h=1e-08")], "passed"),  # resolved: judged
+    ([row(1e-9), row(0.5, kink=True, resolved="one-sided left h=1e-05")], "failed"),
+    ([row(1e-9), row(0.5, kink=True)], "inconclusive"),  # crossed, nothing resolved it
+    ([row(0.5), row(0.5, kink=True)], "failed"),  # a failure outweighs an inconclusive row
+    ([row(1e-9, kink=True)] * 3, "inconclusive"),
+])
+def test_outcome_of_kinked_rows(rows, outcome):
+    report = GradcheckReport(rows, h=1e-5)
+    assert report.outcome == outcome and report.passed == (outcome == "passed")
+    assert outcome.upper() in report.summary
+
+
+def test_exactly_zero_rows_are_counted_apart():
+    zero = GradRow("b", (0,), 0.0, 0.0, 0.0, False, "happy", note="dead unit")
+    report = GradcheckReport([row(1e-9, name="w"), zero, zero], h=1e-5,
+                             not_exercised={"reg:b": "not in the regularization"})
+    assert report.passed and len(report.zero_rows) == 2 and report.zero_reasons == {"dead unit": 2}
+    assert "1 coordinates of 2 tensors compared (+2 exactly 0 on both sides" in report.summary
+    assert "not exercised: reg:b" in report.summary
+    assert "2 dead unit" in str(report) and report.to_dict()["zero_rows"] == 2
 
 
 def test_summary_names_the_worst_error_that_means_something():
     noise = row(1.0, name="b", abs_error=1e-18, floor=1e-10)  # zero gradient, round-off numeric
-    report = GradcheckReport([row(3e-8, name="w"), noise, row(0.9, kink=True, name="k")], h=1e-5)
-    assert report.passed and report.worst.name == "w"
+    crossed = row(0.9, kink=True, name="k")  # inconclusive: its numeric value means nothing
+    report = GradcheckReport([row(3e-8, name="w"), noise, crossed], h=1e-5)
+    assert report.outcome == "inconclusive" and report.worst.name == "w"
     assert "3.0e-08 (happy) at w[0]" in report.summary
     assert "(within round-off)" in str(report)
 
@@ -63,3 +85,14 @@ def test_table_groups_per_tensor_and_dict_is_json():
     assert set(data) >= {"passed", "summary", "rows", "sweep", "warnings"}
     assert set(data["rows"][0]) >= {"name", "index", "analytic", "numeric", "rel_error", "kink", "verdict"}
     assert data["passed"] is False and data["rows"][1]["verdict"] == "wrong"
+
+
+def test_depth_is_in_the_verdict_and_uneasy_rows_of_a_deep_net_get_the_notes_remark():
+    rows = [row(1e-9, name="8.weight"), row(5e-3, name="0.weight", abs_error=1.0)]
+    report = GradcheckReport(rows, h=1e-5, depth=10, layers={"0.weight": 1, "8.weight": 10})
+    text = str(report)
+    assert "depth 10" in report.summary and "layer 1 of 10" in text and "layer 10 of 10" in text
+    assert "accumulate with depth" in text and "uneasy rows sit in layer 1 of 10" in text
+    shallow = GradcheckReport(rows, h=1e-5, depth=2, layers={"0.weight": 1, "8.weight": 2})
+    assert "uneasy rows sit in" not in str(shallow)
+    assert report.to_dict()["layers"] == {"0.weight": 1, "8.weight": 10}

@@ -4,7 +4,9 @@
 and ``gradcheck_experiment(config)`` (the check ``babysit gradcheck`` runs) all return a
 :class:`GradcheckReport`. Modules: ``numeric`` (centered differences, coordinates),
 ``batched`` (many perturbations per forward pass), ``kinks`` (winners of non-differentiable
-ops), ``report`` (bands, pass rule, table), ``api`` and ``experiment``.
+ops), ``resolve`` (crossed kinks checked again), ``zeros`` (rows 0 = 0, apart), ``depth``
+(where each tensor sits), ``report`` (bands, verdict, table), ``plot`` (the h sweep),
+``api`` and ``experiment``.
 """
 
 from .api import SWEEP, check_objectives, gradcheck, gradcheck_model, gradcheck_numpy

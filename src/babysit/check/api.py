@@ -15,8 +15,9 @@ What every check does (the notes' "Gradient checks" section, point by point): ce
 differences with h = 1e-5 (or a sweep over 1e-3..1e-8 that keeps the best h); the symmetric
 relative error and its bands; float64 by default, with a warning for float32; a warning with a
 rescaling offer when gradients are tiny (<= 1e-10); kink tracking, so a coordinate whose
-f(x+h) and f(x-h) took different winners in a relu/max/clamp/pooling/hinge does not by itself
-fail; ~10 coordinates of EVERY tensor (biases too) or all of them; torch re-seeded before each
+f(x+h) and f(x-h) took different winners in a relu/max/clamp/pooling/hinge is checked again
+where it crosses nothing; ~10 coordinates of EVERY tensor (biases too) or all of them, rows
+exactly 0 on both sides counted apart; the depth of the network and each tensor's layer; torch re-seeded before each
 evaluation so dropout draws the same mask at f(x+h), f(x-h) and in the analytic pass (data
 augmentation never runs: the check feeds tensors, not a data pipeline). The pass rule is in
 :mod:`babysit.check.report`.
@@ -38,7 +39,9 @@ from torch import nn
 
 from ..errors import UserError
 from .batched import differences
-from .numeric import Objective, numpy_differences, select_coordinates, values_at
+from .numeric import Objective, group_positions, numpy_differences, select_coordinates, values_at
+from .resolve import resolve_rows
+from .zeros import exercising_coordinates, explain_zero_rows
 from .report import (TINY_GRADIENT, GradcheckReport, GradRow, band_warnings, best_h, make_rows,
                      sweep_entry)
 
@@ -67,10 +70,13 @@ def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *
     Returns a :class:`GradcheckReport`. Each row's relative error |a-n| / max(|a|,|n|) (0 when
     both are 0) gets a band: <= 1e-7 happy, <= 1e-4 ok, <= 1e-2 uneasy, else wrong.
 
-    Pass rule: ``report.passed`` is True when no coordinate fails and at most half of them
-    crossed a kink; a coordinate fails when its relative error is above 1e-4, its f(x+h) and
-    f(x-h) took the same winners in every relu/max/clamp/pooling op (no kink crossed), and
-    |a-n| exceeds the round-off floor 16 eps max(|f(x+h)|, |f(x-h)|) / h of the numeric value.
+    Verdict (``report.outcome``): "failed" when a coordinate's relative error is above 1e-4
+    and |a-n| exceeds the round-off floor 16 eps max(|f(x+h)|, |f(x-h)|) / h of the numeric
+    value. A coordinate whose f(x+h) and f(x-h) took different winners in a relu/max/clamp/
+    pooling op (a kink crossed) is judged on a re-check that crosses nothing: a smaller step,
+    or a one-sided difference on the clean side (:mod:`babysit.check.resolve`). Where nothing
+    resolves it the check is "inconclusive" (never "failed" for that). Rows exactly 0 on both
+    sides are counted apart (:mod:`babysit.check.zeros`). ``report.passed``: outcome "passed".
     Float32 tensors are checked as they are, with a warning.
     """
     return check_objectives({"": fn}, wrt, h=h, sweep=sweep, coords_per_tensor=coords_per_tensor,
@@ -101,21 +107,29 @@ def _check_objectives(parts, wrt, *, h, sweep, coords_per_tensor, seed, scale, b
     rows_by_h: dict[float, list[GradRow]] = {s: [] for s in steps}
     eps = {name: float(torch.finfo(t.dtype).eps) for name, t in wrt.items()}
     kink_ops: Counter = Counter()
-    fallback = None
+    not_exercised: dict[str, str] = {}
+    depth, layers, fallback = None, {}, None
     with torch.random.fork_rng(devices=_cuda_devices(wrt.values())), _progress_bar(
             len(coords) * len(steps) * len(parts), progress) as bar:
         for prefix, fn in parts.items():
             objective = Objective(fn, wrt, seed=seed, scale=scale)
-            kink_ops.update(objective.value()[1].ops)
+            f_x, at_x = objective.value()
+            kink_ops.update(at_x.ops)
             analytic = objective.analytic()
-            analytic_values = values_at(analytic, coords)
+            if objective.depth and not depth:  # the data loss's graph, not the regularization's
+                depth, layers = objective.depth, objective.layers
+            checked = coords + exercising_coordinates(coords, analytic, coords_per_tensor or 10, seed)
+            analytic_values = values_at(analytic, checked)
             for step in steps:
-                diffs, reason = differences(objective, coords, step, batched=batched,
+                diffs, reason = differences(objective, checked, step, batched=batched,
                                             chunk_size=chunk_size, analytic=analytic, progress=bar)
                 fallback = fallback or reason
-                rows_by_h[step] += make_rows(
-                    [prefix + c.name for c in coords], [c.index for c in coords], analytic_values,
-                    diffs.f_plus, diffs.f_minus, diffs.step, diffs.kink, [eps[c.name] for c in coords])
+                rows = make_rows([prefix + c.name for c in checked], [c.index for c in checked],
+                                 analytic_values, diffs.f_plus, diffs.f_minus, diffs.step, diffs.kink,
+                                 [eps[c.name] for c in checked])
+                resolve_rows(objective, checked, rows, step, at_x, f_x, eps)
+                not_exercised.update(explain_zero_rows(rows, checked, analytic, prefix))
+                rows_by_h[step] += rows
     entries = [sweep_entry(s, rows_by_h[s]) for s in steps] if len(steps) > 1 else None
     chosen = best_h(entries) if entries else steps[0]
     rows = rows_by_h[chosen]
@@ -124,7 +138,8 @@ def _check_objectives(parts, wrt, *, h, sweep, coords_per_tensor, seed, scale, b
     return GradcheckReport(rows=rows, h=chosen, dtype=_dtype_name(wrt), sweep=entries,
                            warnings=warnings, kink_ops=dict(kink_ops),
                            numeric_mode="loop" if fallback else "batched", fallback=fallback,
-                           seconds=time.perf_counter() - started, shapes=shapes)
+                           seconds=time.perf_counter() - started, shapes=shapes,
+                           not_exercised=not_exercised, depth=depth, layers=layers)
 
 
 def gradcheck_model(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor, *,
@@ -221,10 +236,9 @@ def gradcheck_numpy(f: Callable[[np.ndarray], float], x: np.ndarray, grad: np.nd
 def tiny_gradient_warnings(rows: list[GradRow], scale: float) -> list[str]:
     """Tensors whose checked gradients are all tiny but not all zero, with a scale that fixes it."""
     warnings = []
-    by_name: dict[str, float] = {}
-    for r in rows:
-        by_name[r.name] = max(by_name.get(r.name, 0.0), abs(r.analytic), abs(r.numeric))
-    for name, largest in by_name.items():
+    magnitude = np.maximum(np.abs([r.analytic for r in rows]), np.abs([r.numeric for r in rows]))
+    for name, positions in group_positions([r.name for r in rows]).items():
+        largest = float(magnitude[positions].max())
         if 0.0 < largest <= TINY_GRADIENT:
             factor = scale * 10.0 ** math.ceil(-math.log10(largest))
             warnings.append(f"gradients of {name} are tiny (at most {largest:.1e}), where floating "

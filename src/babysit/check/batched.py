@@ -35,16 +35,20 @@ class LeafSwap(TorchFunctionMode):
     """While active, torch calls that receive `leaf` get it with entry `flat` set to `value`.
 
     Inside vmap, `flat` and `value` are batched scalars: one perturbed copy per batch entry.
-    The dense copy is built only when a call needs it. ``F.linear`` does not: since
-    ``x (W + d E_ji)^T = x W^T + d x_i e_j``, it runs once on the unperturbed W and adds the
-    one-entry correction — the stack of weight copies never exists, which is what makes
-    checking every weight of an MLP cheap.
+    The dense copy is built only when a call needs it. A matrix product does not: moving entry
+    (i, j) of M by d changes ``a @ M`` by ``d a_i e_j`` (one output column) and ``M @ b`` by
+    ``d e_i b_j`` (one output row), so the product runs once on the unperturbed M and gets a
+    one-column (one-row) correction — the stack of weight copies never exists, which is what
+    makes checking every weight of an MLP cheap. This covers ``F.linear`` (modules), and
+    ``x @ W``, ``x @ W.t()``, ``W @ x``, ``torch.mm``/``matmul`` in plain closures alike.
     """
 
     def __init__(self, leaf: torch.Tensor, flat: torch.Tensor, value: torch.Tensor):
         super().__init__()
         self.leaf, self.flat, self.value = leaf, flat, value
         self._dense = None
+        self._transposed = None  # leaf.t() as handed out (unperturbed), while a product may use it
+        self._last = None  # the latest product's parts: (result, hit, column, base, j)
 
     @property
     def dense(self) -> torch.Tensor:
@@ -56,22 +60,102 @@ class LeafSwap(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if (func is F.linear and len(args) >= 2 and args[1] is self.leaf and args[0] is not self.leaf
-                and self.leaf.dim() == 2):
-            bias = args[2] if len(args) > 2 else kwargs.get("bias")
-            return self.linear(args[0], self.dense if bias is self.leaf else bias)
-        swap = lambda a: self.dense if a is self.leaf else a  # noqa: E731
-        return func(*tree_map(swap, args), **tree_map(swap, kwargs))
+        if self.leaf.dim() == 2 and args:
+            if args[0] is self.leaf and _is_transpose(func, args, kwargs):
+                self._transposed = self.leaf.detach().t()
+                return self._transposed
+            product = self._product(func, args, kwargs)
+            if product is None:
+                product = self._plus_bias(func, args, kwargs)
+            if product is not None:
+                return product
+        return func(*tree_map(self._swap, args), **tree_map(self._swap, kwargs))
 
-    def linear(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    def _plus_bias(self, func, args, kwargs):
+        """``(x @ W.t()) + b``, b a vector over the outputs, added to the two parts of the
+        product (the unperturbed outputs, the moved column) before they are put together —
+        the same sums, one pass over the stack of outputs less; None for anything else."""
+        if self._last is None or func not in ADDS or len(args) != 2 or kwargs:
+            return None
+        out, hit, column, base, j = self._last
+        bias = args[1] if args[0] is out else args[0] if args[1] is out else None
+        if not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (base.shape[-1],):
+            return None
+        return self._put_together(hit, column + bias.index_select(-1, j.reshape(1)), base + bias, j)
+
+    def _put_together(self, hit, column, base, j) -> torch.Tensor:
+        out = torch.where(hit, column, base)
+        self._last = (out, hit, column, base, j)  # a bias added next goes into the parts
+        return out
+
+    def _swap(self, a):
+        if a is self.leaf:
+            return self.dense
+        if a is not None and a is self._transposed:
+            return self.dense.t()
+        return a
+
+    def _product(self, func, args, kwargs):
+        """A matrix product with the leaf (or its transpose) as one factor, by the rank-one
+        correction; None when the call is something else."""
+        if func is F.linear and len(args) >= 2 and args[1] is self.leaf and args[0] is not self.leaf:
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            if bias is self.leaf:
+                return None
+            return self.times_right(args[0], transposed=True, bias=bias)
+        if func not in MATMULS or len(args) != 2 or kwargs:
+            return None
+        a, b = args
+        mine = (self.leaf, self._transposed)
+        if b is self.leaf and not any(a is m for m in mine):
+            return self.times_right(a, transposed=False)
+        if b is not None and b is self._transposed and not any(a is m for m in mine):
+            return self.times_right(a, transposed=True)
+        if a is self.leaf and not any(b is m for m in mine) and b.dim() >= 1:
+            return self.times_left(b)
+        return None
+
+    def _delta(self) -> torch.Tensor:
+        return self.value - self.leaf.detach().reshape(-1)[self.flat]
+
+    def times_right(self, a: torch.Tensor, transposed: bool, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``a @ M (+ bias)`` with M = leaf (in x out) or leaf.t() (leaf: out x in), entry moved."""
         weight = self.leaf.detach()
-        out_features, in_features = weight.shape
-        j, i = (self.flat // in_features).reshape(1), (self.flat % in_features).reshape(1)
-        delta = self.value - weight.reshape(-1)[self.flat]
-        base = F.linear(x, weight, bias)  # unperturbed: computed once for the whole batch
-        column = base.index_select(-1, j) + delta * x.index_select(-1, i)  # output j moves
-        hit = torch.arange(out_features, device=x.device) == j
-        return torch.where(hit, column, base)
+        if transposed:
+            n_out, n_in = weight.shape
+            j, i = self.flat // n_in, self.flat % n_in
+            base = F.linear(a, weight, bias)  # unperturbed: computed once for the whole batch
+        else:
+            n_in, n_out = weight.shape
+            i, j = self.flat // n_out, self.flat % n_out
+            base = torch.matmul(a, weight)
+        column = base.index_select(-1, j.reshape(1)) + self._delta() * a.index_select(-1, i.reshape(1))
+        hit = torch.arange(n_out, device=base.device) == j  # output j moves
+        return self._put_together(hit, column, base, j)
+
+    def times_left(self, b: torch.Tensor) -> torch.Tensor:
+        """``leaf @ b`` (leaf: m x k) with entry (i, j) moved: output row i gains d b_j."""
+        m, k = self.leaf.shape
+        i, j = self.flat // k, self.flat % k
+        base = torch.matmul(self.leaf.detach(), b)
+        dim = -2 if b.dim() >= 2 else -1
+        row = base.index_select(dim, i.reshape(1)) + self._delta() * b.index_select(dim, j.reshape(1))
+        hit = torch.arange(m, device=base.device) == i
+        return torch.where(hit.unsqueeze(-1) if dim == -2 else hit, row, base)
+
+
+ADDS = {torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__}
+MATMULS = {torch.matmul, torch.mm, torch.Tensor.matmul, torch.Tensor.mm, torch.Tensor.__matmul__}
+_TRANSPOSES = {torch.t, torch.Tensor.t, torch.Tensor.T.__get__, torch.Tensor.mT.__get__}
+
+
+def _is_transpose(func, args, kwargs) -> bool:
+    """Whether the call is a plain transpose of a matrix: t(), .T, .mT, transpose(0, 1)."""
+    if func in _TRANSPOSES:
+        return len(args) == 1 and not kwargs
+    if func in (torch.transpose, torch.Tensor.transpose) and len(args) == 3 and not kwargs:
+        return sorted(d % 2 for d in args[1:]) == [0, 1]
+    return False
 
 
 class BatchMismatch(RuntimeError):

@@ -44,8 +44,12 @@ def gradcheck_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
 
 
 def write_report(report: GradcheckReport, run_dir: RunDir | str | Path) -> None:
-    """``gradcheck/report.json`` (machine-readable) and ``gradcheck/report.txt`` (the table)."""
+    """``gradcheck/report.json`` (machine-readable), ``gradcheck/report.txt`` (the table) and,
+    after an h sweep, ``gradcheck/plots/h_sweep.png`` (error against h, log-log)."""
+    from .plot import plot_sweep  # matplotlib: loaded only when a run directory is written
+
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    plot_sweep(report, run_dir)
     run_dir.write_json("gradcheck/report.json", report.to_dict())
     run_dir.write_text("gradcheck/report.txt", str(report) + "\n")
 

@@ -182,6 +182,7 @@ class KinkRecorder(TorchDispatchMode):
         self.winners: list[torch.Tensor] = []
         self.ops: Counter = Counter()
         self.crossed = False
+        self.crossed_ops: set[str] = set()  # names of the ops whose winners differed
         self.bytes = 0
         self._position = 0
 
@@ -204,6 +205,7 @@ class KinkRecorder(TorchDispatchMode):
         i, self._position = self._position, self._position + 1
         if i >= len(ref) or ref[i].shape != winners.shape or not torch.equal(ref[i], winners):
             self.crossed = True
+            self.crossed_ops.add(func.overloadpacket.__name__)
 
     def __exit__(self, *exc):
         if self.reference is not None and self._position != len(self.reference.winners):

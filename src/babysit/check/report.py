@@ -15,25 +15,35 @@ uneasy     1e-4 .. 1e-2         should make you uncomfortable
 wrong      > 1e-2               the gradient is probably wrong
 =========  ===================  ==============================================================
 
-**Pass rule.** The check passes when (1) no coordinate *fails* and (2) at most half of the
-checked coordinates crossed a kink. A coordinate fails when all three hold:
+**Verdict.** ``passed``, ``failed`` or ``inconclusive``. A coordinate *fails* when all hold:
 
 * its relative error is above 1e-4 (verdict ``uneasy`` or ``wrong``);
-* its finite differences did not cross a kink (the winners of every max/relu/clamp/... were the
-  same at f(x+h) and f(x-h); across a kink the numeric value mixes two slopes and proves nothing);
+* it is not inconclusive: a coordinate whose centered difference crossed a kink (the winners
+  of some max/relu/clamp/... differ between f(x+h) and f(x-h): the numeric value mixes two
+  slopes) is checked again with a smaller step or a one-sided difference that crosses
+  nothing (:mod:`babysit.check.resolve`), and judged on that; only when nothing resolves it
+  is it inconclusive;
 * ``|a - n|`` exceeds the round-off floor of the numeric estimate,
   ``16 * eps * max(|f(x+h)|, |f(x-h)|) / h`` — below it the difference is floating-point noise,
   not a wrong formula (this matters for tiny gradients of a large loss).
 
-Rule (2) keeps a check from passing on kink-exempt rows alone: use fewer datapoints or a
-smaller h. For an objective without kinks, rows in the ``ok`` band pass but are listed in the
+The check fails when any coordinate fails, is inconclusive when none fails but some are
+inconclusive (``babysit gradcheck`` exits 3: not a verdict on the user's gradient), and passes
+otherwise. For an objective without kinks, rows in the ``ok`` band pass but are listed in the
 warnings, as the notes call 1e-4 too high there.
+
+Rows where analytic and numeric are both exactly 0 agree, but they say nothing about the
+formula: they are counted apart, with why they are zero (``zero_reasons``), and a tensor whose
+checked rows are all zero is reported as not exercised unless other coordinates could be
+checked (:mod:`babysit.check.api` picks them among the nonzero analytic entries).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from statistics import median
 
 import numpy as np
@@ -41,7 +51,6 @@ import numpy as np
 from .kinks import describe
 
 HAPPY, OK, UNEASY = 1e-7, 1e-4, 1e-2
-MAX_KINK_SHARE = 0.5
 ROUNDOFF_FACTOR = 16.0
 TINY_GRADIENT = 1e-10
 
@@ -70,9 +79,13 @@ def roundoff_floor(f_plus: float, f_minus: float, h: float, eps: float) -> float
     return ROUNDOFF_FACTOR * eps * max(abs(f_plus), abs(f_minus)) / h
 
 
-@dataclass
-class GradRow:
-    """One checked coordinate: tensor `name` at `index`, both gradients and the verdict."""
+class GradRow(NamedTuple):
+    """One checked coordinate: tensor `name` at `index`, both gradients and the verdict.
+
+    A tuple, not a class with a ``__dict__``: a check of every weight makes ~10,000 rows, and
+    the garbage collector stops tracking tuples of plain numbers, so a kept report adds
+    nothing to its later passes over the whole heap.
+    """
 
     name: str
     index: tuple[int, ...]
@@ -83,17 +96,31 @@ class GradRow:
     verdict: str
     abs_error: float = 0.0
     floor: float = 0.0
+    resolved: str = ""  # how a kink-crossed row was checked again ("centered h=1e-08", ...)
+    note: str = ""  # why a crossed row stayed unresolved; why a zero row is zero
+    crossed_numeric: float | None = None  # the centered difference across the kink, for the record
+
+    @property
+    def inconclusive(self) -> bool:
+        """Crossed a kink at h and nothing (smaller step, one-sided difference) resolved it."""
+        return self.kink and not self.resolved
 
     @property
     def failed(self) -> bool:
-        """The pass rule for one row (see the module docstring)."""
-        return self.rel_error > OK and not self.kink and self.abs_error > self.floor
+        """The rule for one row (see the module docstring)."""
+        return self.rel_error > OK and not self.inconclusive and self.abs_error > self.floor
+
+    @property
+    def zero(self) -> bool:
+        """Analytic and numeric both exactly 0: agreement that says nothing about the formula."""
+        return self.analytic == 0.0 and self.numeric == 0.0
 
     def to_dict(self) -> dict:
         return {"name": self.name, "index": list(self.index), "analytic": self.analytic,
                 "numeric": self.numeric, "rel_error": self.rel_error, "kink": self.kink,
                 "verdict": self.verdict, "abs_error": self.abs_error, "floor": self.floor,
-                "failed": self.failed}
+                "failed": self.failed, "resolved": self.resolved, "inconclusive": self.inconclusive,
+                "zero": self.zero, "note": self.note, "crossed_numeric": self.crossed_numeric}
 
 
 def make_row(name: str, index: tuple[int, ...], analytic: float, f_plus: float, f_minus: float,
@@ -122,7 +149,12 @@ def make_rows(names: list[str], indices: list[tuple[int, ...]], analytic, f_plus
 
 @dataclass
 class GradcheckReport:
-    """The outcome of a gradient check. ``str(report)`` is the table; ``.summary`` one line."""
+    """The outcome of a gradient check. ``str(report)`` is the table; ``.summary`` one line.
+
+    ``outcome`` is ``"passed"``, ``"failed"`` or ``"inconclusive"``; ``passed`` is True only
+    for the first. ``depth`` is the number of layers with weights between the input and the
+    loss, ``layers`` the layer (1 = next to the input) each checked tensor sits in.
+    """
 
     rows: list[GradRow]
     h: float
@@ -134,14 +166,29 @@ class GradcheckReport:
     fallback: str | None = None
     seconds: float = 0.0
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    not_exercised: dict[str, str] = field(default_factory=dict)  # tensor -> why it was not
+    depth: int | None = None
+    layers: dict[str, int] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[GradRow]:
         return [r for r in self.rows if r.failed]
 
     @property
+    def inconclusive(self) -> list[GradRow]:
+        return [r for r in self.rows if r.inconclusive]
+
+    @property
+    def zero_rows(self) -> list[GradRow]:
+        return [r for r in self.rows if r.zero]
+
+    @property
     def kinks_crossed(self) -> int:
         return sum(r.kink for r in self.rows)
+
+    @property
+    def kinks_resolved(self) -> int:
+        return sum(bool(r.resolved) for r in self.rows)
 
     @property
     def has_kinks(self) -> bool:
@@ -149,39 +196,60 @@ class GradcheckReport:
         return bool(self.kink_ops)
 
     @property
-    def too_many_kinks(self) -> bool:
-        return bool(self.rows) and self.kinks_crossed > MAX_KINK_SHARE * len(self.rows)
+    def outcome(self) -> str:
+        if not self.rows or self.failures:
+            return "failed"
+        return "inconclusive" if self.inconclusive else "passed"
 
     @property
     def passed(self) -> bool:
-        return bool(self.rows) and not self.failures and not self.too_many_kinks
+        return self.outcome == "passed"
+
+    @property
+    def zero_reasons(self) -> dict[str, int]:
+        """Why the exactly-zero rows are zero, with how many rows each reason covers."""
+        return dict(Counter(r.note or "zero here on these datapoints" for r in self.zero_rows))
 
     @property
     def worst(self) -> GradRow | None:
-        """The largest relative error that means something: no kink crossed, and not a large
+        """The largest relative error that means something: not inconclusive, and not a large
         relative error that round-off explains (a tiny gradient of a large loss)."""
-        explained = lambda r: r.kink or (r.rel_error > OK and not r.failed)  # noqa: E731
+        explained = lambda r: r.inconclusive or (r.rel_error > OK and not r.failed)  # noqa: E731
         trusted = ([r for r in self.rows if not explained(r)]
-                   or [r for r in self.rows if not r.kink] or self.rows)
+                   or [r for r in self.rows if not r.inconclusive] or self.rows)
         return max(trusted, key=lambda r: r.rel_error, default=None)
+
+    def layer_text(self, name: str) -> str:
+        layer = self.layers.get(name.split(":", 1)[-1])
+        return f"layer {layer} of {self.depth}" if layer and self.depth else ""
 
     @property
     def summary(self) -> str:
-        n, tensors = len(self.rows), len({r.name for r in self.rows})
         where = f"h={self.h:g}, {self.dtype}, {self.numeric_mode}"
-        crossed = f"{self.kinks_crossed} crossed a kink"
+        if self.depth:
+            where = f"depth {self.depth}, " + where
         if not self.rows:
             return f"gradient check FAILED: nothing to check (no coordinates); {where}"
+        zeros = len(self.zero_rows)
+        compared = len(self.rows) - zeros
+        tensors = len({r.name for r in self.rows})
+        counted = (f"{compared} coordinates of {tensors} tensors compared"
+                   + (f" (+{zeros} exactly 0 on both sides, counted apart)" if zeros else ""))
+        kinks = (f"{self.kinks_crossed} crossed a kink, {self.kinks_resolved} of them resolved"
+                 if self.kinks_crossed else "no kink crossed")
         worst = self.worst
         worst_text = f"worst relative error {worst.rel_error:.1e} ({worst.verdict}) at {label(worst)}"
-        if self.passed:
-            return f"gradient check PASSED: {n} coordinates of {tensors} tensors, {worst_text}, {crossed}; {where}"
+        idle = (f"; not exercised: {', '.join(sorted(self.not_exercised))}" if self.not_exercised else "")
+        if self.outcome == "passed":
+            return f"gradient check PASSED: {counted}, {worst_text}, {kinks}{idle}; {where}"
         if self.failures:
             bad = {r.name for r in self.failures}
-            return (f"gradient check FAILED: {len(self.failures)} of {n} coordinates disagree in "
-                    f"{', '.join(sorted(bad))}; {worst_text}, {crossed}; {where}")
-        return (f"gradient check FAILED: {crossed} of {n} coordinates, too many to trust the "
-                f"check (use fewer datapoints or a smaller h); {where}")
+            return (f"gradient check FAILED: {len(self.failures)} of {len(self.rows)} coordinates "
+                    f"disagree in {', '.join(sorted(bad))}; {worst_text}, {kinks}{idle}; {where}")
+        first = self.inconclusive[0]
+        return (f"gradient check INCONCLUSIVE: {len(self.inconclusive)} of {len(self.rows)} coordinates "
+                f"sit on a kink nothing resolves (first: {label(first)}: {first.note}); none of the "
+                f"{counted} disagrees, {worst_text}{idle}; {where}")
 
     def __str__(self) -> str:
         return format_table(self)
@@ -189,13 +257,19 @@ class GradcheckReport:
     def to_dict(self) -> dict:
         """JSON-safe: plain floats (non-finite ones as strings), lists, strings and bools."""
         return _json_safe({
-            "passed": self.passed, "summary": self.summary, "rows": [r.to_dict() for r in self.rows],
+            "passed": self.passed, "outcome": self.outcome, "summary": self.summary,
+            "rows": [r.to_dict() for r in self.rows],
             "sweep": self.sweep, "warnings": list(self.warnings), "h": self.h, "dtype": self.dtype,
-            "kinks_crossed": self.kinks_crossed, "kink_ops": dict(self.kink_ops),
+            "kinks_crossed": self.kinks_crossed, "kinks_resolved": self.kinks_resolved,
+            "inconclusive": len(self.inconclusive), "zero_rows": len(self.zero_rows),
+            "zero_reasons": self.zero_reasons, "not_exercised": dict(self.not_exercised),
+            "depth": self.depth, "layers": dict(self.layers), "kink_ops": dict(self.kink_ops),
             "numeric_mode": self.numeric_mode, "fallback": self.fallback, "seconds": self.seconds,
             "shapes": {k: list(v) for k, v in self.shapes.items()},
-            "rule": "fail when a coordinate has rel_error > 1e-4, did not cross a kink and "
-                    "|a-n| exceeds the round-off floor; or when more than half crossed a kink"})
+            "rule": "fail when a coordinate has rel_error > 1e-4 beyond the round-off floor; a "
+                    "coordinate whose difference crossed a kink is judged on a smaller step or a "
+                    "one-sided difference that crosses nothing, and is inconclusive (never a "
+                    "failure) where nothing resolves it; exactly-zero rows are counted apart"})
 
 
 def label(row: GradRow) -> str:
@@ -215,15 +289,46 @@ def band_warnings(rows: list[GradRow], has_kinks: bool) -> list[str]:
 
 
 def sweep_entry(h: float, rows: list[GradRow]) -> dict:
-    trusted = [r.rel_error for r in rows if not r.kink]
-    return {"h": h, "worst_rel_error": max(trusted, default=0.0),
-            "median_rel_error": median(trusted) if trusted else 0.0,
-            "failures": sum(r.failed for r in rows), "kinks_crossed": sum(r.kink for r in rows)}
+    """One h of the sweep: worst/median error of the rows that mean something, per tensor too."""
+    trusted = [r for r in rows if not r.inconclusive and not r.zero]
+    per_tensor: dict[str, float] = {}
+    for r in trusted:
+        per_tensor[r.name] = max(per_tensor.get(r.name, 0.0), r.rel_error)
+    errors = [r.rel_error for r in trusted]
+    return {"h": h, "worst_rel_error": max(errors, default=0.0),
+            "median_rel_error": median(errors) if errors else 0.0,
+            "failures": sum(r.failed for r in rows), "inconclusive": sum(r.inconclusive for r in rows),
+            "kinks_crossed": sum(r.kink for r in rows), "per_tensor": per_tensor}
 
 
 def best_h(entries: list[dict]) -> float:
-    """Fewest failing coordinates, then the smallest worst error, then the smaller median."""
-    return min(entries, key=lambda e: (e["failures"], e["worst_rel_error"], e["median_rel_error"]))["h"]
+    """Fewest failing, then fewest inconclusive coordinates, then the smallest worst error,
+    then the smaller median."""
+    return min(entries, key=lambda e: (e["failures"], e["inconclusive"], e["worst_rel_error"],
+                                       e["median_rel_error"]))["h"]
+
+
+def depth_remark(report: GradcheckReport) -> str | None:
+    """The notes: errors accumulate with depth; said where a deep net shows uneasy rows."""
+    uneasy = [r for r in report.rows if r.verdict in ("uneasy", "wrong") and not r.inconclusive]
+    if not report.depth or report.depth < 3 or not uneasy:
+        return None
+    where = sorted({report.layer_text(r.name) for r in uneasy if report.layer_text(r.name)})
+    return (f"the notes: relative errors accumulate with depth, so in a {report.depth}-layer net "
+            f"errors up to ~1e-2 can be fine (a 10-layer net's input gradient, say); here the "
+            f"uneasy rows sit in {', '.join(where) or 'unknown layers'} — while a single "
+            f"differentiable function at 1e-2 is almost surely wrong")
+
+
+def _mark(r: GradRow) -> str:
+    if r.failed:
+        return "  <-- fails"
+    if r.inconclusive:
+        return f"  inconclusive: {r.note}"
+    text = f"  resolved: {r.resolved}" if r.resolved else ""
+    if r.rel_error > OK:
+        text += "  (within round-off)"
+    return text
 
 
 def format_table(report: GradcheckReport) -> str:
@@ -236,34 +341,46 @@ def format_table(report: GradcheckReport) -> str:
         shape = report.shapes.get(name.split(":", 1)[-1])
         total = math.prod(shape) if shape is not None else len(rows)
         worst = max(rows, key=lambda r: r.rel_error)
-        state = "FAILS" if any(r.failed for r in rows) else "ok"
+        state = ("FAILS" if any(r.failed for r in rows) else
+                 "inconclusive" if any(r.inconclusive for r in rows) else "ok")
+        layer = report.layer_text(name)
+        zeros = sum(r.zero for r in rows)
         lines.append(f"{name}  {tuple(shape) if shape is not None else ''}  {len(rows)} of {total} "
-                     f"checked, worst {worst.rel_error:.1e} ({worst.verdict}): {state}")
-        if all(r.analytic == 0.0 and r.numeric == 0.0 for r in rows):
-            lines += [f"    all {len(rows)} exactly zero on both sides", ""]
+                     f"checked{f' ({zeros} exactly 0)' if zeros else ''}, worst {worst.rel_error:.1e} "
+                     f"({worst.verdict}){f', {layer}' if layer else ''}: {state}")
+        if name in report.not_exercised:
+            lines += [f"    NOT EXERCISED: {report.not_exercised[name]}", ""]
             continue
         lines.append(head)
         for r in rows:
             index = "(" + ", ".join(map(str, r.index)) + ")"
-            mark = ("  <-- fails" if r.failed else "  (within round-off)"
-                    if r.rel_error > OK and not r.kink else "")
             lines.append(f"    {index:<14} {r.analytic:>14.6e} {r.numeric:>14.6e} {r.rel_error:>10.1e}  "
-                         f"{'yes' if r.kink else '':<5} {r.verdict}{mark}")
+                         f"{'yes' if r.kink else '':<5} {r.verdict}{_mark(r)}")
         lines.append("")
+    if report.zero_rows:
+        reasons = "; ".join(f"{n} {why}" for why, n in report.zero_reasons.items())
+        lines.append(f"exactly 0 on both sides, counted apart ({len(report.zero_rows)} rows): {reasons}")
     if report.sweep:
-        lines.append("h sweep (worst / median relative error without kink-crossed rows):")
+        lines.append("h sweep (worst / median relative error of the rows that mean something):")
         for e in report.sweep:
             best = "  <-- best" if e["h"] == report.h else ""
             lines.append(f"    h={e['h']:<7g} worst {e['worst_rel_error']:.1e}  median "
-                         f"{e['median_rel_error']:.1e}  failing {e['failures']}  kinks {e['kinks_crossed']}{best}")
+                         f"{e['median_rel_error']:.1e}  failing {e['failures']}  inconclusive "
+                         f"{e.get('inconclusive', 0)}  kinks {e['kinks_crossed']}{best}")
         lines.append("")
     if report.numeric_mode == "numpy":
         lines.append("kinks: not tracked (NumPy code runs no torch ops to watch)")
     else:
-        lines.append(f"kink ops in the objective: {describe(report.kink_ops)}")
+        resolved = (f"; {report.kinks_crossed} coordinates crossed one at h, {report.kinks_resolved} "
+                    f"resolved by a smaller step or a one-sided difference" if report.kinks_crossed else "")
+        lines.append(f"kink ops in the objective: {describe(report.kink_ops)}{resolved}")
+    if report.depth:
+        lines.append(f"depth: {report.depth} layers with weights between input and loss (the notes: "
+                     "relative errors accumulate with depth; ~1e-2 can be fine in a 10-layer net)")
     if report.fallback:
         lines.append(f"numeric side ran as a plain loop: {report.fallback}")
-    for w in report.warnings:
+    remark = depth_remark(report)
+    for w in report.warnings + ([remark] if remark else []):
         lines.append(f"warning: {w}")
     lines.append(report.summary)
     return "\n".join(lines)

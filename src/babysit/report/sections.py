@@ -126,8 +126,17 @@ def gradcheck_section(run: RunFiles, info: dict, status: str) -> Section:
                        "'babysit gradcheck' (or 'babysit run')", extra)
     rep = read.data
     passed = bool(rep.get("passed"))
-    body = f"<p>{badge('ok' if passed else 'fail', 'passed' if passed else 'failed')}"
+    outcome = rep.get("outcome") if rep.get("outcome") in ("passed", "failed", "inconclusive") \
+        else ("passed" if passed else "failed")
+    status_of = {"passed": "ok", "failed": "fail", "inconclusive": "warn"}
+    body = f"<p>{badge(status_of[outcome], outcome)}"
     body += f" {e(rep['rule'])}</p>" if isinstance(rep.get("rule"), str) else "</p>"
+    if rep.get("zero_rows"):  # 0 = 0 rows agree without testing anything: said apart
+        reasons = "; ".join(f"{n} {why}" for why, n in (rep.get("zero_reasons") or {}).items())
+        body += f"<p>{e(rep['zero_rows'])} rows exactly 0 on both sides, counted apart: {e(reasons)}</p>"
+    if rep.get("depth"):
+        body += (f"<p>Depth {e(rep['depth'])} (layers with weights); the notes: relative errors "
+                 "accumulate with depth, so ~1e-2 can be fine far from the loss of a deep net.</p>")
     for w in rep.get("warnings", []) or []:
         body += f"<p class=\"warn\">⚠ {e(w)}</p>"
     rows = rep.get("rows", []) or []
@@ -141,8 +150,7 @@ def gradcheck_section(run: RunFiles, info: dict, status: str) -> Section:
         if rows:
             body += "<h3>Step size sweep</h3>" + table(rows)
     body += extra
-    return Section("gradcheck", "Gradient check", "ok" if passed else "fail",
-                   rep.get("summary") or ("passed" if passed else "failed"), body)
+    return Section("gradcheck", "Gradient check", status_of[outcome], rep.get("summary") or outcome, body)
 
 
 def preflight_section(run: RunFiles, info: dict, status: str) -> Section:
