@@ -262,8 +262,7 @@ def _waiting_for(study_name: str, current: str | None, trials) -> str:
     if current is None:
         return f"the master of study {study_name!r} to start its next stage"
     running = sum(1 for t in trials if t.state == TrialState.RUNNING)
-    return (f"{running} trial(s) of {current!r} still running on other workers "
-            "(its budget is taken; then the next stage)")
+    return f"{running} trial(s) of {current!r} still running on other workers"
 
 
 def _progress(state: dict, trials) -> tuple:
