@@ -150,3 +150,31 @@ def test_a_joined_worker_says_what_it_waits_for_and_leaves_when_nothing_changes(
     lines = done.stdout.splitlines()
     assert lines[0] == f"waiting for {waits_for} (leaving after 2 s without a change)"
     assert lines[1].startswith("leaving: nothing changed in the study for 2 s")
+
+
+def test_the_master_finds_a_silent_worker_on_another_machine_by_its_heartbeat_file(tmp_path):
+    """On the journal, a worker on another host cannot be asked whether it lives: while its
+    heartbeat file changes its trial is left alone; once it stops for the grace period, the
+    trial is found orphaned (and the master retries it). Old code: never found."""
+    import time
+
+    from babysit.search.heartbeat import SilentWorkers, beat_forever, heartbeat_dir
+    from babysit.search.retry import orphaned
+
+    journal = tmp_path / "study.journal"
+    study = optuna.create_study(storage=open_storage(str(journal)))
+    trial = study.ask()
+    trial.set_user_attr("worker", "elsewhere:4242")  # a worker on another machine
+    beat_forever(journal, "elsewhere:4242", 0.05)
+    watch = SilentWorkers(journal, grace_s=0.5)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:  # beating: never orphaned, however long
+        assert orphaned(study.get_trials(), all_local=True, silent=watch.silent) == []
+        time.sleep(0.05)
+    silent = SilentWorkers(journal, grace_s=0.5)  # another worker that never beat
+    other = study.ask()
+    other.set_user_attr("worker", "elsewhere:777")
+    assert not (heartbeat_dir(journal) / "elsewhere:777").exists()
+    assert orphaned(study.get_trials(), all_local=True, silent=silent.silent) == []  # first look
+    time.sleep(0.7)
+    assert [t.number for t in orphaned(study.get_trials(), all_local=True, silent=silent.silent)] == [1]

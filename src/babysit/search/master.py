@@ -30,6 +30,7 @@ from ..errors import UserError
 from ..rundir import RunDir
 from . import fingerprint, results
 from .alarms import border_alarms
+from .heartbeat import SilentWorkers
 from .retry import budget_used, fail_and_retry, has_waiting, orphaned, retried_numbers, retry, worker_tag
 from .samplers import check_names, grid_size
 from .space import Space, apply
@@ -440,6 +441,7 @@ class Supervisor:
         self.restarts = 0
         self.max_restarts = 3 * master.workers + 3
         self.next_stale_check = 0.0
+        self.silent_workers = SilentWorkers(master.storage_url, master.search["grace_period"])
 
     def watch(self, study, spec: StageSpec) -> None:
         """Return when the stage's budget is spent and none of its trials still runs."""
@@ -497,14 +499,17 @@ class Supervisor:
 
     def _tend(self) -> None:
         """Restart workers that died, after failing their trials and queueing retries. On the
-        local journal, also retry trials whose worker is gone without our noticing (killed
-        between asking for a trial and saying who runs it, or before a --resume)."""
+        journal, also retry trials whose worker is gone without our noticing (killed between
+        asking for a trial and saying who runs it, before a --resume, or on another machine:
+        its heartbeat file stopped, see :mod:`.heartbeat`); on a database, trials whose
+        heartbeat stopped."""
         for slot, proc in enumerate(self.procs):
             if proc is not None and proc.poll() is not None:
                 self._bury(proc, slot)
                 self.procs[slot] = self._launch(slot)
         if not is_database(self.master.storage_url):
-            for frozen in orphaned(self.study.get_trials(deepcopy=False), all_local=True):
+            for frozen in orphaned(self.study.get_trials(deepcopy=False), all_local=True,
+                                   silent=self.silent_workers.silent):
                 fail_and_retry(self.study, frozen, "its worker was gone")
         elif time.monotonic() >= self.next_stale_check:
             self._fail_stale_trials()

@@ -109,10 +109,11 @@ def retry_stale_trial(study, frozen) -> None:
 
 
 def orphaned(trials, dead_tags: set[str] | None = None, *, all_local: bool = False,
-             untagged_after_s: float = 30.0) -> list:
+             untagged_after_s: float = 30.0, silent=None) -> list:
     """RUNNING trials whose worker is gone: its tag is in `dead_tags`, or (with `all_local`) it
     ran on this host in a process that no longer exists, or it never said which worker runs it
-    although it started `untagged_after_s` ago (a worker tags a trial right after asking)."""
+    although it started `untagged_after_s` ago (a worker tags a trial right after asking), or
+    it ran on another host and `silent(tag)` says its heartbeat stopped."""
     import datetime
 
     from optuna.trial import TrialState
@@ -130,5 +131,7 @@ def orphaned(trials, dead_tags: set[str] | None = None, *, all_local: bool = Fal
             if t.datetime_start is None or (now - t.datetime_start).total_seconds() > untagged_after_s:
                 found.append(t)
         elif all_local and tag.rsplit(":", 1)[0] == host and not pid_alive(int(tag.rsplit(":", 1)[1])):
+            found.append(t)
+        elif silent is not None and tag and tag.rsplit(":", 1)[0] != host and silent(tag):
             found.append(t)
     return found

@@ -191,7 +191,8 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     import optuna
     import torch
 
-    from .storage import open_storage
+    from .heartbeat import beat_forever
+    from .storage import heartbeat_interval, is_database, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if threads:
@@ -203,6 +204,8 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     attrs = _study_attrs(store, study_name, storage, wait_s, poll_s, on_wait)
     check_same_experiment(attrs, config, study_name, _config_fix(attrs))
     run_dir = RunDir(run_dir)
+    if not is_database(storage):  # a database keeps the heartbeats itself
+        beat_forever(storage, worker_tag(), heartbeat_interval(config["search"]["grace_period"]))
     if STAGE_ATTR in attrs:
         return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
     done, workers = 0, {}
