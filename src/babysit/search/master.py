@@ -11,7 +11,8 @@ all stages are drawn at the end.
 
 Ctrl-C ends the workers (their running trials are marked interrupted), records where the
 search stopped, and ``--resume`` continues from there: finished stages are kept, the running
-stage's interrupted or orphaned trials are retried from their last checkpoints.
+stage's interrupted or orphaned trials are retried from their last checkpoints. One master
+runs in a run directory at a time (:class:`SearchLock`).
 """
 
 from __future__ import annotations
