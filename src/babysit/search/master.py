@@ -32,7 +32,8 @@ from ..rundir import RunDir
 from . import fingerprint, results
 from .alarms import border_alarms
 from .heartbeat import SilentWorkers
-from .retry import budget_used, fail_and_retry, has_waiting, orphaned, retried_numbers, retry, worker_tag
+from .retry import (budget_used, fail_and_retry, has_waiting, is_duplicate, orphaned, retried_numbers, retry,
+                    worker_tag)
 from .samplers import check_names, grid_size
 from .space import Space, apply
 from .stages import StageSpec, extend_to_edges, narrow, parse_stages, widen_limits
@@ -165,14 +166,15 @@ class Master:
         return records
 
     def _check_recorded_studies(self) -> None:
-        """On --resume: every stage stages.json records must be in the storage (a journal
-        emptied or replaced, or another database, would start the stages over silently)."""
+        """On --resume: the search's study and every stage stages.json records must be in the
+        storage (a journal emptied or replaced, or another database, would start the stages
+        over silently, or fail on a missing study)."""
         names = {s.study_name for s in self.storage.get_all_studies()}
-        missing = [r["study"] for r in self.records if r["study"] not in names]
+        missing = [name for name in [self.study_name] + [r["study"] for r in self.records] if name not in names]
         if missing:
-            raise UserError(f"the study storage {redact(self.storage_url)} holds no study {missing[0]!r}, "
-                            f"which {self.run_dir.path}/search/stages.json records: resume with the "
-                            "storage the search was started with, or start a new search")
+            raise UserError(f"the study storage {redact(self.storage_url)} holds no study {missing[0]!r} of "
+                            f"the search in {self.run_dir.path}: resume with the storage and study name "
+                            "the search was started with, or start a new search")
 
     def _check_experiment(self) -> None:
         """On --resume: the experiment must be the one the search's trials trained."""
@@ -269,7 +271,8 @@ class Master:
                 retry(study, frozen, "interrupted")
 
     def _rank_stage(self, study, index: int) -> list[dict]:
-        return results.rank([results.trial_record(t, index) for t in study.get_trials(deepcopy=False)])
+        return results.rank([results.trial_record(t, index) for t in study.get_trials(deepcopy=False)
+                             if not is_duplicate(t)])
 
     def _after_stage(self, spec: StageSpec, ranked: list[dict], limits: Space):
         """Record the stage, raise its border alarms, and plan the next stage's space."""
@@ -328,7 +331,8 @@ class Master:
         rows = []
         for record in self.records:
             study = optuna.load_study(study_name=record["study"], storage=self.storage)
-            rows += [results.trial_record(t, record["index"]) for t in study.get_trials(deepcopy=False)]
+            rows += [results.trial_record(t, record["index"]) for t in study.get_trials(deepcopy=False)
+                     if not is_duplicate(t)]
         return results.rank(rows)
 
     def _write_stages(self) -> None:
@@ -550,7 +554,7 @@ class Supervisor:
         from optuna.trial import TrialState
 
         retried = retried_numbers(trials)
-        finished = [t for t in trials if t.state.is_finished()]
+        finished = [t for t in trials if t.state.is_finished() and not is_duplicate(t)]
         done_count = sum(1 for t in finished if not (t.state == TrialState.FAIL and t.number in retried))
         ranked = results.rank([results.trial_record(t, self.spec.index) for t in finished])
         scored = [r for r in ranked if r["state"] in ("complete", "pruned") and r["val_acc"] is not None]
