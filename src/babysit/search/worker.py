@@ -182,11 +182,11 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     machines join with ``babysit worker CONFIG --storage URL --study NAME``). A worker started
     by a local master (`master_pid`) leaves when that master dies; one that joined leaves when
     nothing has changed for ``search.idle_timeout`` seconds, and says through `on_wait` what it
-    waits for. With `wait_s`, a worker
-    started before the master waits that long for the study to appear, warm, and calls
-    `on_wait(message)` once if it has to wait. With
+    waits for. With `wait_s`, a worker started before the master waits that long for the study
+    to appear, warm, and calls `on_wait(message)` once if it has to wait. With
     `start_together`, the master's local workers wait for each other after warming up
-    (:func:`wait_for_peers`).
+    (:func:`wait_for_peers`). A config whose experiment differs from the search's is refused
+    (:mod:`.fingerprint`).
     """
     import optuna
     import torch
