@@ -67,13 +67,14 @@ DAMAGE = {  # name: (file under search/, its new content or a function of the ol
     "torn line inside the journal": ("study.journal", lambda old: old + TORN + '{"op_code": 2}\n'),
     "JSON that is no journal": ("study.journal", lambda old: '{"a": 1}\n'),
     "binary journal": ("study.journal", lambda old: "\udcff\udcfe\n"),
+    "text without a newline": ("study.journal", lambda old: "hello"),  # not mended: refused, untouched
     "empty journal": ("study.journal", lambda old: ""),
     "truncated stages.json": ("stages.json", lambda old: old[:len(old) // 2]),
     "empty stages.json": ("stages.json", lambda old: ""),
     "stages.json of numbers": ("stages.json", lambda old: "[1, 2]\n"),
     "stages.json an object": ("stages.json", lambda old: '{"index": 1}\n'),
 }
-WORKER_DAMAGE = [k for k in DAMAGE if "journal" in k and "stages" not in k]
+WORKER_DAMAGE = [k for k, (name, _) in DAMAGE.items() if name == "study.journal"]
 
 
 def damaged_copy(finished_run, tmp_path, damage):
@@ -104,9 +105,11 @@ def test_resume_refuses_damaged_records_in_one_line(finished_run, tmp_path, dama
 @pytest.mark.parametrize("damage", WORKER_DAMAGE)
 def test_a_worker_refuses_a_damaged_journal_in_one_line(finished_run, tmp_path, damage, babysit):
     run = damaged_copy(finished_run, tmp_path, damage)
+    journal = (run / "search/study.journal").read_bytes()
     done = babysit("worker", run / "config.toml", "--storage", run / "search/study.journal",
                    "--study", "default", "--run-dir", run, "-q")
     assert_one_line_refusal(done)
+    assert (run / "search/study.journal").read_bytes() == journal
 
 
 def test_resume_mends_a_torn_journal_tail_and_goes_on(finished_run, tmp_path, babysit):

@@ -85,22 +85,25 @@ def unreadable(path: Path, why: str) -> str:
 
 def check_journal(path: Path, lock) -> None:
     """Refuse a file that is not an Optuna journal (one JSON object with an ``op_code`` per
-    line); mend a torn last line first (see :func:`mend_torn_tail`)."""
+    line), before anything is written to it; then mend a torn last line (taking the lock
+    does, see :func:`mend_torn_tail`)."""
     from optuna.storages.journal._storage import JournalOperation
 
-    lock.acquire()  # mends the tail
-    try:
-        with open(path, "rb") as f:
-            for number, line in enumerate(f, 1):
-                try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    raise UserError(unreadable(path, f"line {number} is not JSON")) from None
-                op = record.get("op_code") if isinstance(record, dict) else None
-                if not isinstance(op, int) or op not in set(JournalOperation):
-                    raise UserError(unreadable(path, f"line {number} is no journal operation"))
-    finally:
-        lock.release()
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):  # a torn record (or one being appended) starts like one
+                if not line.lstrip().startswith(b"{"):
+                    raise UserError(unreadable(path, f"line {number} is not JSON"))
+                break
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise UserError(unreadable(path, f"line {number} is not JSON")) from None
+            op = record.get("op_code") if isinstance(record, dict) else None
+            if not isinstance(op, int) or op not in set(JournalOperation):
+                raise UserError(unreadable(path, f"line {number} is no journal operation"))
+    lock.acquire()
+    lock.release()
 
 
 def mend_torn_tail(path: Path) -> None:
