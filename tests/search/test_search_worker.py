@@ -158,23 +158,26 @@ def test_the_master_finds_a_silent_worker_on_another_machine_by_its_heartbeat_fi
     trial is found orphaned (and the master retries it). Old code: never found."""
     import time
 
-    from babysit.search.heartbeat import SilentWorkers, beat_forever, heartbeat_dir
+    from babysit.search.heartbeat import SilentWorkers, beating, heartbeat_dir
     from babysit.search.retry import orphaned
 
     journal = tmp_path / "study.journal"
     study = optuna.create_study(storage=open_storage(str(journal)))
     trial = study.ask()
     trial.set_user_attr("worker", "elsewhere:4242")  # a worker on another machine
-    beat_forever(journal, "elsewhere:4242", 0.05)
     watch = SilentWorkers(journal, grace_s=0.5)
-    deadline = time.monotonic() + 1.5
-    while time.monotonic() < deadline:  # beating: never orphaned, however long
-        assert orphaned(study.get_trials(), all_local=True, silent=watch.silent) == []
-        time.sleep(0.05)
-    silent = SilentWorkers(journal, grace_s=0.5)  # another worker that never beat
-    other = study.ask()
-    other.set_user_attr("worker", "elsewhere:777")
-    assert not (heartbeat_dir(journal) / "elsewhere:777").exists()
-    assert orphaned(study.get_trials(), all_local=True, silent=silent.silent) == []  # first look
-    time.sleep(0.7)
-    assert [t.number for t in orphaned(study.get_trials(), all_local=True, silent=silent.silent)] == [1]
+    with beating(journal, "elsewhere:4242", 0.05):
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # beating: never orphaned, however long
+            assert orphaned(study.get_trials(), all_local=True, silent=watch.silent) == []
+            time.sleep(0.05)
+        other = study.ask()  # and another worker there, that never beat
+        other.set_user_attr("worker", "elsewhere:777")
+        assert not (heartbeat_dir(journal) / "elsewhere:777").exists()
+        assert orphaned(study.get_trials(), all_local=True, silent=watch.silent) == []  # first look
+        time.sleep(0.7)
+        assert [t.number for t in orphaned(study.get_trials(), all_local=True, silent=watch.silent)] == [1]
+    assert not (heartbeat_dir(journal) / "elsewhere:4242").exists()  # left in order: file removed
+    orphaned(study.get_trials(), all_local=True, silent=watch.silent)  # sees the last change
+    time.sleep(0.7)  # its beats stopped: a grace period later its trial is orphaned too
+    assert [t.number for t in orphaned(study.get_trials(), all_local=True, silent=watch.silent)] == [0, 1]

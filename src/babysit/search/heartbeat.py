@@ -13,10 +13,10 @@ clocks of two machines (and the file server's mtimes) need not agree.
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -24,26 +24,32 @@ def heartbeat_dir(journal: str | os.PathLike) -> Path:
     return Path(f"{journal}.heartbeats")
 
 
-def beat_forever(journal: str | os.PathLike, tag: str, interval_s: float) -> threading.Thread:
-    """Start a daemon thread that rewrites this worker's heartbeat file every `interval_s`
-    (it dies with the process, which is the point)."""
+@contextmanager
+def beating(journal: str | os.PathLike, tag: str, interval_s: float):
+    """While the block runs, a thread rewrites this worker's heartbeat file every `interval_s`.
+    A worker that leaves in order removes its file; one killed leaves it, still, and silent."""
     path = heartbeat_dir(journal) / tag
+    stop = threading.Event()
 
     def beat():
         count = 0
-        while True:
+        while not stop.is_set():
             count += 1
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(f"{count}\n")
             except OSError:
                 pass  # a file server hiccup: the next beat tries again
-            time.sleep(interval_s)
+            stop.wait(interval_s)
 
     thread = threading.Thread(target=beat, name="babysit-heartbeat", daemon=True)
     thread.start()
-    atexit.register(path.unlink, missing_ok=True)  # a worker that leaves in order: no file left
-    return thread
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        path.unlink(missing_ok=True)
 
 
 class SilentWorkers:

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..config import to_toml
@@ -191,7 +192,7 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     import optuna
     import torch
 
-    from .heartbeat import beat_forever
+    from .heartbeat import beating
     from .storage import heartbeat_interval, is_database, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -204,10 +205,20 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     attrs = _study_attrs(store, study_name, storage, wait_s, poll_s, on_wait)
     check_same_experiment(attrs, config, study_name, _config_fix(attrs))
     run_dir = RunDir(run_dir)
-    if not is_database(storage):  # a database keeps the heartbeats itself
-        beat_forever(storage, worker_tag(), heartbeat_interval(config["search"]["grace_period"]))
-    if STAGE_ATTR in attrs:
-        return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
+    # On a journal shared with other machines, the master hears this worker by its heartbeat
+    # file; a database keeps the heartbeats itself.
+    interval = heartbeat_interval(config["search"]["grace_period"])
+    with nullcontext() if is_database(storage) else beating(storage, worker_tag(), interval):
+        if STAGE_ATTR in attrs:
+            return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
+        return follow_search(config, store, study_name, run_dir, seed=seed, max_trials=max_trials,
+                             poll_s=poll_s, master_pid=master_pid, on_wait=on_wait)
+
+
+def follow_search(config, store, study_name, run_dir, *, seed, max_trials, poll_s, master_pid, on_wait) -> int:
+    """Run trials of the search's current stage, stage after stage, until it is finished."""
+    import optuna
+
     done, workers = 0, {}
     # A local master's workers live as long as it does; a worker that joined from elsewhere
     # leaves once nothing has happened for search.idle_timeout (its master may be dead).
