@@ -261,9 +261,8 @@ class IdleWatch:
             self.said = waiting_for
             limit = f" (leaving after {self.timeout_s:g} s without a change)" if self.timeout_s else ""
             self.say(f"waiting for {waiting_for}{limit}")
-        idle_s = time.monotonic() - self.since
-        if self.timeout_s and idle_s >= self.timeout_s:
-            self.say(f"leaving: nothing changed in the study for {idle_s:.0f} s (search.idle_timeout); "
+        if self.timeout_s and time.monotonic() - self.since >= self.timeout_s:
+            self.say(f"leaving: nothing changed in the study for {self.timeout_s:g} s (search.idle_timeout); "
                      "if its master died, resume the search with babysit search --resume RUN_DIR "
                      "and start this worker again")
             return True
