@@ -68,6 +68,7 @@ DAMAGE = {  # name: (file under search/, its new content or a function of the ol
     "JSON that is no journal": ("study.journal", lambda old: '{"a": 1}\n'),
     "binary journal": ("study.journal", lambda old: "\udcff\udcfe\n"),
     "text without a newline": ("study.journal", lambda old: "hello"),  # not mended: refused, untouched
+    "an operation without its fields": ("study.journal", lambda old: old + '{"op_code": 4}\n'),
     "empty journal": ("study.journal", lambda old: ""),
     "truncated stages.json": ("stages.json", lambda old: old[:len(old) // 2]),
     "empty stages.json": ("stages.json", lambda old: ""),

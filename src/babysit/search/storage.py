@@ -74,7 +74,8 @@ def open_storage(url: str, grace_s: int = GRACE_S):
         check_journal(path, lock)
     try:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
-    except (ValueError, KeyError, AssertionError, TypeError) as exc:  # records that do not fit together
+    except (ValueError, KeyError, IndexError, AssertionError, TypeError, AttributeError) as exc:
+        # operations that do not fit together (a hand-edited or spliced journal)
         raise UserError(unreadable(path, f"{type(exc).__name__}: {exc}")) from None
 
 
