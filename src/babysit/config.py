@@ -141,6 +141,8 @@ DEFAULTS: dict[str, Any] = {
         "border": 0.1,  # border alarm: best trial in the outer 10% of a range (log space if log)
         "auto_widen": False,  # let an alarmed edge move outwards for the next stage
         "grid_points": 4,  # values per numeric hyperparameter for the grid sampler
+        "grace_period": 60,  # s without a worker's heartbeat before its trial is retried (database)
+        "idle_timeout": 1800,  # s an extra babysit worker waits while nothing changes, then leaves (0: never)
         # Hyperparameters to search: config key -> {low, high[, log][, int]} or {choices}.
         "space": {
             "optim.lr": {"low": 1e-6, "high": 1.0, "log": True},  # the notes' 10**uniform(-6, ...)

@@ -112,3 +112,49 @@ def test_kill_worker_then_kill_search_then_resume(tmp_path, tiny_config, cli, cl
     assert continued and any(t.user_attrs["trained"]["epochs_trained"] < EPOCHS for t in continued)
     assert not list(run_dir.glob("trials/*/.*.tmp"))
     assert (run_dir / "search/leaderboard.json").is_file()
+
+
+def test_a_second_master_is_refused_and_a_resume_after_a_kill_draws_new_settings(
+        tmp_path, tiny_config, cli, cli_env, capsys):
+    """Old code: a second master ran on the same run directory, and after kill -9 and
+    --resume the workers' seeds started over: the stage trained its first settings again."""
+    from babysit.cli import main
+
+    config = tiny_config(stages=[{"trials": 8, "epochs": 3}])
+    config["data"]["limit"] = 0
+    config["model"].update(width=64)
+    config["train"]["batch_size"] = 16
+    config["search"]["space"] = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True},
+                                 "model.dropout": {"low": 0.0, "high": 0.5}}
+    path = tmp_path / "exp.toml"
+    path.write_text(to_toml(config))
+    run_dir = tmp_path / "run"
+    master = subprocess.Popen(cli("search", str(path), "--run-dir", str(run_dir), "--workers", "2", "-q"),
+                              env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: sum(t.state.name == "COMPLETE" for t in stage_trials(run_dir)) >= 2,
+                 what="two complete trials")
+        capsys.readouterr()
+        assert main(["search", "--resume", str(run_dir), "-q"]) == 2  # the first master holds the lock
+        refusal = capsys.readouterr().err
+        assert f"another babysit search (pid {master.pid}) is running in {run_dir}" in refusal
+        workers = children(master.pid)
+        master.kill()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        master.wait(timeout=30)
+    finally:
+        if master.poll() is None:
+            master.kill()
+    # the kill dropped the lock with its holder: the resume runs
+    done = subprocess.run(cli("search", "--resume", str(run_dir), "--workers", "2", "-q"),
+                          env=cli_env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = stage_trials(run_dir)
+    drawn = [tuple(sorted(t.params.items())) for t in trials if t.params and "retry_of" not in t.user_attrs]
+    assert len(drawn) >= 8 and len(set(drawn)) == len(drawn)  # no setting drawn twice
+    assert not any("duplicate_of" in t.user_attrs for t in trials)  # the seeds did not repeat
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 8

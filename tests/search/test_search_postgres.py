@@ -73,3 +73,60 @@ def test_workers_share_a_postgres_study(tmp_path, tiny_config, cli, cli_env):
             joiner.kill()
         delete_studies(url, [name] + stages)
     assert name not in {s.study_name for s in open_storage(url).get_all_studies()}
+
+
+def test_a_killed_extra_worker_does_not_hang_the_search(tmp_path, tiny_config, cli, cli_env):
+    """kill -9 of a joined worker mid-trial: its trial stays RUNNING and takes the stage's last
+    place in the budget, so no worker asks Optuna for another trial (where Optuna looks for
+    stale trials). Old code: the search hung forever. Now the master finds the stale trial
+    after search.grace_period (3 s here) and its retry continues from the dead trial's
+    checkpoints (the run directory is shared, as on a cluster's file system)."""
+    import signal
+    import time
+
+    url = reachable_url()
+    name = f"babysit-test-{uuid.uuid4().hex[:10]}"
+    config = tiny_config(stages=[{"trials": 2, "epochs": 3}], study=name, grace_period=3)
+    config["data"]["limit"] = 0
+    config["model"].update(width=64)
+    config["train"]["batch_size"] = 16  # about 0.2 s an epoch: caught mid-trial
+    config["search"]["space"] = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True}}
+    (tmp_path / "exp.toml").write_text(to_toml(config))
+    run_dir = tmp_path / "run"
+    joiner = subprocess.Popen(cli("worker", str(tmp_path / "exp.toml"), "--storage", url, "--study", name,
+                                  "--run-dir", str(run_dir), "--wait", "120", "--poll", "0.2"),
+                              env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    master = None
+    try:
+        assert "waiting up to 120 s for study" in joiner.stdout.readline()
+        master = subprocess.Popen(cli("search", str(tmp_path / "exp.toml"), "--run-dir", str(run_dir),
+                                      "--storage", url, "--workers", "1", "-q"),
+                                  env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tag = f":{joiner.pid}"
+        deadline = time.time() + 120
+        victim = None
+        while victim is None and time.time() < deadline:
+            try:
+                trials = optuna.load_study(study_name=f"{name}.stage1", storage=open_storage(url)).get_trials()
+            except KeyError:  # not created yet
+                trials = []
+            victim = next((t for t in trials if t.state.name == "RUNNING"
+                           and t.user_attrs.get("worker", "").endswith(tag)
+                           and list(run_dir.glob(f"trials/{t._trial_id}/epoch_*.pt"))), None)
+            time.sleep(0.1)
+        assert victim is not None, "the joined worker never ran a trial"
+        joiner.send_signal(signal.SIGKILL)
+        out, _ = master.communicate(timeout=150)  # old code: never returned
+        assert master.returncode == 0, out
+        trials = optuna.load_study(study_name=f"{name}.stage1", storage=open_storage(url)).get_trials()
+        failed = next(t for t in trials if t.number == victim.number)
+        assert failed.state.name == "FAIL"
+        [retry] = [t for t in trials if t.user_attrs.get("retry_of") == victim.number]
+        assert retry.state.name == "COMPLETE" and retry.user_attrs["continue_from"] == victim._trial_id
+        assert retry.user_attrs["trained"]["epochs"] == 3 > retry.user_attrs["trained"]["epochs_trained"]
+        assert sum(t.state.name == "COMPLETE" for t in trials) == 2
+    finally:
+        for proc in (joiner, master):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        delete_studies(url, [name, f"{name}.stage1"])

@@ -67,3 +67,13 @@ def test_bad_stages_are_user_errors(stages, fragment):
     with pytest.raises(UserError, match=None) as info:
         parse_stages(config)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("key, value", [("grace_period", 0), ("grace_period", -5), ("idle_timeout", -1)])
+def test_heartbeat_and_idle_times_are_checked(key, value):
+    from babysit.config import load_config
+    from babysit.errors import UserError
+
+    config = load_config(overrides=[f"search.{key}={value}"])
+    with pytest.raises(UserError, match=f"search.{key} must be a number of seconds >= "):
+        parse_stages(config)

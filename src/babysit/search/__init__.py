@@ -10,6 +10,8 @@ alarms say when a range was too narrow. Modules, one concept each:
 - :mod:`.alarms`    the border alarm
 - :mod:`.worker`    one worker process: sample, train, report, prune
 - :mod:`.retry`     budgets, and retrying trials of workers that died
+- :mod:`.heartbeat` heartbeat files on the journal, for workers on other machines
+- :mod:`.fingerprint` the experiment every worker must train (a different config is refused)
 - :mod:`.master`    :func:`run_search`: stages, worker processes, progress, Ctrl-C, resume
 - :mod:`.storage`   journal file in the run directory, or PostgreSQL for many machines
 - :mod:`.results`   leaderboard, plots, :func:`top_trials`

@@ -11,7 +11,8 @@ all stages are drawn at the end.
 
 Ctrl-C ends the workers (their running trials are marked interrupted), records where the
 search stopped, and ``--resume`` continues from there: finished stages are kept, the running
-stage's interrupted or orphaned trials are retried from their last checkpoints.
+stage's interrupted or orphaned trials are retried from their last checkpoints. One master
+runs in a run directory at a time (:class:`SearchLock`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import to_toml
+from ..config import load_config, to_toml
 from ..errors import UserError
 from ..rundir import RunDir
-from . import results
+from . import fingerprint, results
 from .alarms import border_alarms
-from .retry import budget_used, fail_and_retry, has_waiting, orphaned, retried_numbers, retry, worker_tag
+from .heartbeat import SilentWorkers
+from .retry import (budget_used, fail_and_retry, has_waiting, is_duplicate, orphaned, retried_numbers, retry,
+                    worker_tag)
 from .samplers import check_names, grid_size
 from .space import Space, apply
 from .stages import StageSpec, extend_to_edges, narrow, parse_stages, widen_limits
@@ -38,6 +41,7 @@ from .storage import default_storage, is_database, redact
 from .worker import SEARCH_ATTR, STAGE_ATTR, remove_partial_files
 
 POLL_S = 0.3
+LAUNCHES_ATTR = "babysit_launches"  # on the search's study: worker processes started so far
 
 
 @dataclass
@@ -78,17 +82,27 @@ class Master:
         self.alarms: list[dict] = []
         self.launches = 0
         self.finished = False
+        self.lock = None  # search/.lock, held while this master runs
+        self.experiment: dict = {}  # fingerprint.record() of the experiment the trials train
 
     # ------------------------------------------------------------------ the stages
 
     def run(self) -> SearchResult:
         import optuna
 
-        from .storage import open_storage
-
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self._prepare_run_dir()
-        self.storage = open_storage(self.storage_url)
+        try:
+            self._prepare_run_dir()
+            return self._run_stages()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _run_stages(self) -> SearchResult:
+        self.storage = self._open_storage()
+        if self.resume:
+            self._check_recorded_studies()
+            self._check_experiment()
         self._announce()
         limits = self.base_space
         space = self.base_space
@@ -117,15 +131,61 @@ class Master:
             if not stages_file.exists():
                 raise UserError(f"{self.run_dir.path} holds no search to resume (no search/stages.json): "
                                 "give the run directory that babysit search wrote")
-            self.records = self.run_dir.read_json("search/stages.json")
-            self.alarms = self.run_dir.read_json("search/alarms.json", [])
+            self.records = self._read_records("search/stages.json", required=("index", "study", "spec", "status"))
+            self.alarms = self._read_records("search/alarms.json", required=("stage",))
         elif stages_file.exists():
             raise UserError(f"{self.run_dir.path} already holds a search: continue it with "
                             f"--resume {self.run_dir.path}, or choose another --run-dir")
         self.run_dir.path.mkdir(parents=True, exist_ok=True)
+        self.lock = SearchLock.take(self.run_dir)
+        if not self.resume and stages_file.exists():  # a master that started as we checked
+            raise UserError(f"{self.run_dir.path} already holds a search: continue it with "
+                            f"--resume {self.run_dir.path}, or choose another --run-dir")
         if not self.resume:
             self.run_dir.write_text("config.toml", to_toml(self.config))
+            # As the workers will read it (they load config.toml), so their fingerprints match.
+            self.experiment = fingerprint.record(load_config(self.run_dir / "config.toml"))
             self._set_search_state(current=None, finished=False, create=True)
+
+    def _read_records(self, rel: str, required: tuple[str, ...]) -> list[dict]:
+        """A list of records the search wrote (stages.json, alarms.json), or one line saying
+        why it cannot be resumed from (a hand-edited, truncated or foreign file)."""
+        import json
+
+        path = self.run_dir / rel
+        try:
+            records = self.run_dir.read_json(rel, [])
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path} is damaged ({type(exc).__name__} at {str(exc)[:60]}): it cannot be "
+                            "resumed; start a new search with another --run-dir") from None
+        if not isinstance(records, list) or not all(isinstance(r, dict) and all(k in r for k in required)
+                                                    for r in records):
+            raise UserError(f"{path} is not a record babysit search wrote (a list of tables with "
+                            f"{', '.join(required)}): it cannot be resumed; start a new search with "
+                            "another --run-dir")
+        return records
+
+    def _check_recorded_studies(self) -> None:
+        """On --resume: the search's study and every stage stages.json records must be in the
+        storage (a journal emptied or replaced, or another database, would start the stages
+        over silently, or fail on a missing study)."""
+        names = {s.study_name for s in self.storage.get_all_studies()}
+        missing = [name for name in [self.study_name] + [r["study"] for r in self.records] if name not in names]
+        if missing:
+            raise UserError(f"the study storage {redact(self.storage_url)} holds no study {missing[0]!r} of "
+                            f"the search in {self.run_dir.path}: resume with the storage and study name "
+                            "the search was started with, or start a new search")
+
+    def _check_experiment(self) -> None:
+        """On --resume: the experiment must be the one the search's trials trained."""
+        import optuna
+
+        attrs = optuna.load_study(study_name=self.study_name, storage=self.storage).user_attrs
+        fingerprint.check_same_experiment(
+            attrs, self.config, self.study_name,
+            f"resume without --set for these keys (the search trains {self.run_dir.path}/config.toml)")
+        self.experiment = attrs.get(fingerprint.ATTR) or fingerprint.record(self.config)
+        self.launches = attrs.get(LAUNCHES_ATTR, 0)
 
     def _announce(self) -> None:
         if self.quiet:
@@ -161,6 +221,7 @@ class Master:
                                     load_if_exists=True)
         record = self._recorded(spec.index)
         if record is None:
+            study.set_user_attr(fingerprint.ATTR, self.experiment)  # before STAGE_ATTR: joiners wait for that
             study.set_user_attr(STAGE_ATTR, spec.to_dict())
             self._queue_carried(study, spec)
             record = {"index": spec.index, "study": spec.study, "spec": spec.to_dict(),
@@ -210,7 +271,8 @@ class Master:
                 retry(study, frozen, "interrupted")
 
     def _rank_stage(self, study, index: int) -> list[dict]:
-        return results.rank([results.trial_record(t, index) for t in study.get_trials(deepcopy=False)])
+        return results.rank([results.trial_record(t, index) for t in study.get_trials(deepcopy=False)
+                             if not is_duplicate(t)])
 
     def _after_stage(self, spec: StageSpec, ranked: list[dict], limits: Space):
         """Record the stage, raise its border alarms, and plan the next stage's space."""
@@ -269,7 +331,8 @@ class Master:
         rows = []
         for record in self.records:
             study = optuna.load_study(study_name=record["study"], storage=self.storage)
-            rows += [results.trial_record(t, record["index"]) for t in study.get_trials(deepcopy=False)]
+            rows += [results.trial_record(t, record["index"]) for t in study.get_trials(deepcopy=False)
+                     if not is_duplicate(t)]
         return results.rank(rows)
 
     def _write_stages(self) -> None:
@@ -297,19 +360,29 @@ class Master:
         lines += [f"  border alarm: {a['message']}" for a in alarms]
         print("\n".join(lines), file=sys.stderr)
 
+    def _open_storage(self):
+        from .storage import open_storage
+
+        return open_storage(self.storage_url, grace_s=self.search["grace_period"])
+
+    def search_study(self):
+        import optuna
+
+        return optuna.load_study(study_name=self.study_name, storage=self.storage)
+
     def _set_search_state(self, *, current, finished, create=False) -> None:
         """The search's own study tells workers that joined with its name which stage runs."""
         import optuna
 
-        from .storage import open_storage
-
-        storage = getattr(self, "storage", None) or open_storage(self.storage_url)
+        storage = getattr(self, "storage", None) or self._open_storage()
         self.storage = storage
         names = {s.study_name for s in storage.get_all_studies()}
         if create and self.study_name in names:
             raise UserError(f"study '{self.study_name}' already exists in {redact(self.storage_url)}: "
                             f"give another name (--study or search.study), or --resume the run")
         study = optuna.create_study(study_name=self.study_name, storage=storage, load_if_exists=True)
+        if create:
+            study.set_user_attr(fingerprint.ATTR, self.experiment)
         study.set_user_attr(SEARCH_ATTR, {"stages": [f"{self.study_name}.stage{i}"
                                                      for i in range(1, len(self.stage_plans) + 1)],
                                           "current": current, "finished": finished,
@@ -327,6 +400,39 @@ class Master:
                             alarms=self.alarms, run_dir=self.run_dir.path, stages=self.records)
 
 
+class SearchLock:
+    """One master per run directory: an exclusive ``flock`` on ``search/.lock``, held while the
+    master runs. The kernel drops it with its holder, so a master killed with ``-9`` leaves
+    no stale lock behind (a lock file with a pid in it would need guessing whether that pid
+    is still the master)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    @classmethod
+    def take(cls, run_dir: RunDir) -> "SearchLock":
+        import fcntl
+
+        path = run_dir / "search/.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(f"another babysit search (pid {holder}) is running in {run_dir.path}: "
+                            "wait for it to finish, or stop it before starting or resuming this one") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())  # for the message above; the lock is the flock
+        return cls(fd)
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor drops the flock
+
+
 class Supervisor:
     """Keeps `n` local worker processes alive for the whole search.
 
@@ -339,6 +445,8 @@ class Supervisor:
         self.procs: list[subprocess.Popen | None] = []
         self.restarts = 0
         self.max_restarts = 3 * master.workers + 3
+        self.next_stale_check = 0.0
+        self.silent_workers = SilentWorkers(master.storage_url, master.search["grace_period"])
 
     def watch(self, study, spec: StageSpec) -> None:
         """Return when the stage's budget is spent and none of its trials still runs."""
@@ -374,6 +482,10 @@ class Supervisor:
     def _launch(self, slot: int) -> subprocess.Popen:
         m = self.master
         m.launches += 1
+        # Every worker this search ever starts samples its own stream: the count of launches is
+        # kept in the study, so a --resume does not start the seeds over (and redraw the
+        # settings the first launch drew: a kill, a resume, and the same trials again).
+        m.search_study().set_user_attr(LAUNCHES_ATTR, m.launches)
         threads = m.search["threads"] or max(1, (os.cpu_count() or 1) // m.workers)
         seed = m.config["seed"] * 100003 + m.launches
         (m.run_dir / "search/logs").mkdir(parents=True, exist_ok=True)
@@ -392,16 +504,35 @@ class Supervisor:
 
     def _tend(self) -> None:
         """Restart workers that died, after failing their trials and queueing retries. On the
-        local journal, also retry trials whose worker is gone without our noticing (killed
-        between asking for a trial and saying who runs it, or before a --resume)."""
+        journal, also retry trials whose worker is gone without our noticing (killed between
+        asking for a trial and saying who runs it, before a --resume, or on another machine:
+        its heartbeat file stopped, see :mod:`.heartbeat`); on a database, trials whose
+        heartbeat stopped."""
         for slot, proc in enumerate(self.procs):
             if proc is not None and proc.poll() is not None:
                 self._bury(proc, slot)
                 self.procs[slot] = self._launch(slot)
         if not is_database(self.master.storage_url):
-            for frozen in orphaned(self.study.get_trials(deepcopy=False), all_local=True):
+            for frozen in orphaned(self.study.get_trials(deepcopy=False), all_local=True,
+                                   silent=self.silent_workers.silent):
                 fail_and_retry(self.study, frozen, "its worker was gone")
+        elif time.monotonic() >= self.next_stale_check:
+            self._fail_stale_trials()
         self.master._retry_interrupted(self.study)  # e.g. Ctrl-C on a worker of another machine
+
+    def _fail_stale_trials(self) -> None:
+        """On a database: fail the trials whose worker stopped beating its heartbeat for
+        search.grace_period seconds, and queue their retries (the storage's callback). Optuna
+        looks only when a worker asks for a trial, and once a stage's budget is taken (the
+        dead worker's trial counts against it) none asks: the master must look."""
+        import warnings
+
+        import optuna
+
+        self.next_stale_check = time.monotonic() + 1.0  # one query a second is plenty
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
 
     def _bury(self, proc: subprocess.Popen, slot: int) -> None:
         tag = worker_tag(proc.pid)
@@ -423,7 +554,7 @@ class Supervisor:
         from optuna.trial import TrialState
 
         retried = retried_numbers(trials)
-        finished = [t for t in trials if t.state.is_finished()]
+        finished = [t for t in trials if t.state.is_finished() and not is_duplicate(t)]
         done_count = sum(1 for t in finished if not (t.state == TrialState.FAIL and t.number in retried))
         ranked = results.rank([results.trial_record(t, self.spec.index) for t in finished])
         scored = [r for r in ranked if r["state"] in ("complete", "pruned") and r["val_acc"] is not None]

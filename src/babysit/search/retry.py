@@ -33,13 +33,36 @@ def retried_numbers(trials) -> set[int]:
     return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
 
 
+def is_duplicate(trial) -> bool:
+    """A trial the worker skipped: the sampler drew a setting the study had already (see
+    :meth:`babysit.search.worker.Worker.objective`)."""
+    return "duplicate_of" in trial.user_attrs
+
+
 def budget_used(trials) -> int:
     """Trials that count against a stage's budget: all but the failed ones that were retried
-    (their retry counts instead)."""
+    (their retry counts instead) and the skipped duplicates. Duplicates are free only while
+    they are fewer than the trials that count: a space with fewer settings than the budget
+    (a few choices) ends its stage after at most twice the budget's draws, not never."""
     from optuna.trial import TrialState
 
     retried = retried_numbers(trials)
-    return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in retried))
+    duplicates = sum(1 for t in trials if is_duplicate(t))
+    counted = sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in retried)
+                  and not is_duplicate(t))
+    return counted + max(0, duplicates - counted)
+
+
+def duplicate_of(trial, params: dict, trials) -> int | None:
+    """The number of another trial of the study with exactly these `params` (evaluated,
+    running or queued), or None. Retries and carried settings repeat a setting on purpose and
+    are not checked."""
+    if "retry_of" in trial.user_attrs or "carried_from" in trial.user_attrs:
+        return None
+    for other in trials:
+        if other.number != trial.number and not is_duplicate(other) and other.params == params:
+            return other.number
+    return None
 
 
 def has_waiting(trials) -> bool:
@@ -86,10 +109,11 @@ def retry_stale_trial(study, frozen) -> None:
 
 
 def orphaned(trials, dead_tags: set[str] | None = None, *, all_local: bool = False,
-             untagged_after_s: float = 30.0) -> list:
+             untagged_after_s: float = 30.0, silent=None) -> list:
     """RUNNING trials whose worker is gone: its tag is in `dead_tags`, or (with `all_local`) it
     ran on this host in a process that no longer exists, or it never said which worker runs it
-    although it started `untagged_after_s` ago (a worker tags a trial right after asking)."""
+    although it started `untagged_after_s` ago (a worker tags a trial right after asking), or
+    it ran on another host and `silent(tag)` says its heartbeat stopped."""
     import datetime
 
     from optuna.trial import TrialState
@@ -107,5 +131,7 @@ def orphaned(trials, dead_tags: set[str] | None = None, *, all_local: bool = Fal
             if t.datetime_start is None or (now - t.datetime_start).total_seconds() > untagged_after_s:
                 found.append(t)
         elif all_local and tag.rsplit(":", 1)[0] == host and not pid_alive(int(tag.rsplit(":", 1)[1])):
+            found.append(t)
+        elif silent is not None and tag and tag.rsplit(":", 1)[0] != host and silent(tag):
             found.append(t)
     return found

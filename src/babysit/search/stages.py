@@ -74,6 +74,9 @@ def parse_stages(config: dict) -> list[dict]:
         raise UserError(f"search.border must be in [0, 0.5), not {config['search']['border']}")
     if config["search"]["margin"] < 0:
         raise UserError(f"search.margin must be >= 0, not {config['search']['margin']}")
+    for key, low, what in (("grace_period", 1, ""), ("idle_timeout", 0, ", 0: never")):
+        if not config["search"][key] >= low:
+            raise UserError(f"search.{key} must be a number of seconds >= {low}{what}, not {config['search'][key]}")
     return parsed
 
 

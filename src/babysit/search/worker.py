@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..config import to_toml
@@ -24,12 +25,18 @@ from ..errors import UserError
 from ..rundir import RunDir, checkpoint_epoch, list_checkpoints, read_jsonl
 from ..train import Callback, TrainState
 from ..processes import pid_alive
-from .retry import budget_used, has_waiting, sources, worker_tag
+from .fingerprint import check_same_experiment
+from .retry import budget_used, duplicate_of, has_waiting, sources, worker_tag
 from .samplers import make_pruner, make_sampler
 from .space import Space, apply
 
 STAGE_ATTR = "babysit_stage"  # on a stage's study: what to search (see stages.StageSpec)
 SEARCH_ATTR = "babysit_search"  # on the search's own study: which stage runs, for joining workers
+
+
+class DuplicateSetting(Exception):
+    """Raised for a trial whose setting the study has evaluated already: it ends failed, with
+    ``duplicate_of``, and trains nothing."""
 
 
 class ReportToStudy(Callback):
@@ -68,7 +75,8 @@ class Worker:
             if self.spec["sampler"] == "grid" and self.study.sampler.is_exhausted(self.study) \
                     and not has_waiting(self.study.get_trials(deepcopy=False)):
                 break
-            self.study.optimize(self.objective, n_trials=1, catch=(UserError,), gc_after_trial=False)
+            self.study.optimize(self.objective, n_trials=1, catch=(UserError, DuplicateSetting),
+                                gc_after_trial=False)
             done += 1
         return done
 
@@ -80,6 +88,10 @@ class Worker:
         trial.set_user_attr("worker", worker_tag())
         tid = trial._trial_id
         params = self.space.suggest(trial)
+        earlier = duplicate_of(trial, trial.params, self.study.get_trials(deepcopy=False))
+        if earlier is not None:  # e.g. a grid, or few choices: the study has the answer already
+            trial.set_user_attr("duplicate_of", earlier)
+            raise DuplicateSetting(f"trial {trial.number} drew the setting of trial {earlier}: skipped")
         config = apply(self.config, params)
         config["train"]["epochs"] = self.spec["epochs"]
         config["train"]["checkpoints"] = True  # the notes' worker: a checkpoint every epoch
@@ -169,16 +181,19 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     `study_name` is a stage's study, or the search's own study name: then the worker follows
     the search from stage to stage until the master marks it finished (how workers on other
     machines join with ``babysit worker CONFIG --storage URL --study NAME``). A worker started
-    by a local master (`master_pid`) leaves when that master dies. With `wait_s`, a worker
-    started before the master waits that long for the study to appear, warm, and calls
-    `on_wait(message)` once if it has to wait. With
+    by a local master (`master_pid`) leaves when that master dies; one that joined leaves when
+    nothing has changed for ``search.idle_timeout`` seconds, and says through `on_wait` what it
+    waits for. With `wait_s`, a worker started before the master waits that long for the study
+    to appear, warm, and calls `on_wait(message)` once if it has to wait. With
     `start_together`, the master's local workers wait for each other after warming up
-    (:func:`wait_for_peers`).
+    (:func:`wait_for_peers`). A config whose experiment differs from the search's is refused
+    (:mod:`.fingerprint`).
     """
     import optuna
     import torch
 
-    from .storage import open_storage
+    from .heartbeat import beating
+    from .storage import heartbeat_interval, is_database, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if threads:
@@ -186,12 +201,28 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     warm_up(config)
     if start_together > 1:
         wait_for_peers(RunDir(run_dir) / "search/ready", start_together)
-    store = open_storage(storage)
+    store = open_storage(storage, grace_s=config["search"]["grace_period"])
     attrs = _study_attrs(store, study_name, storage, wait_s, poll_s, on_wait)
+    check_same_experiment(attrs, config, study_name, _config_fix(attrs))
     run_dir = RunDir(run_dir)
-    if STAGE_ATTR in attrs:
-        return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
+    # On a journal shared with other machines, the master hears this worker by its heartbeat
+    # file; a database keeps the heartbeats itself.
+    interval = heartbeat_interval(config["search"]["grace_period"])
+    with nullcontext() if is_database(storage) else beating(storage, worker_tag(), interval):
+        if STAGE_ATTR in attrs:
+            return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
+        return follow_search(config, store, study_name, run_dir, seed=seed, max_trials=max_trials,
+                             poll_s=poll_s, master_pid=master_pid, on_wait=on_wait)
+
+
+def follow_search(config, store, study_name, run_dir, *, seed, max_trials, poll_s, master_pid, on_wait) -> int:
+    """Run trials of the search's current stage, stage after stage, until it is finished."""
+    import optuna
+
     done, workers = 0, {}
+    # A local master's workers live as long as it does; a worker that joined from elsewhere
+    # leaves once nothing has happened for search.idle_timeout (its master may be dead).
+    idle = IdleWatch(None if master_pid else config["search"]["idle_timeout"], on_wait)
     while master_pid is None or pid_alive(master_pid):
         state = optuna.load_study(study_name=study_name, storage=store).user_attrs[SEARCH_ATTR]
         current = state.get("current")
@@ -199,13 +230,58 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
             workers[current] = _stage_worker(config, store, current, run_dir, seed, master_pid)
         if current and workers[current].budget_left():
             done += workers[current].run(max_trials and max_trials - done)
+            idle.reset()
             if max_trials is not None and done >= max_trials:
                 return done
         elif state.get("finished"):
             return done
-        else:
-            time.sleep(poll_s)  # the master is between stages, or other workers finish this one
+        else:  # the master is between stages, or other workers finish this one
+            trials = workers[current].study.get_trials(deepcopy=False) if current else []
+            if idle.expired(_waiting_for(study_name, current, trials), _progress(state, trials)):
+                return done
+            time.sleep(poll_s)
     return done
+
+
+class IdleWatch:
+    """Says what a waiting worker waits for (each time that changes), and tells it to leave
+    once its study has not changed for `timeout_s` seconds (None or 0: never)."""
+
+    def __init__(self, timeout_s: float | None, say=None):
+        self.timeout_s, self.say = timeout_s, say or (lambda message: None)
+        self.reset()
+
+    def reset(self) -> None:
+        self.seen, self.said, self.since = None, None, time.monotonic()
+
+    def expired(self, waiting_for: str, progress) -> bool:
+        if progress != self.seen:
+            self.seen, self.since = progress, time.monotonic()
+        if waiting_for != self.said:
+            self.said = waiting_for
+            limit = f" (leaving after {self.timeout_s:g} s without a change)" if self.timeout_s else ""
+            self.say(f"waiting for {waiting_for}{limit}")
+        if self.timeout_s and time.monotonic() - self.since >= self.timeout_s:
+            self.say(f"leaving: nothing changed in the study for {self.timeout_s:g} s (search.idle_timeout); "
+                     "if its master died, resume the search with babysit search --resume RUN_DIR "
+                     "and start this worker again")
+            return True
+        return False
+
+
+def _waiting_for(study_name: str, current: str | None, trials) -> str:
+    from optuna.trial import TrialState
+
+    if current is None:
+        return f"the master of study {study_name!r} to start its next stage"
+    running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+    return f"{running} trial(s) of {current!r} still running on other workers"
+
+
+def _progress(state: dict, trials) -> tuple:
+    """What changes while a search makes progress: its stage, and each trial's state and epochs."""
+    return (state.get("current"), state.get("finished"),
+            tuple((t.number, t.state, len(t.intermediate_values)) for t in trials))
 
 
 def warm_up(config: dict) -> None:
@@ -263,10 +339,18 @@ def _study_attrs(store, study_name: str, storage: str, wait_s: float, poll_s: fl
                     "name that babysit search printed")
 
 
+def _config_fix(attrs: dict) -> str:
+    where = attrs.get(SEARCH_ATTR, {}).get("run_dir")
+    return (f"start the worker with the search's config ({where}/config.toml on the master's machine)"
+            if where else "start the worker with the config the search was started with")
+
+
 def _stage_worker(config, store, study_name, run_dir, seed, master_pid=None) -> Worker:
     import optuna
 
-    spec = optuna.load_study(study_name=study_name, storage=store).user_attrs[STAGE_ATTR]
+    attrs = optuna.load_study(study_name=study_name, storage=store).user_attrs
+    check_same_experiment(attrs, config, study_name, _config_fix(attrs))
+    spec = attrs[STAGE_ATTR]
     space = Space.from_dict(spec["space"])
     seed = None if seed is None else seed + 7919 * spec["index"]  # a fresh stream per stage
     sampler = make_sampler(spec["sampler"], space, seed=seed, grid_points=spec.get("grid_points", 4))
