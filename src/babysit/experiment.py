@@ -112,8 +112,13 @@ def validate(config: dict, *, search: bool = False) -> None:
 
 def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
           callbacks: Sequence[Callback] = (), quiet: bool = False,
-          checkpoint_dir: str | Path | None = None, resume: bool = False) -> tuple[Experiment, TrainState]:
+          checkpoint_dir: str | Path | None = None, resume: bool = False,
+          loss_fn: Callable | None = None) -> tuple[Experiment, TrainState]:
     """Build the experiment in `config` and train it, writing into `run_dir` (if given).
+
+    Every stage that trains an experiment comes through here, so each gets the config's
+    companions (schedules, momentum ramp, parameter average, monitor); `callbacks` are added
+    after them, and `loss_fn` replaces the config's loss (distillation's soft targets).
 
     The run directory gets ``config.toml``, ``metrics.jsonl`` and one checkpoint per epoch in
     ``checkpoints/`` (or `checkpoint_dir`). With `resume`, training continues from the latest
@@ -121,6 +126,8 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
     gives the same numbers as one that was never interrupted.
     """
     exp = build(config)
+    if loss_fn is not None:
+        exp.loss_fn = loss_fn
     run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
     cbs: list[Callback] = []
     resume_state = None

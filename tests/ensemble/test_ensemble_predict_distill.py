@@ -94,3 +94,17 @@ def test_the_default_temperature_is_the_measured_one():
     beat them (distill.py's docstring has the figures)."""
     assert DEFAULTS["ensemble"]["temperature"] == 2.0
     assert DEFAULTS["ensemble"]["alpha"] == 0.9
+
+
+def test_the_student_trains_as_every_training_of_its_config(tmp_path, small):
+    """The student gets the config's step schedule (0.05, 0.025, 0.0125 where it once trained
+    at a constant 0.05), its momentum ramp, the parameter average and the monitor."""
+    config = small("optim.name=momentum", "optim.lr=0.05", "optim.schedule=step",
+                   "optim.step_every=1", "optim.factor=0.5", "optim.mu_start=0.5",
+                   "optim.mu_epochs=2", "ensemble.ema_decay=0.9")
+    teachers = [experiment.build_model(small("seed=1"), experiment.load_data(config))]
+    _, state = distill(config, teachers, RunDir(tmp_path / "student"), seed=7, quiet=True)
+    assert [round(r["lr"], 6) for r in state.history] == [0.05, 0.025, 0.0125]
+    assert state.optimizer.param_groups[0]["mu"] == 0.9  # ramped from 0.5 up to the rule's mu
+    assert all("val_acc_avg" in r for r in state.history)  # the running average, evaluated
+    assert (tmp_path / "student" / "watch").is_dir()  # watched like any training
