@@ -20,8 +20,11 @@ from . import models, optim
 from .config import to_toml
 from .errors import UserError
 from .rundir import RunDir, dumps, load_checkpoint
-from .train import (Callback, Checkpointer, MetricsLogger, ProgressBar, TrainState, fit,
-                    latest_checkpoint, resolve_device, seed_everything)
+from .train import (Callback, Checkpointer, MetricsLogger, ParameterAverage, ProgressBar,
+                    TrainState, fit, latest_checkpoint, resolve_device, schedule_callbacks,
+                    seed_everything)
+from .watch.callback import from_config as watch_companion
+from .watch.monitor import check_options
 
 
 @dataclass
@@ -93,9 +96,7 @@ def validate(config: dict, *, search: bool = False) -> None:
     schedule and the monitor's options; with `search`, also the search space and stages.
     """
     build(config)
-    optim.schedule_callbacks(config["optim"])
-    from .watch.monitor import check_options
-
+    optim.check_schedule_config(config["optim"])
     watch = config.get("watch", {})
     check_options("config key watch.", **{k: watch[k] for k in ("ratio_every", "hist_every", "bins", "flush_every",
                                                                  "flush_seconds") if k in watch})
@@ -163,13 +164,10 @@ def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Ca
     One line per companion (learning-rate schedules, the monitor, parameter averaging...):
     each reads its own config section and returns nothing when switched off.
     """
-    from .watch.callback import from_config as watch_companion
-
     found: list[Callback] = []
-    found += optim.schedule_callbacks(config["optim"])
+    found += schedule_callbacks(config["optim"])
     ema_decay = config.get("ensemble", {}).get("ema_decay", 0.0)
-    if ema_decay > 0:  # the running average of the parameters (babysit.ensemble.averaging)
-        from .ensemble.averaging import ParameterAverage
+    if ema_decay > 0:  # the running average of the parameters (babysit.train.averaging)
         found.append(ParameterAverage(ema_decay))
     if (monitor := watch_companion(config, run_dir)) is not None:  # last: it sees every log
         found.append(monitor)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from babysit import UserError, cli, make_optimizer
-from babysit.optim import OPTIMIZERS, schedule_callbacks
+from babysit.optim import OPTIMIZERS
+from babysit.train import schedule_callbacks
 from babysit.config import load_config
 
 

@@ -26,7 +26,7 @@ from ..config import to_toml
 from ..errors import UserError
 from ..rundir import RunDir, list_checkpoints, load_checkpoint
 from ..train import best_checkpoint, latest_checkpoint
-from .averaging import AVERAGE_KEY
+from ..train.averaging import AVERAGE_KEY
 
 
 @dataclass
