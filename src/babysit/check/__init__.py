@@ -8,15 +8,9 @@ ops), ``report`` (bands, pass rule, table), ``api`` and ``experiment``.
 """
 
 from .api import SWEEP, check_objectives, gradcheck, gradcheck_model, gradcheck_numpy
+from .experiment import gradcheck_experiment
 from .report import GradcheckReport, GradRow, relative_error, verdict
 
 __all__ = ["gradcheck", "gradcheck_model", "gradcheck_numpy", "gradcheck_experiment",
            "check_objectives", "GradcheckReport", "GradRow", "relative_error", "verdict", "SWEEP"]
 
-
-def __getattr__(name):
-    # The experiment glue imports the data and model zoo: load it only when asked for.
-    if name == "gradcheck_experiment":
-        from .experiment import gradcheck_experiment
-        return gradcheck_experiment
-    raise AttributeError(name)

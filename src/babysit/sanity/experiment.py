@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from .. import experiment, optim
+from ..check.experiment import validated
 from ..config import to_toml
 from ..rundir import RunDir
 from ..train import resolve_device
@@ -46,8 +47,6 @@ def preflight_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
 def gradcheck_settings(config: dict) -> dict:
     """The ``[gradcheck]`` section as preflight options: one place sets how gradients are checked,
     for ``babysit gradcheck`` and for the preflight alike."""
-    from ..check.experiment import validated
-
     settings = dict(validated(config["gradcheck"]))
     options = {key: settings[key] for key in ("h", "sweep", "scale", "batched", "dtype",
                                               "reg_scale", "separate")}

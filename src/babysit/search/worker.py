@@ -22,7 +22,8 @@ from pathlib import Path
 from ..config import to_toml
 from ..errors import UserError
 from ..rundir import RunDir, checkpoint_epoch, list_checkpoints, read_jsonl
-from ..train import Callback, TrainState
+from .. import experiment
+from ..train import Callback, TrainState, take_steps
 from ..processes import pid_alive
 from .retry import budget_used, has_waiting, sources, worker_tag
 from .samplers import make_pruner, make_sampler
@@ -218,9 +219,6 @@ def warm_up(config: dict):
     The step is taken as every training takes it (a closure where the update rule needs
     one); returns the experiment it warmed up on.
     """
-    from .. import experiment
-    from ..train.step import take_steps
-
     exp = experiment.build(config)
     take_steps(exp.model, exp.optimizer, lambda xb, yb: exp.loss_fn(exp.model(xb), yb),
                exp.data.x_train, exp.data.y_train, steps=1,
