@@ -24,8 +24,8 @@ import torch
 
 from ..errors import UserError
 
-# The objective of the current batch: () -> (scores, loss), the loss still attached to its graph.
-Evaluate = Callable[[], "tuple[torch.Tensor, torch.Tensor]"]
+# The objective of the current batch: () -> (scores or None, loss), the loss still on its graph.
+Evaluate = Callable[[], tuple[torch.Tensor | None, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ def take_step(optimizer: torch.optim.Optimizer, stepping: Stepping, evaluate: Ev
 
 
 def _closure_step(optimizer, stepping: Stepping, evaluate: Evaluate) -> tuple[torch.Tensor, torch.Tensor]:
+    """``optimizer.step(closure)``; returns the (scores, loss) of the closure's first call (for
+    L-BFGS and Newton the point the step started from; for lookahead Nesterov x + mu*v)."""
     first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def closure() -> torch.Tensor:
