@@ -45,13 +45,17 @@ def _cached_data(frozen: str) -> data_mod.DataSplit:
     return data_mod.from_config(json.loads(frozen))
 
 
-def load_data(config: dict) -> data_mod.DataSplit:
-    """The config's data split; loaded once per process for the same ``[data]`` section."""
+def load_split(config: dict) -> data_mod.DataSplit:
+    """The config's data split; loaded once per process for the same ``[data]`` section.
+
+    (``babysit.load_data(name, ...)`` loads a data set by name; this one reads a config.)"""
     return _cached_data(json.dumps(config["data"], sort_keys=True))
 
 
-def build_model(config: dict, data: data_mod.DataSplit) -> nn.Module:
-    """A fresh model for `config`, initialized from ``config['seed']``, checked against the data."""
+def new_model(config: dict, data: data_mod.DataSplit) -> nn.Module:
+    """A fresh model for `config`, initialized from ``config['seed']``, checked against the data.
+
+    (``babysit.build_model(name, ...)`` builds a zoo model by name; this one reads a config.)"""
     seed_everything(config["seed"])
     model = models.from_config(config["model"], data.input_shape, data.num_classes)
     check_shapes(model, data, config["model"]["name"])
@@ -82,8 +86,8 @@ def check_shapes(model: nn.Module, data: data_mod.DataSplit, name: str) -> None:
 
 
 def build(config: dict) -> Experiment:
-    data = load_data(config)
-    model = build_model(config, data)
+    data = load_split(config)
+    model = new_model(config, data)
     loss_fn = models.make_loss(config["loss"]["name"])
     optimizer = optim.from_config(config["optim"], model.parameters())
     return Experiment(config, data, model, loss_fn, optimizer)
@@ -196,6 +200,6 @@ def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint was written from, with its weights loaded."""
     ckpt = load_checkpoint(path)
     config = ckpt["config"]
-    model = build_model(config, load_data(config))
+    model = new_model(config, load_split(config))
     model.load_state_dict(ckpt["model"])
     return model, ckpt

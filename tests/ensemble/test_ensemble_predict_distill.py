@@ -78,7 +78,7 @@ def test_t_squared_keeps_soft_gradients_on_scale_at_high_temperature():
 
 def test_distill_takes_temperature_and_alpha_from_the_config_and_records_them(tmp_path, small):
     config = small("train.epochs=1", "ensemble.temperature=3.0", "ensemble.alpha=0.6")
-    teachers = [experiment.build_model(small(f"seed={s}"), experiment.load_data(config)) for s in (1, 2)]
+    teachers = [experiment.new_model(small(f"seed={s}"), experiment.load_split(config)) for s in (1, 2)]
     _, state = distill(config, teachers, RunDir(tmp_path / "a"), seed=7, quiet=True)
     assert isinstance(state.loss_fn, DistillationLoss)
     assert (state.loss_fn.temperature, state.loss_fn.alpha) == (3.0, 0.6)
@@ -102,7 +102,7 @@ def test_the_student_trains_as_every_training_of_its_config(tmp_path, small):
     config = small("optim.name=momentum", "optim.lr=0.05", "optim.schedule=step",
                    "optim.step_every=1", "optim.factor=0.5", "optim.mu_start=0.5",
                    "optim.mu_epochs=2", "ensemble.ema_decay=0.9")
-    teachers = [experiment.build_model(small("seed=1"), experiment.load_data(config))]
+    teachers = [experiment.new_model(small("seed=1"), experiment.load_split(config))]
     _, state = distill(config, teachers, RunDir(tmp_path / "student"), seed=7, quiet=True)
     assert [round(r["lr"], 6) for r in state.history] == [0.05, 0.025, 0.0125]
     assert state.optimizer.param_groups[0]["mu"] == 0.9  # ramped from 0.5 up to the rule's mu

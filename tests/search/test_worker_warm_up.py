@@ -14,7 +14,7 @@ def test_warm_up_loads_the_data_once_for_every_trial():
     warm_up(config)
     assert experiment._cached_data.cache_info().currsize == 1
     before = experiment._cached_data.cache_info().hits
-    experiment.load_data(config)  # what the first trial does
+    experiment.load_split(config)  # what the first trial does
     assert experiment._cached_data.cache_info().hits == before + 1
 
 

@@ -130,7 +130,7 @@ def average_from_checkpoint(path: str | Path) -> tuple[nn.Module, nn.Module, dic
     if AVERAGE_KEY not in ckpt:
         raise UserError(f"checkpoint {path} holds no averaged weights: train with "
                         "ensemble.ema_decay > 0 (the default is 0.99)")
-    averaged = experiment.build_model(ckpt["config"], experiment.load_data(ckpt["config"]))
+    averaged = experiment.new_model(ckpt["config"], experiment.load_split(ckpt["config"]))
     averaged.load_state_dict(ckpt[AVERAGE_KEY])
     return raw.eval(), averaged.eval(), ckpt
 

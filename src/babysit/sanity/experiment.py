@@ -23,10 +23,10 @@ def preflight_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
     ``preflight/report.json``, ``report.txt`` and ``plots/``."""
     gradcheck = gradcheck_settings(config)
     optim.from_config(config["optim"], [torch.zeros(1, requires_grad=True)])  # bad names fail now
-    data = experiment.load_data(config)
+    data = experiment.load_split(config)
 
     def make_model():
-        return experiment.build_model(config, data)
+        return experiment.new_model(config, data)
 
     def make_optimizer(params):
         return optim.from_config(config["optim"], params)
