@@ -4,11 +4,11 @@
 and ``gradcheck_experiment(config)`` (the check ``babysit gradcheck`` runs) all return a
 :class:`GradcheckReport`. Modules: ``numeric`` (centered differences, coordinates),
 ``batched`` (many perturbations per forward pass), ``kinks`` (winners of non-differentiable
-ops), ``report`` (bands, pass rule, table), ``api`` and ``experiment``.
+ops), ``report`` (bands, pass rule, table), ``api`` and ``experiment_check``.
 """
 
 from .api import SWEEP, check_objectives, gradcheck, gradcheck_model, gradcheck_numpy
-from .experiment import gradcheck_experiment
+from .experiment_check import gradcheck_experiment
 from .report import GradcheckReport, GradRow, relative_error, verdict
 
 __all__ = ["gradcheck", "gradcheck_model", "gradcheck_numpy", "gradcheck_experiment",

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .. import experiment, optim
-from ..check.experiment import validated
+from ..check.experiment_check import validated
 from ..config import to_toml
 from ..rundir import RunDir
 from ..train import resolve_device
