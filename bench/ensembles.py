@@ -51,7 +51,7 @@ def one_repetition(base: int, overrides: list[str], root: Path) -> dict:
     rows = {r.kind: r for r in build_ensembles(config, run_dir, k=K, quiet=True,
                                                kinds=("seeds", "checkpoints", "average", "distill"))}
     members_avg_minus_raw, member_accs, member_probs = [], [], []
-    x_val = experiment.load_data(config).x_val
+    x_val = experiment.load_split(config).x_val
     for seed in range(base, base + K):
         folder = run_dir / "ensemble" / "seeds" / str(seed)
         last = read_jsonl(folder / "metrics.jsonl")[-1]
@@ -139,7 +139,7 @@ def main() -> int:
           f"{', '.join(f'{k:.0%}' if k == k else 'no gain' for k in kept)}"
           + ("   (no gain: the ensemble did not beat its best member, there was nothing to keep)"
              if any(k != k for k in kept) else ""))
-    y_val = experiment.load_data(config).y_val
+    y_val = experiment.load_split(config).y_val
     wrong = torch.stack([p.argmax(1) != y_val for p in probs]).float().mean(0)
     pooled = accuracy(sum(probs) / len(probs), y_val)
     accs = [accuracy(p, y_val) for p in probs]

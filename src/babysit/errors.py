@@ -11,8 +11,3 @@ class UserError(Exception):
 
     exit_code = 2
 
-
-def check(condition: bool, message: str) -> None:
-    """Raise :class:`UserError` with `message` unless `condition` holds."""
-    if not condition:
-        raise UserError(message)

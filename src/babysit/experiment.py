@@ -21,8 +21,11 @@ from .config import to_toml
 from .errors import UserError
 from .plugins import refuse_code_from
 from .rundir import RunDir, dumps, load_checkpoint
-from .train import (Callback, Checkpointer, MetricsLogger, ProgressBar, TrainState, fit,
-                    latest_checkpoint, resolve_device, seed_everything)
+from .train import (Callback, Checkpointer, MetricsLogger, ParameterAverage, ProgressBar,
+                    TrainState, fit, latest_checkpoint, resolve_device, schedule_callbacks,
+                    seed_everything)
+from .watch.callback import from_config as watch_companion
+from .watch.monitor import check_options
 
 
 @dataclass
@@ -43,13 +46,17 @@ def _cached_data(frozen: str) -> data_mod.DataSplit:
     return data_mod.from_config(json.loads(frozen))
 
 
-def load_data(config: dict) -> data_mod.DataSplit:
-    """The config's data split; loaded once per process for the same ``[data]`` section."""
+def load_split(config: dict) -> data_mod.DataSplit:
+    """The config's data split; loaded once per process for the same ``[data]`` section.
+
+    (``babysit.load_data(name, ...)`` loads a data set by name; this one reads a config.)"""
     return _cached_data(json.dumps(config["data"], sort_keys=True))
 
 
-def build_model(config: dict, data: data_mod.DataSplit) -> nn.Module:
-    """A fresh model for `config`, initialized from ``config['seed']``, checked against the data."""
+def new_model(config: dict, data: data_mod.DataSplit) -> nn.Module:
+    """A fresh model for `config`, initialized from ``config['seed']``, checked against the data.
+
+    (``babysit.build_model(name, ...)`` builds a zoo model by name; this one reads a config.)"""
     seed_everything(config["seed"])
     model = models.from_config(config["model"], data.input_shape, data.num_classes)
     check_shapes(model, data, config["model"]["name"])
@@ -80,8 +87,8 @@ def check_shapes(model: nn.Module, data: data_mod.DataSplit, name: str) -> None:
 
 
 def build(config: dict) -> Experiment:
-    data = load_data(config)
-    model = build_model(config, data)
+    data = load_split(config)
+    model = new_model(config, data)
     loss_fn = models.make_loss(config["loss"]["name"])
     optimizer = optim.from_config(config["optim"], model.parameters())
     return Experiment(config, data, model, loss_fn, optimizer)
@@ -94,9 +101,7 @@ def validate(config: dict, *, search: bool = False) -> None:
     schedule and the monitor's options; with `search`, also the search space and stages.
     """
     build(config)
-    optim.schedule_callbacks(config["optim"])
-    from .watch.monitor import check_options
-
+    optim.check_schedule_config(config["optim"])
     watch = config.get("watch", {})
     check_options("config key watch.", **{k: watch[k] for k in ("ratio_every", "hist_every", "bins", "flush_every",
                                                                  "flush_seconds") if k in watch})
@@ -113,8 +118,13 @@ def validate(config: dict, *, search: bool = False) -> None:
 
 def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
           callbacks: Sequence[Callback] = (), quiet: bool = False,
-          checkpoint_dir: str | Path | None = None, resume: bool = False) -> tuple[Experiment, TrainState]:
+          checkpoint_dir: str | Path | None = None, resume: bool = False,
+          loss_fn: Callable | None = None) -> tuple[Experiment, TrainState]:
     """Build the experiment in `config` and train it, writing into `run_dir` (if given).
+
+    Every stage that trains an experiment comes through here, so each gets the config's
+    companions (schedules, momentum ramp, parameter average, monitor); `callbacks` are added
+    after them, and `loss_fn` replaces the config's loss (distillation's soft targets).
 
     The run directory gets ``config.toml``, ``metrics.jsonl`` and one checkpoint per epoch in
     ``checkpoints/`` (or `checkpoint_dir`). With `resume`, training continues from the latest
@@ -122,6 +132,8 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
     gives the same numbers as one that was never interrupted.
     """
     exp = build(config)
+    if loss_fn is not None:
+        exp.loss_fn = loss_fn
     run_dir = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
     cbs: list[Callback] = []
     resume_state = None
@@ -157,13 +169,10 @@ def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Ca
     One line per companion (learning-rate schedules, the monitor, parameter averaging...):
     each reads its own config section and returns nothing when switched off.
     """
-    from .watch.callback import from_config as watch_companion
-
     found: list[Callback] = []
-    found += optim.schedule_callbacks(config["optim"])
+    found += schedule_callbacks(config["optim"])
     ema_decay = config.get("ensemble", {}).get("ema_decay", 0.0)
-    if ema_decay > 0:  # the running average of the parameters (babysit.ensemble.averaging)
-        from .ensemble.averaging import ParameterAverage
+    if ema_decay > 0:  # the running average of the parameters (babysit.train.averaging)
         found.append(ParameterAverage(ema_decay))
     if (monitor := watch_companion(config, run_dir)) is not None:  # last: it sees every log
         found.append(monitor)
@@ -201,6 +210,6 @@ def model_from_checkpoint(path: str | Path, *, trusted: dict | None = None) -> t
         raise UserError(f"checkpoint {path} holds no config: it was not written by babysit")
     refuse_code_from(config, f"checkpoint {path}", trusted=trusted,
                      fix="pass the config that names it with --config (babysit ensemble)")
-    model = build_model(config, load_data(config))
+    model = new_model(config, load_split(config))
     model.load_state_dict(ckpt["model"])
     return model, ckpt

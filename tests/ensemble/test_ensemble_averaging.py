@@ -5,7 +5,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from babysit import experiment
 from babysit.data import load_data
-from babysit.ensemble.averaging import ParameterAverage, ema_multi_avg_fn
+from babysit.train.averaging import ParameterAverage, ema_multi_avg_fn
 from babysit.ensemble.members import average_from_checkpoint
 from babysit.ensemble.predict import accuracy, ensemble_probabilities
 from babysit.rundir import RunDir, list_checkpoints, load_checkpoint, read_jsonl
@@ -103,7 +103,7 @@ def test_a_resumed_run_goes_on_with_its_average(tmp_path, small):
 
 
 def test_running_average_matches_torchs_averaged_model_step_by_step():
-    from babysit.ensemble.averaging import RunningAverage
+    from babysit.train.averaging import RunningAverage
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))

@@ -79,7 +79,7 @@ def test_t_squared_keeps_soft_gradients_on_scale_at_high_temperature():
 
 def test_distill_takes_temperature_and_alpha_from_the_config_and_records_them(tmp_path, small):
     config = small("train.epochs=1", "ensemble.temperature=3.0", "ensemble.alpha=0.6")
-    teachers = [experiment.build_model(small(f"seed={s}"), experiment.load_data(config)) for s in (1, 2)]
+    teachers = [experiment.new_model(small(f"seed={s}"), experiment.load_split(config)) for s in (1, 2)]
     _, state = distill(config, teachers, RunDir(tmp_path / "a"), seed=7, quiet=True)
     assert isinstance(state.loss_fn, DistillationLoss)
     assert (state.loss_fn.temperature, state.loss_fn.alpha) == (3.0, 0.6)
@@ -121,3 +121,17 @@ def test_members_curve_by_hand():
     assert curve == [0.5, 0.5, 1.0]
     # a/b differ on examples 1, 2, 3; a/c on 0, 2, 3; b/c on 0, 1: (3 + 3 + 2) / 3 pairs / 4.
     assert disagreement == pytest.approx((3 + 3 + 2) / 12)
+
+
+def test_the_student_trains_as_every_training_of_its_config(tmp_path, small):
+    """The student gets the config's step schedule (0.05, 0.025, 0.0125 where it once trained
+    at a constant 0.05), its momentum ramp, the parameter average and the monitor."""
+    config = small("optim.name=momentum", "optim.lr=0.05", "optim.schedule=step",
+                   "optim.step_every=1", "optim.factor=0.5", "optim.mu_start=0.5",
+                   "optim.mu_epochs=2", "ensemble.ema_decay=0.9")
+    teachers = [experiment.new_model(small("seed=1"), experiment.load_split(config))]
+    _, state = distill(config, teachers, RunDir(tmp_path / "student"), seed=7, quiet=True)
+    assert [round(r["lr"], 6) for r in state.history] == [0.05, 0.025, 0.0125]
+    assert state.optimizer.param_groups[0]["mu"] == 0.9  # ramped from 0.5 up to the rule's mu
+    assert all("val_acc_avg" in r for r in state.history)  # the running average, evaluated
+    assert (tmp_path / "student" / "watch").is_dir()  # watched like any training

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from babysit import UserError, cli, make_optimizer
-from babysit.optim import OPTIMIZERS, schedule_callbacks
+from babysit.optim import OPTIMIZERS
+from babysit.train import schedule_callbacks
 from babysit.config import load_config
 
 
@@ -37,7 +38,11 @@ def test_bad_input_is_one_clear_line(call, expected):
 
 def test_mu_of_other_rules_is_ignored_not_refused():
     """One config section serves every rule: adam ignores mu (the search varies the rule)."""
-    make_optimizer("adam", params(), mu=0.9, lr=1e-3)
+    adam = make_optimizer("adam", params(), mu=0.9, lr=1e-3)
+    group = adam.param_groups[0]
+    assert isinstance(adam, torch.optim.Adam)
+    assert group["lr"] == 1e-3 and group["betas"] == (0.9, 0.999) and group["eps"] == 1e-8
+    assert "mu" not in group  # nothing of the momentum rules reached Adam
 
 
 @pytest.mark.parametrize("setting,expected", [

@@ -6,9 +6,9 @@ import pytest
 
 from babysit import experiment
 from babysit.config import load_config
-from babysit.optim import (SCHEDULES, PlateauSchedule, from_config, learning_rate, momentum_ramp,
-                           schedule_callbacks)
-from babysit.optim.schedules import IterationLRSchedule, LRSchedule, MomentumSchedule
+from babysit.optim import SCHEDULES, from_config, learning_rate, momentum_ramp
+from babysit.train.schedules import (IterationLRSchedule, LRSchedule, MomentumSchedule,
+                                     PlateauSchedule, schedule_callbacks)
 from babysit.train import TrainState
 
 

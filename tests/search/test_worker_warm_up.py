@@ -1,5 +1,8 @@
 """A worker pays its process's one-time costs before its first trial."""
 
+import pytest
+import torch
+
 from babysit import experiment
 from babysit.config import load_config
 from babysit.search.worker import warm_up
@@ -11,13 +14,36 @@ def test_warm_up_loads_the_data_once_for_every_trial():
     warm_up(config)
     assert experiment._cached_data.cache_info().currsize == 1
     before = experiment._cached_data.cache_info().hits
-    experiment.load_data(config)  # what the first trial does
+    experiment.load_split(config)  # what the first trial does
     assert experiment._cached_data.cache_info().hits == before + 1
 
 
-def test_warm_up_takes_closure_optimizers_too():
-    for name in ("lbfgs", "newton"):
-        warm_up(load_config(overrides=["data.limit=300", f"optim.name={name}", "model.depth=0", "model.width=1"]))
+@pytest.mark.parametrize("rule", ["optim.name=lbfgs", "optim.name=newton",
+                                  "optim.nesterov_form=lookahead", "optim.name=adam"])
+def test_warm_up_takes_one_real_step_with_every_kind_of_update_rule(rule):
+    """Closure rules (L-BFGS, Newton, Nesterov's lookahead form) included: a warm-up that
+    called step() without a closure killed every worker of such a search."""
+    config = load_config(overrides=["data.limit=300", "model.depth=0", "model.width=1", rule])
+    start = experiment.build(config).model.state_dict()
+    warmed = warm_up(config).model.state_dict()
+    assert start.keys() == warmed.keys()
+    assert all(torch.isfinite(w).all() for w in warmed.values())
+    assert any(not torch.equal(start[k], warmed[k]) for k in start)  # the step moved the weights
+
+
+@pytest.mark.slow
+def test_a_search_with_the_lookahead_form_runs_its_trials(tmp_path, tiny_config):
+    """`babysit search` with optim.nesterov_form = "lookahead" once ended in "workers keep
+    dying"; `babysit train` with the same config worked."""
+    from babysit.search import run_search
+
+    config = tiny_config(stages=[{"trials": 2, "epochs": 1}], top_k=1, 
+                         space={"optim.lr": {"low": 0.01, "high": 0.1, "log": True}})
+    config["optim"]["nesterov_form"] = "lookahead"
+    result = run_search(config, tmp_path, workers=1, quiet=True)
+    assert len(result.leaderboard) == 2
+    assert all(row["epochs"] == 1 for row in result.leaderboard)
+    assert result.best_config["optim"]["nesterov_form"] == "lookahead"
 
 
 def test_local_workers_start_together(tmp_path):

@@ -154,3 +154,35 @@ def test_a_model_that_does_not_fit_the_data_is_one_clear_error(tmp_path, monkeyp
     config["model"]["name"] = "wrongmodels:wrong_inputs"
     with pytest.raises(UserError, match=r"cannot take this data's inputs of shape \(1, 8, 8\)"):
         experiment.build(config)
+
+
+class CountCorrect(Callback):
+    """The training accuracy counted batch by batch, from the scores each step was taken at."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.correct, self.seen, self.per_epoch, self.stop_after = 0, 0, [], stop_after
+
+    def on_batch_end(self, state):
+        self.correct += int((state.scores.argmax(dim=1) == state.yb).sum())
+        self.seen += len(state.yb)
+        if self.stop_after is not None and state.step == self.stop_after:
+            state.stop("enough")
+
+    def on_epoch_end(self, state):
+        self.per_epoch.append(self.correct / self.seen)
+        self.correct = self.seen = 0
+
+
+@pytest.mark.parametrize("rule,stop_after", [("sgd", None), ("sgd", 3), ("lbfgs", None)])
+def test_train_acc_is_the_share_of_training_examples_each_step_got_right(rule, stop_after):
+    """fit compares the argmax with the labels once per epoch; a batch-by-batch count agrees,
+    for minibatches, an epoch cut short, and one full batch (L-BFGS)."""
+    from babysit import make_optimizer
+
+    data = small_data()
+    model = build_model("mlp", data.input_shape, 10, width=16)
+    opt = make_optimizer(rule, model.parameters(), **({"lr": 0.1} if rule == "sgd" else {}))
+    counter = CountCorrect(stop_after)
+    state = fit(model, data, optimizer=opt, epochs=2, batch_size=32, callbacks=[counter])
+    assert [r["train_acc"] for r in state.history] == counter.per_epoch
+    assert len(state.history) == (1 if stop_after else 2)

@@ -37,7 +37,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import optim
+from ..config import DEFAULTS
 from ..errors import UserError
+from ..train.step import take_steps
 from .batched import differences
 from .numeric import Objective, group_positions, numpy_differences, select_coordinates, values_at
 from .resolve import resolve_rows
@@ -155,8 +158,9 @@ def gradcheck_model(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: tor
     * `num_points`: the first few datapoints of (x, y) are checked (2-3: fewer kinks, faster).
     * `burn_in`: training steps on (x, y) before the check, so it runs in a "characteristic"
       phase and not at initialization. `optimizer`: an ``Optimizer`` (its class and settings
-      are reused on the copy), a callable ``params -> Optimizer``, or None for SGD with
-      momentum (lr 0.01).
+      are reused on the copy), a callable ``params -> Optimizer``, or None for the config's
+      default update rule (``[optim]`` in :data:`babysit.config.DEFAULTS`). The steps are
+      taken as every training takes them (:mod:`babysit.train.step`).
     * `reg_fn(model)`: the regularization term. With `separate` (default) the data loss and
       the regularization are checked apart, reg rows named ``reg:<param>``; otherwise their
       sum is checked. `reg_scale` multiplies the regularization strength, so that a wrong
@@ -249,30 +253,22 @@ def tiny_gradient_warnings(rows: list[GradRow], scale: float) -> list[str]:
 
 def _burn_in(model, loss_fn, reg_fn, x, y, steps, optimizer, batch_size, seed) -> None:
     """A few training steps on the copy, so the check sees a 'characteristic' point."""
-    opt = _make_optimizer(optimizer, model)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed)).to(x.device)
-    for step in range(steps):
-        idx = order[torch.arange(step * batch_size, (step + 1) * batch_size, device=x.device) % len(x)]
+    def objective(xb, yb):
+        loss = loss_fn(model(xb), yb)
+        return loss + reg_fn(model) if reg_fn is not None else loss
 
-        def closure():
-            opt.zero_grad()
-            loss = loss_fn(model(x[idx]), y[idx])
-            if reg_fn is not None:
-                loss = loss + reg_fn(model)
-            if not torch.isfinite(loss):
-                raise UserError(f"the loss became {loss.item()} in burn-in step {step + 1}: lower "
-                                "the learning rate or check without burn-in")
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-    opt.zero_grad(set_to_none=True)
+    taken, finite, losses = take_steps(model, _make_optimizer(optimizer, model), objective, x, y,
+                                       steps=steps, batch_size=batch_size, seed=seed)
+    if not finite:
+        raise UserError(f"the loss became {losses[-1]} in burn-in step {taken}: lower the "
+                        "learning rate or check without burn-in")
+    model.zero_grad(set_to_none=True)
 
 
 def _make_optimizer(optimizer, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer is None:
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    if optimizer is None:  # the update rule babysit trains with by default
+        return optim.from_config(DEFAULTS["optim"], params)
     if isinstance(optimizer, torch.optim.Optimizer):
         return type(optimizer)(params, **optimizer.defaults)
     if callable(optimizer):

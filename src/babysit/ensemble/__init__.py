@@ -2,7 +2,7 @@
 trials of a search or the checkpoints of one run; the running average of the parameters; and
 distillation of an ensemble into one model."""
 
-from .averaging import ParameterAverage, reestimate_batchnorm
+from ..train.averaging import ParameterAverage, reestimate_batchnorm
 from .build import KINDS, build_ensembles
 from .distill import DistillationLoss, distill, distillation_loss
 from .members import (Member, average_from_checkpoint, checkpoint_members, seed_members,

@@ -96,7 +96,7 @@ class _Stage:
         self.config, self.run_dir, self.k, self.quiet = config, run_dir, k, quiet
         sources.check_k(k)
         self.device = resolve_device(config["device"])
-        data = experiment.load_data(config)
+        data = experiment.load_split(config)
         self.x_val, self.y_val = data.x_val.to(self.device), data.y_val.to(self.device)
         self.num_classes = data.num_classes
         # (kind, members, its row, its best member's hits): what the distilled student learns from

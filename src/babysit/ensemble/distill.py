@@ -32,10 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import experiment
-from ..config import DEFAULTS, to_toml
+from ..config import DEFAULTS
 from ..models import softmax_loss
 from ..rundir import RunDir, list_checkpoints
-from ..train import Callback, Checkpointer, MetricsLogger, ProgressBar, TrainState, fit, resolve_device
+from ..train import Callback, TrainState
 from .predict import ensemble_probabilities
 
 
@@ -93,8 +93,9 @@ def distill(config: dict, teachers: Sequence[nn.Module], run_dir: RunDir | None 
 
     `temperature` and `alpha` default to ``ensemble.temperature`` and ``ensemble.alpha`` of
     `config`. The student starts from `seed` (a seed no teacher used, so its gain is not its
-    init's), trains for ``train.epochs`` with `config`'s optimizer, and writes ``config.toml``,
-    ``metrics.jsonl`` and checkpoints into `run_dir` when given.
+    init's) and trains as :func:`babysit.experiment.train` trains any experiment of `config`
+    (its optimizer, schedules and companions), writing ``config.toml``, ``metrics.jsonl``,
+    checkpoints and the monitor's records into `run_dir` when given.
     """
     section = {**DEFAULTS["ensemble"], **config.get("ensemble", {})}
     temperature = section["temperature"] if temperature is None else temperature
@@ -104,21 +105,14 @@ def distill(config: dict, teachers: Sequence[nn.Module], run_dir: RunDir | None 
         config["seed"] = seed
     config["name"] = f"{config['name']}-student"
     config["ensemble"] = {**section, "temperature": temperature, "alpha": alpha}  # as trained
-    exp = experiment.build(config)
     soft = SoftTargets(teachers, temperature)
-    callbacks: list[Callback] = [soft]
     if run_dir is not None:
         # A new student replaces the last one: its files would mix with this one's.
         for stale in list_checkpoints(run_dir / "checkpoints"):
             stale.unlink()
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        run_dir.write_text("config.toml", to_toml(config))
-        callbacks += [Checkpointer(run_dir / "checkpoints"), MetricsLogger(run_dir / "metrics.jsonl")]
-    if not quiet:
-        callbacks.append(ProgressBar(desc=config["name"]))
-    state = fit(exp.model, exp.data, optimizer=exp.optimizer,
-                loss_fn=DistillationLoss(soft, temperature, alpha),
-                epochs=config["train"]["epochs"], batch_size=config["train"]["batch_size"],
-                reg=exp.reg, callbacks=callbacks, device=resolve_device(config["device"]),
-                seed=config["seed"], max_loss=config["train"]["max_loss"], config=config)
+    # The experiment's own training path: the config's schedules, momentum ramp, parameter
+    # average and monitor, as every other training of this config gets them.
+    exp, state = experiment.train(config, run_dir, callbacks=[soft], quiet=quiet,
+                                  loss_fn=DistillationLoss(soft, temperature, alpha))
     return exp.model.eval(), state

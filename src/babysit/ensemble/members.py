@@ -30,7 +30,7 @@ from ..config import to_toml
 from ..errors import UserError
 from ..rundir import RunDir, list_checkpoints, load_checkpoint
 from ..train import best_checkpoint, latest_checkpoint
-from .averaging import AVERAGE_KEY
+from ..train.averaging import AVERAGE_KEY
 
 
 @dataclass
@@ -171,7 +171,7 @@ def average_from_checkpoint(path: str | Path, trusted: dict | None = None) -> tu
     if AVERAGE_KEY not in ckpt:
         raise UserError(f"checkpoint {path} holds no averaged weights: train with "
                         "ensemble.ema_decay > 0 (the default is 0.99)")
-    averaged = experiment.build_model(ckpt["config"], experiment.load_data(ckpt["config"]))
+    averaged = experiment.new_model(ckpt["config"], experiment.load_split(ckpt["config"]))
     averaged.load_state_dict(ckpt[AVERAGE_KEY])
     return raw.eval(), averaged.eval(), ckpt
 

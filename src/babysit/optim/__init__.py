@@ -3,8 +3,8 @@
 - :func:`make_optimizer` (:mod:`.rules`): a ``torch.optim.Optimizer`` by name, one of
   :data:`OPTIMIZERS` — sgd, momentum, nesterov (:mod:`.momentum`), adagrad, rmsprop, adam,
   lbfgs (:mod:`.lbfgs`), newton (:mod:`.newton`).
-- :mod:`.schedules`: learning-rate annealing and the momentum ramp as :func:`babysit.fit`
-  callbacks, one of :data:`SCHEDULES`.
+- :mod:`.schedules`: learning-rate annealing and the momentum ramp, one of :data:`SCHEDULES`
+  (the formulas; :mod:`babysit.train.schedules` applies them during training).
 - :mod:`.paths`: the rules' paths on 2-D test surfaces, for ``babysit optimizers``.
 """
 
@@ -16,8 +16,7 @@ from .lbfgs import LBFGS
 from .momentum import Momentum, Nesterov
 from .newton import Newton
 from .rules import FIRST_ORDER, HYPERPARAMETERS, OPTIMIZERS, make_optimizer
-from .schedules import (SCHEDULES, IterationLRSchedule, LRSchedule, MomentumSchedule,
-                        PlateauSchedule, learning_rate, momentum_ramp, schedule_callbacks)
+from .schedules import SCHEDULES, check_schedule_config, learning_rate, momentum_ramp
 
 
 def from_config(optim_config: dict, params) -> torch.optim.Optimizer:
@@ -28,6 +27,5 @@ def from_config(optim_config: dict, params) -> torch.optim.Optimizer:
 
 
 __all__ = ["make_optimizer", "from_config", "OPTIMIZERS", "FIRST_ORDER", "HYPERPARAMETERS",
-           "SCHEDULES", "Momentum", "Nesterov", "LBFGS", "Newton", "LRSchedule",
-           "IterationLRSchedule", "PlateauSchedule", "MomentumSchedule", "learning_rate",
-           "momentum_ramp", "schedule_callbacks"]
+           "SCHEDULES", "Momentum", "Nesterov", "LBFGS", "Newton", "learning_rate",
+           "momentum_ramp", "check_schedule_config"]

@@ -11,7 +11,7 @@ tiny set does not prove the features are right); and a fixed seed makes the loss
     report.checks["overfit_tiny"].steps
 """
 
-from .experiment import preflight_experiment, save_report
+from .experiment_preflight import preflight_experiment, save_report
 from .pipeline import Options
 from .report import CheckResult, PreflightReport
 from .runner import CHECKS, preflight

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import math
 
+from ..check import gradcheck_model
 from .pipeline import Pipeline
 from .report import CheckResult
 
 
 def check_gradcheck(p: Pipeline) -> CheckResult:
-    from ..check import gradcheck_model  # imported here: the gradient check is its own stage
-
     opts = p.options
     model = p.fresh_model().eval()
     # The burn-in trains on one batch; the check then uses its first gradcheck_points examples.

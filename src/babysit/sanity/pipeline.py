@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from .. import optim
 from ..errors import UserError
 from ..models import LOSSES, chance_loss, l2_penalty, make_loss
 from ..train import resolve_device, seed_everything
@@ -113,9 +114,7 @@ class Pipeline:
         loss_fn, loss_name = _loss(loss)
         x, y = _data(data, num_classes)
         if isinstance(options.optimizer, str):  # an unknown name fails now, not checks later
-            from ..optim import make_optimizer
-
-            make_optimizer(options.optimizer, [torch.zeros(1, requires_grad=True)], lr=options.lr)
+            optim.make_optimizer(options.optimizer, [torch.zeros(1, requires_grad=True)], lr=options.lr)
         elif not callable(options.optimizer):
             raise UserError("optimizer must be an update rule's name (with lr) or a callable "
                             "taking the parameters and returning a torch.optim.Optimizer")
@@ -211,9 +210,7 @@ class Pipeline:
         opt = self.options.optimizer
         if callable(opt):
             return opt(params)
-        from ..optim import make_optimizer
-
-        return make_optimizer(opt, params, lr=self.options.lr)
+        return optim.make_optimizer(opt, params, lr=self.options.lr)
 
     @property
     def optimizer_label(self) -> str:

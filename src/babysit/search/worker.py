@@ -23,7 +23,8 @@ from pathlib import Path
 from ..config import to_toml
 from ..errors import UserError
 from ..rundir import RunDir, checkpoint_epoch, list_checkpoints, read_jsonl
-from ..train import Callback, TrainState
+from .. import experiment
+from ..train import Callback, TrainState, take_steps
 from ..processes import pid_alive
 from .fingerprint import check_same_experiment
 from .retry import budget_used, duplicate_of, has_waiting, sources, worker_tag
@@ -284,23 +285,21 @@ def _progress(state: dict, trials) -> tuple:
             tuple((t.number, t.state, len(t.intermediate_values)) for t in trials))
 
 
-def warm_up(config: dict) -> None:
+def warm_up(config: dict):
     """Pay this process's one-time costs before asking for a trial, so no trial is charged
     for them: loading the data (kept for every later trial), PyTorch's lazy imports on the
     first optimizer (~2-4 s: torch._dynamo) and its first forward and backward pass.
 
     Without it the first trial of every worker ran several seconds longer than the others:
     its recorded duration misled, and a search with more workers paid it once per worker.
+    The step is taken as every training takes it (a closure where the update rule needs
+    one); returns the experiment it warmed up on.
     """
-    from .. import experiment
-
     exp = experiment.build(config)
-    size = config["train"]["batch_size"]
-    loss = exp.loss_fn(exp.model(exp.data.x_train[:size]), exp.data.y_train[:size])
-    exp.optimizer.zero_grad()
-    loss.backward()
-    if config["optim"]["name"] not in ("lbfgs", "newton"):  # those take a closure, full batch
-        exp.optimizer.step()
+    take_steps(exp.model, exp.optimizer, lambda xb, yb: exp.loss_fn(exp.model(xb), yb),
+               exp.data.x_train, exp.data.y_train, steps=1,
+               batch_size=config["train"]["batch_size"], seed=config["seed"])
+    return exp
 
 
 def wait_for_peers(ready: Path, peers: int, timeout_s: float = 30.0, poll_s: float = 0.02) -> None:

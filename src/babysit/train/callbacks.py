@@ -87,6 +87,3 @@ class CallbackList:
     def __call__(self, hook: str, state: TrainState) -> None:
         for method in self._bound[hook]:
             method(state)
-
-    def has(self, hook: str) -> bool:
-        return bool(self._bound[hook])

@@ -1,8 +1,9 @@
 """`fit()`: the one training loop. Minibatch SGD-style training with callbacks.
 
-Per step it does exactly what a hand-written PyTorch loop does, plus one host read of the loss
-(``loss.item()``) to stop on a non-finite or exploding loss, and the callback hooks — whose
-no-op defaults are skipped. ``bench/fit_overhead.py`` measures the cost against a bare loop.
+Per step it does exactly what a hand-written PyTorch loop does (reading the loss once, to stop
+on a non-finite or exploding one), plus the argmax of the scores for the training accuracy —
+compared with the labels once per epoch, not per step — and the callback hooks, whose no-op
+defaults are skipped. ``bench/fit_overhead.py`` measures the cost against a bare loop.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from ..errors import UserError
 from ..models import l2_penalty, softmax_loss
 from .callbacks import Callback, CallbackList, TrainState
+from .step import Stepping, take_step
 
 
 class TrainingDiverged(UserError):
@@ -76,11 +78,11 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
     Each epoch shuffles the training split (seeded by `seed`), takes minibatches of
     `batch_size`, minimizes ``loss_fn(scores, y) + 0.5 * reg * sum(W**2)``, then evaluates on
     the validation split. ``state.history`` holds one dict per epoch with ``train_loss``,
-    ``train_acc``, ``val_loss``, ``val_acc``, ``lr`` and ``seconds``. A full-batch optimizer
-    (``optimizer.full_batch``: L-BFGS, Newton) takes one closure step per epoch on the whole
-    training split instead; the hooks run as for one big batch. An optimizer with
-    ``needs_closure`` (or any L-BFGS) gets ``step(closure)`` every step, and one with
-    ``create_graph`` a closure whose backward keeps the graph (Newton's Hessian). Training stops early when
+    ``train_acc``, ``val_loss``, ``val_acc``, ``lr`` and ``seconds``. How each step is taken
+    (minibatch or the whole training split, with or without a closure) is the optimizer's to
+    say (:mod:`babysit.train.step`): a full-batch method (L-BFGS, Newton) takes one step per
+    epoch on the whole training split, the hooks running as for one big batch. Training stops
+    early when
     the loss is not finite or exceeds `max_loss` (``state.stop_reason`` says why) or when a
     callback calls ``state.stop``. `resume` (``epoch``, ``generator``, ``torch_rng`` from a
     checkpoint) continues a run after that epoch with the random streams it had, and puts its
@@ -99,8 +101,8 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
     if resume and resume.get("torch_rng") is not None:
         torch.set_rng_state(resume["torch_rng"])
     n = len(data.y_train)
-    full_batch = _full_batch(optimizer)
-    if full_batch:
+    stepping = Stepping.of(optimizer)
+    if stepping.full_batch:
         batch_size = n  # second-order methods: one closure step per epoch on the whole set
     state = TrainState(model=model, optimizer=optimizer, loss_fn=loss_fn, data=data, epochs=epochs,
                        batch_size=batch_size, reg=reg, config=config or {},
@@ -117,7 +119,7 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
             state.epoch = epoch
             started = time.perf_counter()
             hooks("on_epoch_begin", state)
-            train_loss, train_acc = _train_one_epoch(state, hooks, generator, max_loss)
+            train_loss, train_acc = _train_one_epoch(state, hooks, stepping, generator, max_loss)
             val_loss, val_acc = evaluate(model, loss_fn, data.x_val, data.y_val)
             state.logs = {"epoch": epoch, "step": state.step, "train_loss": train_loss,
                           "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
@@ -132,79 +134,33 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
     return state
 
 
-def _full_batch(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether `optimizer` is a full-batch method (L-BFGS, Newton), which fit runs on the whole set.
-
-    An optimizer says so with ``full_batch = True``. A plain ``torch.optim.LBFGS`` is refused
-    on minibatches unless it carries ``force_minibatch = True``: its curvature pairs are
-    differences of gradients, which minibatch noise swamps.
-    """
-    if getattr(optimizer, "full_batch", False):
-        return True
-    if isinstance(optimizer, torch.optim.LBFGS) and not getattr(optimizer, "force_minibatch", False):
-        raise UserError("L-BFGS is a full-batch method and will not run on minibatches: build it "
-                        "with babysit.make_optimizer('lbfgs', ...) (fit then trains on the whole "
-                        "training set), or set optim.force_minibatch = true to force minibatches")
-    return False
-
-
-def _closure_step(state: TrainState, hooks: CallbackList) -> torch.Tensor:
-    """One step of an optimizer that re-evaluates the objective itself (L-BFGS, Newton, lookahead).
-
-    The objective is evaluated once here, so that callbacks see this point's gradient in
-    ``after_backward``; ``optimizer.step(closure)`` then evaluates it as often as it needs.
-    """
-    model, optimizer = state.model, state.optimizer
-    create_graph = getattr(optimizer, "create_graph", False)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = objective(model, state.loss_fn, model(state.xb), state.yb, state.reg)
-        loss.backward(create_graph=create_graph)
-        return loss
-
-    optimizer.zero_grad(set_to_none=True)
-    scores = model(state.xb)
-    loss = objective(model, state.loss_fn, scores, state.yb, state.reg)
-    loss.backward()
-    state.scores, state.loss_tensor = scores, loss
-    hooks("after_backward", state)
-    hooks("before_optimizer_step", state)
-    optimizer.step(closure)
-    return loss.detach()
-
-
-def _train_one_epoch(state: TrainState, hooks: CallbackList, generator: torch.Generator,
-                     max_loss: float) -> tuple[float, float]:
+def _train_one_epoch(state: TrainState, hooks: CallbackList, stepping: Stepping,
+                     generator: torch.Generator, max_loss: float) -> tuple[float, float]:
     model, optimizer, data = state.model, state.optimizer, state.data
     x, y, batch_size = data.x_train, data.y_train, state.batch_size
-    full_batch = getattr(optimizer, "full_batch", False)  # fit() made batch_size the whole set
-    closure_steps = full_batch or getattr(optimizer, "needs_closure", False) \
-        or isinstance(optimizer, torch.optim.LBFGS)
     model.train()
-    order = None if full_batch else torch.randperm(len(y), generator=generator).to(x.device)
+    order = None if stepping.full_batch else torch.randperm(len(y), generator=generator).to(x.device)
     loss_sum, seen = 0.0, 0
-    correct = torch.zeros((), dtype=torch.long, device=x.device)
+    predicted = []  # argmax per batch; compared with the labels once, at the epoch's end
+
+    def evaluate_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        scores = model(state.xb)
+        return scores, objective(model, state.loss_fn, scores, state.yb, state.reg)
+
+    def observe(scores: torch.Tensor, loss: torch.Tensor) -> None:
+        state.scores, state.loss_tensor = scores, loss
+        hooks("after_backward", state)
+        hooks("before_optimizer_step", state)
+
     for state.batch, start in enumerate(range(0, len(y), batch_size)):
         idx = order[start:start + batch_size] if order is not None else slice(None)
         state.xb, state.yb = x[idx], y[idx]
         hooks("on_batch_begin", state)
-        if closure_steps:
-            loss = _closure_step(state, hooks)
-            scores = state.scores
-        else:
-            scores = model(state.xb)
-            loss = objective(model, state.loss_fn, scores, state.yb, state.reg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            state.scores, state.loss_tensor = scores, loss
-            hooks("after_backward", state)
-            hooks("before_optimizer_step", state)
-            optimizer.step()
+        scores, loss = take_step(optimizer, stepping, evaluate_batch, observe)
         state.step += 1
         hooks("after_optimizer_step", state)
         state.loss = loss.item()  # the one host sync per step
-        correct += (scores.argmax(dim=1) == state.yb).sum()
+        predicted.append(scores.argmax(dim=1))
         loss_sum += state.loss * len(state.yb)
         seen += len(state.yb)
         if not math.isfinite(state.loss) or state.loss > max_loss:
@@ -213,4 +169,6 @@ def _train_one_epoch(state: TrainState, hooks: CallbackList, generator: torch.Ge
         hooks("on_batch_end", state)
         if state.stop_reason:
             break
-    return loss_sum / max(seen, 1), correct.item() / max(seen, 1)
+    labels = y[order[:seen]] if order is not None else y
+    correct = (torch.cat(predicted) == labels).sum().item() if predicted else 0
+    return loss_sum / max(seen, 1), correct / max(seen, 1)

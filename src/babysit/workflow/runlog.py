@@ -17,7 +17,9 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 
+from .. import __version__
 from ..rundir import RunDir
+from ..train import resolve_device
 
 STATUSES = ("running", "passed", "failed", "done", "unavailable", "skipped", "error", "interrupted")
 
@@ -28,8 +30,6 @@ def now_iso() -> str:
 
 def versions() -> dict[str, str]:
     """Versions of what decides the numbers: python and the libraries babysit computes with."""
-    from .. import __version__
-
     found = {"python": platform.python_version(), "babysit": __version__}
     for dist in ("torch", "numpy", "optuna", "matplotlib", "scikit-learn"):
         try:
@@ -43,8 +43,6 @@ def versions() -> dict[str, str]:
 def device_info(device: str = "auto") -> dict:
     """The device training ran on, and the CPU threads torch used (they change float sums)."""
     import torch
-
-    from ..train import resolve_device
 
     dev = resolve_device(device)
     info = {"name": str(dev), "torch_threads": torch.get_num_threads(),

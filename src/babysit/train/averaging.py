@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from ..train import Callback, TrainState, evaluate
+from .callbacks import Callback, TrainState
+from .fit import evaluate
 
 AVERAGE_KEY = "average"  # where the averaged weights live in each checkpoint
 
@@ -109,7 +110,8 @@ class ParameterAverage(Callback):
     Each epoch it evaluates the averaged weights on the validation split next to the raw ones
     (``val_loss_avg``, ``val_acc_avg`` in the epoch's logs, so in ``metrics.jsonl``) and puts
     them in ``state.checkpoint_extra["average"]``, so every checkpoint carries them for use
-    after training (:func:`babysit.ensemble.members.average_from_checkpoint`).
+    after training (:func:`babysit.ensemble.members.average_from_checkpoint`). It lives next to the loop
+    because every training keeps it (``ensemble.ema_decay``), not only the ensembles.
     """
 
     def __init__(self, decay: float = 0.99):

@@ -6,9 +6,9 @@
 
 Each stage prints one verdict line and is recorded in ``run.json`` as it starts and ends. A
 failed gradient check or preflight stops the run (exit code 1) with the reason, unless
-``force``: training on wrong gradients or a broken pipeline wastes the search budget. A stage
-whose module is not installed is recorded as ``unavailable`` and the workflow goes on with what
-it has (e.g. no search: the final training uses the given config).
+``force``: training on wrong gradients or a broken pipeline wastes the search budget. Each
+stage returns an :class:`Outcome`, its status and one-line verdict; a search that finished no
+trial leaves the final training with the given config.
 
 Whatever happens — a failure, an error, Ctrl-C — run.json says so and report.html shows what
 exists, before the exception travels on.
@@ -17,38 +17,36 @@ exists, before the exception travels on.
 from __future__ import annotations
 
 import copy
-import importlib
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
+from .. import experiment
+from ..check import gradcheck_experiment
+from ..config import DEFAULTS
+from ..ensemble import build_ensembles
 from ..errors import UserError
-from ..rundir import RunDir
+from ..report import write_report
+from ..rundir import RunDir, list_checkpoints
+from ..sanity import preflight_experiment
+from ..search import run_search
 from .runlog import RunLog
 
 STAGES = ("gradcheck", "preflight", "search", "train", "ensemble", "report")
 
 
-class Unavailable(Exception):
-    """The module that implements a stage is not importable in this installation."""
+@dataclass(frozen=True)
+class Outcome:
+    """What a stage reports: its status in ``run.json`` and the one-line verdict printed."""
+
+    status: Literal["passed", "failed", "done"]
+    verdict: str
 
 
 class StopRun(Exception):
     """A stage failed in a way that makes the following stages pointless (without --force)."""
-
-
-def stage_function(module: str, name: str) -> Callable:
-    """``module.name``, or :class:`Unavailable` when this installation lacks it."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        raise Unavailable(f"{module} is not part of this installation ({exc})") from None
-    fn = getattr(mod, name, None)
-    if fn is None:
-        raise Unavailable(f"{module} has no {name}()")
-    return fn
 
 
 def quick_config(config: dict) -> dict:
@@ -116,16 +114,14 @@ class Workflow:
         self.report()
         return 0
 
-    def _stage(self, name: str, step: Callable[[], tuple[str, str]]) -> None:
+    def _stage(self, name: str, step: Callable[[], Outcome]) -> None:
         entry = self.log.begin(name)
         if name in self.skip:
             self.log.end(entry, "skipped", "skipped on request (--skip)")
             self._say(name, "skipped", "on request (--skip)")
             return
         try:
-            status, verdict = step()
-        except Unavailable as exc:
-            status, verdict = "unavailable", str(exc)
+            outcome = step()
         except StopRun as stop:
             self.log.end(entry, "failed", str(stop))
             self._say(name, "failed", str(stop))
@@ -138,8 +134,8 @@ class Workflow:
             self.log.end(entry, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error",
                          f"{type(exc).__name__}: {exc}")
             raise
-        self.log.end(entry, status, verdict)
-        self._say(name, status, verdict)
+        self.log.end(entry, outcome.status, outcome.verdict)
+        self._say(name, outcome.status, outcome.verdict)
 
     def _say(self, name: str, status: str, verdict: str) -> None:
         self.echo(f"[{name:>9}] {status:<11} {verdict}")
@@ -148,37 +144,32 @@ class Workflow:
         """Record why the run ended, and still write the report of what exists."""
         try:
             self.log.finish(status, reason)
-            from ..report import write_report
             write_report(self.run_dir.path)
         except Exception:  # the original exception matters more than a failed report
             pass
 
-    def _gate(self, what: str, passed: bool, verdict: str) -> tuple[str, str]:
+    def _gate(self, what: str, passed: bool, verdict: str) -> Outcome:
         """A check's outcome; a failure stops the run unless --force."""
         if passed:
-            return "passed", verdict
+            return Outcome("passed", verdict)
         if not self.force:
             raise StopRun(f"{what} failed: {verdict} (fix it, or rerun with --force to go on anyway)")
-        return "failed", verdict + " (continuing: --force)"
+        return Outcome("failed", verdict + " (continuing: --force)")
 
     # -- the stages -----------------------------------------------------------------------
 
-    def gradcheck(self) -> tuple[str, str]:
-        check = stage_function("babysit.check", "gradcheck_experiment")
-        report = check(self.config, self.run_dir.path, quiet=self.quiet)
-        return self._gate("gradient check", bool(report.passed), str(report.summary))
+    def gradcheck(self) -> Outcome:
+        report = gradcheck_experiment(self.config, self.run_dir.path, quiet=self.quiet)
+        return self._gate("gradient check", report.passed, str(report.summary))
 
-    def preflight(self) -> tuple[str, str]:
-        check = stage_function("babysit.sanity", "preflight_experiment")
-        report = check(self._preflight_config(), self.run_dir.path, quiet=self.quiet)
-        checks = dict(report.checks)
-        failed = [name for name, result in checks.items() if not getattr(result, "passed", result)]
+    def preflight(self) -> Outcome:
+        report = preflight_experiment(self._preflight_config(), self.run_dir.path, quiet=self.quiet)
+        failed = report.failed
         if failed:
-            first = checks[failed[0]]
-            verdict = f"failed {', '.join(failed)}: {getattr(first, 'message', '')}".rstrip(": ")
+            verdict = f"failed {', '.join(failed)}: {report.checks[failed[0]].message}".rstrip(": ")
         else:
-            verdict = f"all {len(checks)} checks passed"
-        return self._gate("preflight", bool(report.passed), verdict)
+            verdict = f"all {len(report.checks)} checks passed"
+        return self._gate("preflight", report.passed, verdict)
 
     def _preflight_config(self) -> dict:
         """The config for the preflight: its own gradient check left out when the workflow's
@@ -192,13 +183,12 @@ class Workflow:
         config["preflight"]["skip"] = [*skip, "gradcheck"]
         return config
 
-    def search(self) -> tuple[str, str]:
-        run_search = stage_function("babysit.search", "run_search")
+    def search(self) -> Outcome:
         result = run_search(self.config, self.run_dir.path, workers=self.workers, quiet=self.quiet)
-        alarms = list(getattr(result, "alarms", None) or [])
-        board = list(getattr(result, "leaderboard", None) or [])
-        if getattr(result, "best_config", None) is None:
-            return "failed", f"no trial finished in {len(board)} trials: the final training uses the given config"
+        alarms, board = result.alarms, result.leaderboard
+        if result.best_config is None:
+            return Outcome("failed", f"no trial finished in {len(board)} trials: the final "
+                                     "training uses the given config")
         self.final_config = result.best_config
         changed = changed_keys(self.config, self.final_config)
         verdict = f"{len(board)} trials, best val acc {float(result.best_value):.4f}"
@@ -206,11 +196,9 @@ class Workflow:
             verdict += " with " + ", ".join(f"{k}={_short(v)}" for k, v in changed.items())
         if alarms:
             verdict += f"; {len(alarms)} border alarm{'s' if len(alarms) > 1 else ''}"
-        return "done", verdict
+        return Outcome("done", verdict)
 
-    def train(self) -> tuple[str, str]:
-        from .. import experiment
-
+    def train(self) -> Outcome:
         config = with_monitoring(self.final_config)
         self.final_config = config
         _, state = experiment.train(config, self.run_dir.path, quiet=self.quiet)
@@ -228,25 +216,21 @@ class Workflow:
             verdict += f"; diagnoses: {', '.join(codes) if codes else 'none'}"
         if state.stop_reason:
             raise StopRun(f"final training stopped: {state.stop_reason} ({verdict})")
-        return "done", verdict
+        return Outcome("done", verdict)
 
-    def ensemble(self) -> tuple[str, str]:
-        from ..rundir import list_checkpoints
-
-        build = stage_function("babysit.ensemble", "build_ensembles")
+    def ensemble(self) -> Outcome:
         # At most as many members as the final training left checkpoints (a short training).
         k = int(self.final_config.get("ensemble", {}).get("k", 5))
         k = max(2, min(k, len(list_checkpoints(self.run_dir / "checkpoints"))))
         kwargs: dict = {"k": k, "quiet": self.quiet}
         if self.quick:
             kwargs["kinds"] = self._quick_kinds()
-        rows = list(build(self.final_config, self.run_dir.path, **kwargs))
+        rows = build_ensembles(self.final_config, self.run_dir.path, **kwargs)
         if not rows:
-            return "done", "no ensemble could be built from this run"
-        best = max(rows, key=lambda r: _get(r, "val_acc"))
-        return "done", (f"{len(rows)} ensembles; best {_get(best, 'kind')} at val acc "
-                        f"{_get(best, 'val_acc'):.4f} (n={_get(best, 'n')}; {100 * _get(best, 'gain'):+.2f} pt "
-                        f"over its best member, {_get(best, 'verdict') or 'noise not measured'})")
+            return Outcome("done", "no ensemble could be built from this run")
+        best = max(rows, key=lambda r: r.val_acc)
+        return Outcome("done", f"{len(rows)} ensembles; best {best.kind} at val acc {best.val_acc:.4f} "
+                               f"(n={best.n}; {100 * best.gain:+.2f} pt over its best member, {best.verdict})")
 
     def _quick_kinds(self) -> tuple[str, ...]:
         """Ensembles that need no extra training (no seeds, no distillation), of what exists."""
@@ -259,8 +243,6 @@ class Workflow:
 
     def report(self) -> None:
         """The last stage. Recorded as done before the page is written, so the page shows it so."""
-        from ..report import write_report
-
         entry = self.log.begin("report")
         started = entry["_t0"]
         self.log.end(entry, "done", "report.html")
@@ -273,8 +255,6 @@ class Workflow:
 
 def with_monitoring(config: dict) -> dict:
     """The config with the monitor and the parameter average switched on where they are off."""
-    from ..config import DEFAULTS
-
     config = copy.deepcopy(config)
     watch = config.get("watch")
     if isinstance(watch, dict) and watch.get("enabled") is False:
@@ -302,10 +282,6 @@ def changed_keys(before: dict, after: dict, prefix: str = "") -> dict:
 
 def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def _get(row, name: str):
-    return row[name] if isinstance(row, dict) else getattr(row, name)
 
 
 def prepare_run_dir(run_dir: str | Path | None, name: str) -> RunDir:

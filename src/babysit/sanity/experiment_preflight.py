@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from .. import experiment, optim
+from ..check.experiment_check import validated
 from ..config import to_toml
 from ..rundir import RunDir
 from ..train import resolve_device
@@ -22,10 +23,10 @@ def preflight_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
     ``preflight/report.json``, ``report.txt`` and ``plots/``."""
     gradcheck = gradcheck_settings(config)
     optim.from_config(config["optim"], [torch.zeros(1, requires_grad=True)])  # bad names fail now
-    data = experiment.load_data(config)
+    data = experiment.load_split(config)
 
     def make_model():
-        return experiment.build_model(config, data)
+        return experiment.new_model(config, data)
 
     def make_optimizer(params):
         return optim.from_config(config["optim"], params)
@@ -46,8 +47,6 @@ def preflight_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
 def gradcheck_settings(config: dict) -> dict:
     """The ``[gradcheck]`` section as preflight options: one place sets how gradients are checked,
     for ``babysit gradcheck`` and for the preflight alike."""
-    from ..check.experiment import validated
-
     settings = dict(validated(config["gradcheck"]))
     options = {key: settings[key] for key in ("h", "sweep", "scale", "batched", "dtype",
                                               "reg_scale", "separate")}
