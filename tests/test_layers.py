@@ -14,14 +14,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "babysit"
 # Lowest first; packages of one layer do not import each other.
 LAYERS = [
     {"errors"},
-    {"plugins", "processes", "config", "rundir"},
+    {"plugins", "processes", "config", "rundir", "stats"},
     {"data", "models", "optim"},
     {"train"},  # the loop and what every training uses: step, schedules' callbacks, average
     {"watch"},
     {"experiment"},  # one experiment's set-up and training, for every stage
     {"check"},
     {"sanity"},
-    {"search", "ensemble"},
+    {"search", "ensemble", "lightning"},
     {"report"},
     {"workflow"},
     {"commands", "cli", "__init__"},
