@@ -163,7 +163,7 @@ TABLE: dict[str, Any] = {
     "optim": {
         "name": ("nesterov", OneOf(OPTIMIZERS)),
         # for lbfgs and newton, 1.0 is the plain method (a full step)
-        "lr": (0.05, above(0, "typically 1e-4 .. 1e-1", high=1e3)),
+        "lr": (0.05, at_least(0, "typically 1e-4 .. 1e-1", high=1e3)),
         "mu": (0.9, fraction("momentum, 0.5 .. 0.99")),  # momentum (momentum, nesterov)
         # rewritten | lookahead (gradient at x + mu*v: two per step)
         "nesterov_form": ("rewritten", OneOf(("rewritten", "lookahead"))),
@@ -231,7 +231,7 @@ TABLE: dict[str, Any] = {
         # examples the initial and regularized losses are measured on
         "examples": (512, whole(1, "examples the initial loss is measured on, e.g. 512")),
         # initial loss within +-10% of the loss at chance
-        "initial_tolerance": (0.1, fraction("e.g. 0.1: within 10% of the loss at chance")),
+        "initial_tolerance": (0.1, fraction("0.1 means within 10% of the loss at chance")),
         # the tiny subset to memorize with reg = 0
         "overfit_examples": (20, whole(1, "the notes overfit about 20 examples")),
         # at most this many full-batch steps to memorize it
