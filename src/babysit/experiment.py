@@ -17,8 +17,9 @@ from torch import nn
 
 from . import data as data_mod
 from . import models, optim
-from .config import to_toml
+from .config import to_toml, validate_config
 from .errors import UserError
+from .plugins import describe_error
 from .rundir import RunDir, dumps, load_checkpoint
 from .train import (Callback, Checkpointer, MetricsLogger, ProgressBar, TrainState, fit,
                     latest_checkpoint, resolve_device, seed_everything)
@@ -67,10 +68,13 @@ def check_shapes(model: nn.Module, data: data_mod.DataSplit, name: str) -> None:
             was_training = model.training
             scores = model.eval()(sample.to(next(model.parameters(), sample).device))
             model.train(was_training)
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # torch's word for a shape mismatch
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"model {name!r} cannot take this data's inputs of shape "
                         f"{tuple(data.input_shape)} ({first}): build it for those inputs") from None
+    except Exception as exc:  # the user's forward() raised
+        raise UserError(f"model {name!r} raised {describe_error(exc)} on 2 examples: fix its "
+                        "forward()") from None
     expected = (len(sample), data.num_classes)
     if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != expected:
         got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
@@ -82,6 +86,7 @@ def build(config: dict) -> Experiment:
     data = load_data(config)
     model = build_model(config, data)
     loss_fn = models.make_loss(config["loss"]["name"])
+    models.check_loss(loss_fn, model, data.x_train[:2], data.y_train[:2])
     optimizer = optim.from_config(config["optim"], model.parameters())
     return Experiment(config, data, model, loss_fn, optimizer)
 
@@ -92,22 +97,15 @@ def validate(config: dict, *, search: bool = False) -> None:
     Builds the experiment once (data, model and its shapes, loss, optimizer) and checks the
     schedule and the monitor's options; with `search`, also the search space and stages.
     """
+    validate_config(config)  # every value in its range (the monitor's options included)
     build(config)
     optim.schedule_callbacks(config["optim"])
-    from .watch.monitor import check_options
-
-    watch = config.get("watch", {})
-    check_options("config key watch.", **{k: watch[k] for k in ("ratio_every", "hist_every", "bins", "flush_every",
-                                                                 "flush_seconds") if k in watch})
     if search:
         from .search.space import Space
         from .search.stages import parse_stages
 
         Space.from_config(config)
         parse_stages(config)
-        if config["search"]["workers"] < 0:
-            raise UserError(f"search.workers takes a whole number >= 0 (0: one per CPU core), "
-                            f"not {config['search']['workers']}")
 
 
 def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
@@ -129,8 +127,7 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
     cbs.extend(companions(config, run_dir, exp))
     if run_dir is not None:
         run_dir.path.mkdir(parents=True, exist_ok=True)
-        if not (resume and (run_dir / "config.toml").exists()):
-            run_dir.write_text("config.toml", to_toml(config))
+        run_dir.write_text("config.toml", to_toml(config))  # a resume's --set included
         ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else run_dir / "checkpoints"
         if resume:
             resume_state = _restore(exp, ckpt_dir, run_dir)
@@ -174,10 +171,15 @@ def _restore(exp: Experiment, ckpt_dir: Path, run_dir: RunDir) -> dict | None:
     last = latest_checkpoint(ckpt_dir)
     if last is None:
         return None
-    ckpt = load_checkpoint(last)
-    exp.model.load_state_dict(ckpt["model"])
-    exp.optimizer.load_state_dict(ckpt["optimizer"])
-    epoch = int(ckpt["epoch"])
+    ckpt = load_checkpoint(last, keys=("model", "optimizer", "epoch", "metrics"))
+    try:
+        exp.model.load_state_dict(ckpt["model"])
+        exp.optimizer.load_state_dict(ckpt["optimizer"])
+        epoch = int(ckpt["epoch"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint {last} does not fit this config's model ({first[:200]}): resume "
+                        "with the config it was trained with, or start a new run") from None
     kept = [r for r in run_dir.records("metrics.jsonl") if r.get("epoch", 0) <= epoch]
     if not kept or kept[-1].get("epoch") != epoch:
         kept.append(ckpt["metrics"])

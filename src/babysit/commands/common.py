@@ -40,7 +40,7 @@ def run_dir_from_args(args: argparse.Namespace, config: dict, *, search: bool = 
 
     validate(config, search=search)
     if getattr(args, "run_dir", None):
-        return RunDir(args.run_dir)
+        return RunDir.fresh(args.run_dir, args.verb)
     return RunDir.create("runs", config["name"])
 
 
