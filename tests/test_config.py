@@ -33,9 +33,9 @@ def test_unknown_key_lists_valid_ones(tmp_path):
 def test_types_are_checked_and_coerced():
     assert load_config(overrides=["optim.lr=1"])["optim"]["lr"] == 1.0
     assert isinstance(load_config(overrides=["optim.lr=1"])["optim"]["lr"], float)
-    with pytest.raises(UserError, match="takes a int"):
+    with pytest.raises(UserError, match="takes a whole number"):
         load_config(overrides=["train.epochs=abc"])
-    with pytest.raises(UserError, match="takes a float"):
+    with pytest.raises(UserError, match="takes a number"):
         load_config(overrides=["optim.lr=fast"])
 
 

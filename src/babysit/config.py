@@ -423,8 +423,8 @@ def coerce(key: str, value: Any, default: Any) -> Any:
         return value if isinstance(value, str) else str(value)
     else:
         return value
-    raise UserError(f"config key '{key}' takes a {type(default).__name__} "
-                    f"(like {default!r}), not {value!r}")
+    kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(type(default), "text")
+    raise UserError(violation(key, kind, value, f"like {to_toml({'x': default})[4:].strip()}"))
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -26,10 +26,11 @@ def load_callable(reference: str, what: str) -> Callable:
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise UserError(f"module {module_name!r} has no attribute {attr!r} for {what} {reference!r}")
+            raise UserError(f"module {module_name!r} has no attribute {attr!r} for {what} {reference!r}: "
+                            "check the function's name")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise UserError(f"{what} {reference!r} is not callable")
+        raise UserError(f"{what} {reference!r} is not callable: name a function")
     return obj
 
 

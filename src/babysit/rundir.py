@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -109,14 +110,18 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
+    # errors="replace": a line of binary garbage decodes to something json refuses, and is
+    # skipped like any other line that is not a record (an array, a number, a torn write).
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if not line.endswith("\n"):
                 break
             try:
-                yield json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(record, dict):
+                yield record
 
 
 def checkpoint_name(epoch: int, val_score: float) -> str:
@@ -202,6 +207,8 @@ class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
+    made: Path | None = None  # the top-most folder create() or fresh() made (None: it existed)
+
     @classmethod
     def create(cls, root: str | os.PathLike = "runs", name: str = "default") -> "RunDir":
         """A fresh folder ``root/name``, or ``root/name-2``, ``-3``... when that one is taken."""
@@ -210,7 +217,34 @@ class RunDir:
         while candidate.is_dir() and any(candidate.iterdir()) or candidate.is_file():
             n += 1
             candidate = root / f"{name}-{n}"
-        return cls(_make_folder(candidate, "the run directory"))
+        return cls._made(candidate, "the run directory")
+
+    @classmethod
+    def _made(cls, path: Path, what: str) -> "RunDir":
+        top = None
+        for folder in (path, *path.parents):
+            if folder.exists():
+                break
+            top = folder
+        run_dir = cls(_make_folder(path, what))
+        run_dir.made = top
+        return run_dir
+
+    def discard_unless_used(self) -> None:
+        """Undo a fresh run directory that bad input stopped before it held any result: the
+        folders this process made go, and an empty folder it was given is left empty."""
+        if self.holds_results():
+            return
+        if self.made is not None:
+            shutil.rmtree(self.made, ignore_errors=True)
+            return
+        for child in self.path.iterdir():
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+
+    def holds_results(self) -> bool:
+        """A metrics line, a checkpoint, a search record or a trial: something worth keeping."""
+        return ((self.path / "metrics.jsonl").is_file() or any(self.path.rglob("*.pt"))
+                or any((self.path / "search").glob("*")) or (self.path / "trials").exists())
 
     @classmethod
     def fresh(cls, path: str | os.PathLike, verb: str = "train") -> "RunDir":
@@ -220,7 +254,7 @@ class RunDir:
             way = f"continue it with babysit {verb} --resume {path}, or " if verb in RESUMABLE else ""
             raise UserError(f"--run-dir {path} is not empty: {way}give a new folder (or delete it), "
                             "so two runs' files do not mix")
-        return cls(_make_folder(path, "--run-dir"))
+        return cls._made(path, "--run-dir")
 
     def __truediv__(self, rel: str) -> Path:
         return self.path / rel

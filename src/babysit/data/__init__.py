@@ -48,8 +48,8 @@ def from_config(data_config: dict) -> DataSplit:
 def _from_plugin(reference: str, kwargs: dict):
     result = call_user(reference, "data set", load_callable(reference, "data set"), **kwargs)
     if not isinstance(result, (tuple, list)) or len(result) not in (2, 3):
-        raise UserError(f"data set {reference!r} must return (x, y) or (x, y, num_classes), "
-                        f"not {type(result).__name__}")
+        raise UserError(f"data set {reference!r} returned a {type(result).__name__}: return (x, y) "
+                        "or (x, y, num_classes)")
     x, y = as_tensor(result[0], f"data set {reference!r}: x"), as_tensor(result[1], f"data set {reference!r}: y")
     if x.dim() not in (2, 4):
         raise UserError(f"data set {reference!r}: inputs must be (N, D) vectors or (N, C, H, W) "

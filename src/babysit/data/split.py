@@ -69,6 +69,9 @@ def validate(x: torch.Tensor, y: torch.Tensor, source: str, num_classes: int | N
                         "give one label per example")
     if x.shape[0] == 0:
         raise UserError(f"{source}: the data set is empty")
+    if x.shape[0] < MIN_EXAMPLES:
+        raise UserError(f"{source}: {x.shape[0]} examples are too few to train and validate on: give "
+                        f"at least {MIN_EXAMPLES}")
     if y.is_floating_point() and not (torch.isfinite(y).all() and (y == y.round()).all()):
         example = next(float(v) for v in y if not (math.isfinite(v) and float(v).is_integer()))
         raise UserError(f"{source}: labels must be class indices 0..C-1, not fractions like {example}: "

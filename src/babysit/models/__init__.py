@@ -39,7 +39,7 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, *, de
         model = call_user(name, "model", load_callable(name, "model"), input_shape, num_classes,
                           **(kwargs or {}))
         if not isinstance(model, nn.Module):
-            raise UserError(f"model {name!r} must return a torch.nn.Module, got {type(model).__name__}")
+            raise UserError(f"model {name!r} returned a {type(model).__name__}: return a torch.nn.Module")
     else:
         raise UserError(f"unknown model {name!r}: use one of {', '.join(MODELS)} or package.module:function")
     if init_scale != 1.0:
