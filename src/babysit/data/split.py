@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..config import check_value
 from ..errors import UserError
 
 
@@ -110,8 +111,8 @@ def split_and_standardize(name: str, x: torch.Tensor, y: torch.Tensor, *, val_fr
     y = torch.as_tensor(y)
     num_classes = validate(x, y, name, num_classes)
     y = y.long()
-    if not 0.0 < val_fraction < 1.0:
-        raise UserError(f"data.val_fraction must be between 0 and 1 (exclusive), not {val_fraction}")
+    check_value("data.val_fraction", val_fraction)
+    check_value("data.limit", limit)
     generator = torch.Generator().manual_seed(split_seed)
     order = torch.randperm(len(y), generator=generator)
     if limit:

@@ -6,6 +6,7 @@ import math
 
 from torch import nn
 
+from ..config import check_value
 from ..errors import UserError
 from .layers import Maxout, activation, check_activation
 
@@ -18,10 +19,8 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, *, depth: int = 2, width
     Linear + activation. ``depth=0`` gives a linear classifier.
     """
     check_activation(activation_name)
-    if depth < 0 or width < 1:
-        raise UserError(f"mlp needs depth >= 0 and width >= 1, got depth={depth}, width={width}")
-    if not 0.0 <= dropout < 1.0:
-        raise UserError(f"model.dropout must be in [0, 1), not {dropout}")
+    for key, value in (("model.depth", depth), ("model.width", width), ("model.dropout", dropout)):
+        check_value(key, value)
     fan_in = math.prod(input_shape)
     check_size(fan_in, width, depth, num_classes)
     layers: list[nn.Module] = [nn.Flatten()]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from ..config import check_value
+from ..config import check_value, violation
 from ..errors import UserError
 from ..models import LOSSES, chance_loss, l2_penalty, make_loss
 from ..train import resolve_device, seed_everything
@@ -238,8 +238,8 @@ def _data(data, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise UserError("data must be a pair (x, y) of tensors from the training set")
     x, y = (torch.as_tensor(t) for t in data)
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise UserError(f"num_classes must be a whole number >= 2, not {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise UserError(violation("num_classes", "a whole number >= 2", num_classes, "the number of classes"))
     if x.dim() < 2 or y.dim() != 1 or len(x) != len(y):
         raise UserError(f"data must be inputs x of shape (N, ...) and labels y of shape (N,), "
                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
