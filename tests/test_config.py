@@ -95,8 +95,8 @@ def test_the_table_names_what_the_modules_build():
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("optim.lr", -1, "optim.lr takes a number in [0, 1000], not -1: typically 1e-4 .. 1e-1"),
-    ("optim.lr", float("nan"), "optim.lr takes a number in [0, 1000], not nan"),
+    ("optim.lr", -1, "optim.lr takes a number in [0, 1e6], not -1: typically 1e-4 .. 1e-1"),
+    ("optim.lr", float("nan"), "optim.lr takes a number in [0, 1e6], not nan"),
     ("train.batch_size", 0, "train.batch_size takes a whole number >= 1, not 0: examples per step, e.g. 64"),
     ("train.batch_size", 2.5, "train.batch_size takes a whole number >= 1, not 2.5"),
     ("train.batch_size", True, "train.batch_size takes a whole number >= 1, not True"),

@@ -62,12 +62,17 @@ class Range:
     def expected(self) -> str:
         kind = "a whole number" if self.whole else "a number"
         if self.high is None:
-            low = int(self.low) if self.whole else f"{self.low:g}"
+            low = int(self.low) if self.whole else _short(self.low)
             return f"{kind} {'>' if self.low_open else '>='} {low}"
         if self.whole:
             return f"{kind} from {int(self.low)} to {int(self.high)}"
-        return (f"{kind} in {'(' if self.low_open else '['}{self.low:g}, "
-                f"{self.high:g}{')' if self.high_open else ']'}")
+        return (f"{kind} in {'(' if self.low_open else '['}{_short(self.low)}, "
+                f"{_short(self.high)}{')' if self.high_open else ']'}")
+
+
+def _short(x: float) -> str:
+    """1000000.0 -> '1e6', 0.5 -> '0.5': bounds as a person writes them."""
+    return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
 def at_least(low: float, fix: str = "", *, whole: bool = False, high: float | None = None) -> Range:
@@ -129,7 +134,7 @@ COUNT_EVERY = "how many steps between records (0: off)"
 # Every key: (default, rule). A dict is a section; rule None means the type check alone.
 TABLE: dict[str, Any] = {
     # The run directory is runs/<name>: one folder name, never a path that leaves runs/.
-    "name": ("default", Pattern(r"[A-Za-z0-9_][A-Za-z0-9._+=-]{0,99}", "a folder name of letters, digits, "
+    "name": ("default", Pattern(r"[A-Za-z0-9_][A-Za-z0-9._+=-]{0,199}", "a folder name of letters, digits, "
                                 "'.', '_', '-' (no '/', no '..')", "it names the folder runs/<name>")),
     "seed": (0, SEED),
     "device": ("auto", Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps",
@@ -163,7 +168,7 @@ TABLE: dict[str, Any] = {
     "optim": {
         "name": ("nesterov", OneOf(OPTIMIZERS)),
         # for lbfgs and newton, 1.0 is the plain method (a full step)
-        "lr": (0.05, at_least(0, "typically 1e-4 .. 1e-1", high=1e3)),
+        "lr": (0.05, at_least(0, "typically 1e-4 .. 1e-1", high=1e6)),
         "mu": (0.9, fraction("momentum, 0.5 .. 0.99")),  # momentum (momentum, nesterov)
         # rewritten | lookahead (gradient at x + mu*v: two per step)
         "nesterov_form": ("rewritten", OneOf(("rewritten", "lookahead"))),

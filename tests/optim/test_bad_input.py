@@ -18,7 +18,7 @@ def test_names_are_exported():
 
 @pytest.mark.parametrize("call,expected", [
     (lambda: make_optimizer("adamm", params()), "did you mean 'adam'"),
-    (lambda: make_optimizer("sgd", params(), lr=-0.1), "optim.lr takes a number in [0, 1000], not -0.1"),
+    (lambda: make_optimizer("sgd", params(), lr=-0.1), "optim.lr takes a number in [0, 1e6], not -0.1"),
     (lambda: make_optimizer("momentum", params(), mu=1.0), "optim.mu takes a number in [0, 1), not 1.0"),
     (lambda: make_optimizer("nesterov", params(), mu=-0.1), "optim.mu takes a number in [0, 1), not -0.1"),
     (lambda: make_optimizer("nesterov", params(), nesterov_form="ahead"), "optim.nesterov_form takes one of rewritten | lookahead"),
@@ -43,7 +43,7 @@ def test_mu_of_other_rules_is_ignored_not_refused():
 @pytest.mark.parametrize("setting,expected", [
     ("optim.name=sgdd", "optim.name takes one of sgd | momentum | nesterov"),
     ("optim.schedule=linear", "optim.schedule takes one of constant | step"),
-    ("optim.lr=-1", "optim.lr takes a number in [0, 1000], not -1.0"),
+    ("optim.lr=-1", "optim.lr takes a number in [0, 1e6], not -1.0"),
 ])
 def test_cli_refuses_with_exit_code_2(setting, expected, capsys, tmp_path):
     code = cli.main(["train", "--quiet", "--run-dir", str(tmp_path / "run"), "--set", setting,
