@@ -272,6 +272,11 @@ COMMANDS = [
     ("run skip unknown", ["run", "--skip", "everything"], None, "cannot skip everything"),
     ("search storage unknown scheme", ["search", "--quick", "--storage", "nosuch://x"], None,
      "cannot open the study storage nosuch://x"),
+    ("search storage unknown, empty run dir given", ["search", "--quick", "--storage", "nosuch://x", "--run-dir",
+                                                     "empty"], lambda cwd, base: (cwd / "empty").mkdir(),
+     "cannot open the study storage"),  # the folder the user made stays, empty
+    ("train broken loss, empty run dir given", ["train", "--run-dir", "empty", "--set", f"loss.name={PLUGINS}:loss_raises"],
+     lambda cwd, base: (cwd / "empty").mkdir(), "my loss is broken"),
     ("search storage unreachable", ["search", "--quick", "--storage", "postgresql://nobody@127.0.0.1:1/x"], None,
      "cannot open the study storage"),
     # resume
