@@ -321,6 +321,13 @@ COMMANDS = [
     # ensemble
     ("ensemble no run", ["ensemble", "nothing"], None, "run directory nothing does not exist"),
     ("ensemble no config", ["ensemble", "run"], run_copy(remove_in_run("config.toml")), "has no config.toml"),
+    ("ensemble bare tensor checkpoint", ["ensemble", "run", "--kind", "checkpoints", "-k", "2"],
+     run_copy(replace_checkpoint(lambda c: torch.zeros(3))), "holds a Tensor"),
+    ("ensemble checkpoint wrong keys", ["ensemble", "run", "--kind", "checkpoints", "-k", "2"],
+     run_copy(replace_checkpoint(lambda c: {"weights": c["model"]})), "lacks model, config"),
+    ("ensemble checkpoint wrong shapes", ["ensemble", "run", "--kind", "checkpoints", "-k", "2"],
+     run_copy(replace_checkpoint(lambda c: {**c, "model": {k: v[:1] for k, v in c["model"].items()}})),
+     "does not fit its config's model"),
     ("ensemble bad kind", ["ensemble", "run", "--kind", "bagging"], run_copy(), "invalid choice: 'bagging'"),
     # worker
     ("worker threads -1", ["worker", "c.toml", "--storage", "s.journal", "--study", "x", "--threads", "-1"],

@@ -191,8 +191,17 @@ def _restore(exp: Experiment, ckpt_dir: Path, run_dir: RunDir) -> dict | None:
 
 def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint was written from, with its weights loaded."""
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, keys=("model", "config"))
     config = ckpt["config"]
     model = build_model(config, load_data(config))
-    model.load_state_dict(ckpt["model"])
+    _load_weights(model, ckpt["model"], path)
     return model, ckpt
+
+
+def _load_weights(model: nn.Module, state: dict, path) -> None:
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint {path} does not fit its config's model ({first[:200]}): it was "
+                        "altered or mixed from two runs; remove it") from None

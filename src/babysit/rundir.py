@@ -169,8 +169,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     missing = [k for k in keys if k not in payload] if isinstance(payload, dict) else list(keys)
     if not isinstance(payload, dict) or missing:
         what = f"lacks {', '.join(missing)}" if isinstance(payload, dict) else f"holds a {type(payload).__name__}"
-        raise UserError(f"checkpoint {path} {what}, not what babysit writes: remove it "
-                        "(or resume from a run directory babysit wrote)")
+        raise UserError(f"checkpoint {path} {what}, not what babysit writes: remove it, or give "
+                        "a run directory babysit wrote")
     return payload
 
 
