@@ -28,8 +28,16 @@ VERBS = [
 ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the fix (like every other bad input),
+    not the usage block followed by the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"babysit: error: {message}: see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="babysit",
         description="Make training neural networks go right: the practice of the course notes "
                     "'Neural Networks Part 3: Learning and Evaluation' as a tool.",

@@ -17,15 +17,14 @@ from torch import nn
 
 from . import data as data_mod
 from . import models, optim
-from .config import to_toml
+from .config import to_toml, validate_config
 from .errors import UserError
-from .plugins import refuse_code_from
+from .plugins import describe_error, refuse_code_from
 from .rundir import RunDir, dumps, load_checkpoint
 from .train import (Callback, Checkpointer, MetricsLogger, ParameterAverage, ProgressBar,
                     TrainState, fit, latest_checkpoint, resolve_device, schedule_callbacks,
                     seed_everything)
 from .watch.callback import from_config as watch_companion
-from .watch.monitor import check_options
 
 
 @dataclass
@@ -75,10 +74,13 @@ def check_shapes(model: nn.Module, data: data_mod.DataSplit, name: str) -> None:
             was_training = model.training
             scores = model.eval()(sample.to(next(model.parameters(), sample).device))
             model.train(was_training)
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # torch's word for a shape mismatch
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"model {name!r} cannot take this data's inputs of shape "
                         f"{tuple(data.input_shape)} ({first}): build it for those inputs") from None
+    except Exception as exc:  # the user's forward() raised
+        raise UserError(f"model {name!r} raised {describe_error(exc)} on 2 examples: fix its "
+                        "forward()") from None
     expected = (len(sample), data.num_classes)
     if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != expected:
         got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
@@ -90,6 +92,7 @@ def build(config: dict) -> Experiment:
     data = load_split(config)
     model = new_model(config, data)
     loss_fn = models.make_loss(config["loss"]["name"])
+    models.check_loss(loss_fn, model, data.x_train[:2], data.y_train[:2])
     optimizer = optim.from_config(config["optim"], model.parameters())
     return Experiment(config, data, model, loss_fn, optimizer)
 
@@ -100,20 +103,15 @@ def validate(config: dict, *, search: bool = False) -> None:
     Builds the experiment once (data, model and its shapes, loss, optimizer) and checks the
     schedule and the monitor's options; with `search`, also the search space and stages.
     """
+    validate_config(config)  # every value in its range (the monitor's options included)
     build(config)
     optim.check_schedule_config(config["optim"])
-    watch = config.get("watch", {})
-    check_options("config key watch.", **{k: watch[k] for k in ("ratio_every", "hist_every", "bins", "flush_every",
-                                                                 "flush_seconds") if k in watch})
     if search:
         from .search.space import Space
         from .search.stages import parse_stages
 
         Space.from_config(config)
         parse_stages(config)
-        if config["search"]["workers"] < 0:
-            raise UserError(f"search.workers takes a whole number >= 0 (0: one per CPU core), "
-                            f"not {config['search']['workers']}")
 
 
 def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
@@ -142,8 +140,7 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
     cbs.extend(companions(config, run_dir, exp))
     if run_dir is not None:
         run_dir.path.mkdir(parents=True, exist_ok=True)
-        if not (resume and (run_dir / "config.toml").exists()):
-            run_dir.write_text("config.toml", to_toml(config))
+        run_dir.write_text("config.toml", to_toml(config))  # a resume's --set included
         ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else run_dir / "checkpoints"
         if resume:
             resume_state = _restore(exp, ckpt_dir, run_dir)
@@ -184,10 +181,15 @@ def _restore(exp: Experiment, ckpt_dir: Path, run_dir: RunDir) -> dict | None:
     last = latest_checkpoint(ckpt_dir)
     if last is None:
         return None
-    ckpt = load_checkpoint(last)
-    exp.model.load_state_dict(ckpt["model"])
-    exp.optimizer.load_state_dict(ckpt["optimizer"])
-    epoch = int(ckpt["epoch"])
+    ckpt = load_checkpoint(last, keys=("model", "optimizer", "epoch", "metrics"))
+    try:
+        exp.model.load_state_dict(ckpt["model"])
+        exp.optimizer.load_state_dict(ckpt["optimizer"])
+        epoch = int(ckpt["epoch"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint {last} does not fit this config's model ({first[:200]}): resume "
+                        "with the config it was trained with, or start a new run") from None
     kept = [r for r in run_dir.records("metrics.jsonl") if r.get("epoch", 0) <= epoch]
     if not kept or kept[-1].get("epoch") != epoch:
         kept.append(ckpt["metrics"])
@@ -204,12 +206,21 @@ def model_from_checkpoint(path: str | Path, *, trusted: dict | None = None) -> t
     `trusted` config (the one the user gave) names the same: see
     :func:`babysit.plugins.refuse_code_from`.
     """
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, keys=("model", "config"))
     config = ckpt.get("config") if isinstance(ckpt, dict) else None
     if not isinstance(config, dict):
         raise UserError(f"checkpoint {path} holds no config: it was not written by babysit")
     refuse_code_from(config, f"checkpoint {path}", trusted=trusted,
                      fix="pass the config that names it with --config (babysit ensemble)")
     model = new_model(config, load_split(config))
-    model.load_state_dict(ckpt["model"])
+    _load_weights(model, ckpt["model"], path)
     return model, ckpt
+
+
+def _load_weights(model: nn.Module, state: dict, path) -> None:
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint {path} does not fit its config's model ({first[:200]}): it was "
+                        "altered or mixed from two runs; remove it") from None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+import traceback
+from typing import Any, Callable
 
 from .errors import UserError
 
@@ -25,11 +26,39 @@ def load_callable(reference: str, what: str) -> Callable:
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise UserError(f"module {module_name!r} has no attribute {attr!r} for {what} {reference!r}")
+            raise UserError(f"module {module_name!r} has no attribute {attr!r} for {what} {reference!r}: "
+                            "check the function's name")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise UserError(f"{what} {reference!r} is not callable")
+        raise UserError(f"{what} {reference!r} is not callable: name a function")
     return obj
+
+
+def call_user(reference: str, what: str, function: Callable, *args, **kwargs) -> Any:
+    """Call a user's `function`; an exception it raises becomes one line naming where in their code.
+
+    The user's own bug is theirs to fix, so the line says what it raised and at which line of
+    their file, instead of a traceback through babysit's frames.
+    """
+    try:
+        return function(*args, **kwargs)
+    except TypeError as exc:
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:  # the call itself
+            raise UserError(f"{what} {reference!r} cannot be called this way ({exc}): "
+                            "check its arguments (and the config's kwargs)") from None
+        raise UserError(f"{what} {reference!r} raised {describe_error(exc)}: fix it there") from None
+    except UserError:
+        raise
+    except Exception as exc:  # anything the user's code raises
+        raise UserError(f"{what} {reference!r} raised {describe_error(exc)}: fix it there") from None
+
+
+def describe_error(exc: BaseException) -> str:
+    """``ValueError: boom (at mymod.py:12)``: the exception and the last frame it came from."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"
 
 
 # The config keys whose value may name a user's code as ``package.module:function``.

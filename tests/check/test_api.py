@@ -128,7 +128,7 @@ def test_numpy_form():
     (lambda w: gradcheck(lambda: w * 2, {"w": w}), "scalar"),
     (lambda w: gradcheck(lambda: w.sum(), {}), "non-empty"),
     (lambda w: gradcheck(lambda: w.sum(), {"w": w.requires_grad_() * 2}), "leaf"),
-    (lambda w: gradcheck(lambda: w.sum(), {"w": w}, h=-1.0), "positive"),
+    (lambda w: gradcheck(lambda: w.sum(), {"w": w}, h=-1.0), r"gradcheck.h takes a number in \(0, 1\], not -1.0"),
     (lambda w: gradcheck(lambda: w.sum() / 0.0, {"w": w}), "finite"),
     (lambda w: gradcheck_numpy(lambda z: 0.0, np.zeros(3), np.zeros(4)), "shape"),
 ])

@@ -52,7 +52,7 @@ def test_user_model_plugin(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     model = build_model("mymodels:tiny", (6,), 2, kwargs={"hidden": 7})
     assert model[1].out_features == 7
-    with pytest.raises(UserError, match="must return a torch.nn.Module"):
+    with pytest.raises(UserError, match="return a torch.nn.Module"):
         build_model("mymodels:notamodel", (6,), 2)
 
 

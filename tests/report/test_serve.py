@@ -141,3 +141,25 @@ def test_a_plain_training_counts_as_live_while_its_metrics_are_fresh(plain_run, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_head_answers_like_get_without_a_body(plain_run, tmp_path):
+    """HEAD (curl -I, link checkers) gets GET's status and headers, not 501, and no body."""
+    import http.client
+    import threading
+
+    from babysit.report import make_server
+
+    server = make_server(plain_run, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for path, status in (("/", 200), ("/version", 200), ("/nope", 404)):
+            conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
+            conn.request("HEAD", path)
+            response = conn.getresponse()
+            assert response.status == status, path
+            assert int(response.headers["Content-Length"]) > 0 and response.read() == b""
+            conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -54,7 +54,7 @@ def test_bad_input_exits_2_with_one_line_and_leaves_no_run_directory(tmp_path, c
     assert main(["preflight", "-q", "--set", "optim.name=nesterovv"]) == 2
     assert "nesterovv" in capsys.readouterr().err  # the error names the bad update rule
     assert main(["preflight", "-q", "--set", "preflight.initial_tolerance=2"]) == 2
-    assert "fraction in [0, 1)" in capsys.readouterr().err
+    assert "preflight.initial_tolerance takes a number in [0, 1), not 2.0" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 
@@ -68,4 +68,4 @@ def test_the_gradcheck_check_takes_the_gradcheck_section(tmp_path, capsys):
     assert check["passed"] and check["points"] == 2
     assert check["entries"] == 2 * 4 * 6  # data loss and regularization, 4 entries of 6 tensors
     assert main(["preflight", "-q", "--run-dir", str(tmp_path / "bad"), "--set", "gradcheck.h=-1"]) == 2
-    assert "gradcheck.h must be a positive number" in capsys.readouterr().err
+    assert "gradcheck.h takes a number in (0, 1]" in capsys.readouterr().err

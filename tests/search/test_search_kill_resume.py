@@ -21,6 +21,8 @@ TRIALS, EPOCHS = 3, 6
 
 
 def stage_trials(run_dir):
+    if not (run_dir / "search" / "study.journal").exists():
+        return []  # opening the storage would make it, and the run directory is the master's to make
     try:
         return optuna.load_study(study_name="default.stage1",
                                  storage=open_storage(default_storage(run_dir))).get_trials()

@@ -56,8 +56,8 @@ def test_stages_parse_with_full_training_for_zero_epochs():
 
 @pytest.mark.parametrize("stages, fragment", [
     ([], "non-empty list"),
-    ([{"trials": 0, "epochs": 1}], "trials must be a whole number >= 1"),
-    ([{"trials": 3, "epochs": -1}], "epochs must be a whole number >= 0"),
+    ([{"trials": 0, "epochs": 1}], "trials takes a whole number >= 1, not 0"),
+    ([{"trials": 3, "epochs": -1}], "epochs takes a whole number >= 0, not -1"),
     ([{"trials": 3, "epoch": 1}], "unknown key(s) epoch"),
     ([5], "must be a table"),
 ])

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from .. import optim
-from ..config import DEFAULTS
+from ..config import DEFAULTS, check_value, violation
 from ..errors import UserError
 from ..train.step import take_steps
 from .batched import differences
@@ -173,12 +173,11 @@ def gradcheck_model(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: tor
     dtype = _as_dtype(dtype)
     if not isinstance(model, nn.Module):
         raise UserError(f"gradcheck_model needs a torch.nn.Module, got {type(model).__name__}")
-    if num_points < 1 or burn_in < 0:
-        raise UserError(f"num_points must be >= 1 and burn_in >= 0, got {num_points} and {burn_in}")
+    check_value("gradcheck.num_points", num_points)
+    check_value("gradcheck.burn_in", burn_in)
     if len(x) != len(y) or len(x) == 0:
         raise UserError(f"x and y must hold the same, nonzero number of examples, got {len(x)} and {len(y)}")
-    if not reg_scale > 0:
-        raise UserError(f"reg_scale must be > 0, got {reg_scale}")
+    check_value("gradcheck.reg_scale", reg_scale)
     seed = options.get("seed", 0)
     with torch.random.fork_rng(devices=_cuda_devices(model.parameters())):
         copy_ = copy.deepcopy(model).to(dtype)
@@ -293,18 +292,16 @@ def _validate_wrt(wrt) -> dict[str, torch.Tensor]:
 def _steps(h: float, sweep) -> list[float]:
     steps = list(SWEEP) if sweep is True else (list(sweep) if sweep else [h])
     for s in steps:
-        if not (isinstance(s, (int, float)) and math.isfinite(s) and s > 0):
-            raise UserError(f"the step h must be a positive number, not {s!r} (the notes suggest 1e-4..1e-6)")
+        check_value("gradcheck.h", s)
     return [float(s) for s in steps]
 
 
 def _check_options(coords_per_tensor, scale, chunk_size) -> None:
-    if coords_per_tensor is not None and coords_per_tensor < 0:
-        raise UserError(f"coords_per_tensor must be >= 0 (0 or None: all), not {coords_per_tensor}")
-    if not (math.isfinite(scale) and scale > 0):
-        raise UserError(f"scale must be a positive number, not {scale}")
+    if coords_per_tensor is not None:
+        check_value("gradcheck.coords_per_tensor", coords_per_tensor)
+    check_value("gradcheck.scale", scale)
     if chunk_size < 1:
-        raise UserError(f"chunk_size must be >= 1, not {chunk_size}")
+        raise UserError(violation("chunk_size", "a whole number >= 1", chunk_size, "perturbations per forward pass"))
 
 
 def _as_dtype(dtype) -> torch.dtype:

@@ -9,11 +9,10 @@ directory when one is given.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from .. import experiment, optim
-from ..errors import UserError
+from ..config import check_value
 from ..models import l2_penalty
 from ..rundir import RunDir
 from .api import gradcheck_model
@@ -56,19 +55,6 @@ def write_report(report: GradcheckReport, run_dir: RunDir | str | Path) -> None:
 
 def validated(settings: dict) -> dict:
     """The ``[gradcheck]`` section, with every value a check can run with (else a UserError)."""
-    def positive(key):
-        value = settings[key]
-        if not (math.isfinite(value) and value > 0):
-            raise UserError(f"gradcheck.{key} must be a positive number, not {value}")
-
-    for key in ("h", "reg_scale", "scale"):
-        positive(key)
-    if settings["num_points"] < 1:
-        raise UserError(f"gradcheck.num_points must be >= 1 (the notes: 2-3), not {settings['num_points']}")
-    if settings["coords_per_tensor"] < 0:
-        raise UserError(f"gradcheck.coords_per_tensor must be >= 0 (0: all), not {settings['coords_per_tensor']}")
-    if settings["burn_in"] < 0:
-        raise UserError(f"gradcheck.burn_in must be >= 0 training steps, not {settings['burn_in']}")
-    if settings["dtype"] not in ("float64", "float32"):
-        raise UserError(f"gradcheck.dtype must be float64 or float32, not {settings['dtype']!r}")
+    for key, value in settings.items():
+        check_value(f"gradcheck.{key}", value)
     return settings

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
 
 from ..config import load_config
 from ..errors import UserError
 from ..plugins import TRUST_FLAG, refuse_code_from
-from ..rundir import RunDir
+from ..rundir import RESUMABLE, RunDir
 
 
 def add_experiment_args(parser: argparse.ArgumentParser) -> None:
@@ -40,9 +44,12 @@ def run_dir_from_args(args: argparse.Namespace, config: dict, *, search: bool = 
     from ..experiment import validate
 
     validate(config, search=search)
-    if getattr(args, "run_dir", None):
-        return RunDir(args.run_dir)
-    return RunDir.create("runs", config["name"])
+    if not getattr(args, "run_dir", None):
+        return RunDir.create("runs", config["name"])
+    if args.verb in RESUMABLE:  # a second training into the same folder would mix two runs
+        return RunDir.fresh(args.run_dir, args.verb)
+    writable_folder(args.run_dir, "--run-dir")  # a report added to an existing run is fine
+    return RunDir.fresh(args.run_dir, args.verb) if not Path(args.run_dir).exists() else RunDir(args.run_dir)
 
 
 def add_trust_arg(parser: argparse.ArgumentParser) -> None:
@@ -68,3 +75,43 @@ def resumed_config(folder: str, overrides: list[str], verb: str, *,
         raise UserError(f"{run_dir.path} holds no run (no config.toml): give a folder "
                         f"that babysit {verb} wrote")
     return run_dir, run_dir_config(run_dir, overrides, trust)
+
+
+def writable_file(path: str | os.PathLike, flag: str) -> Path:
+    """`path` as a file babysit may write (nothing is made yet), else one line naming the fix."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder: give a file name inside it")
+    _writable_above(path, flag)
+    return path
+
+
+def writable_folder(path: str | os.PathLike, flag: str) -> Path:
+    """`path` as a folder babysit may write into (made later, when there is something to write)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file: give a folder")
+    _writable_above(path / "x", flag)
+    return path
+
+
+def _writable_above(path: Path, flag: str) -> None:
+    """The nearest existing folder above `path` must be a folder we may write into."""
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise UserError(f"{flag} {path.parent} cannot be made: {above} is a file; give another path")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path.parent}: {above} is not writable for you; give a folder you can write to")
+
+
+@contextlib.contextmanager
+def discarded_on_user_error(run_dir: RunDir) -> Iterator[RunDir]:
+    """Bad input found only once the run directory exists (an unreachable database, a broken
+    user loss) leaves no half-made run behind: what this command made and never used goes."""
+    try:
+        yield run_dir
+    except UserError:
+        run_dir.discard_unless_used()
+        raise

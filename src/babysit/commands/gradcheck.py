@@ -6,7 +6,7 @@ import argparse
 import textwrap
 
 from ..config import set_key
-from .common import add_experiment_args, config_from_args
+from .common import add_experiment_args, config_from_args, writable_folder
 
 
 def register(subparsers) -> None:
@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from ..check import gradcheck_experiment
 
     config = config_from_args(args)
+    if args.run_dir:
+        writable_folder(args.run_dir, "--run-dir")
     if args.sweep:
         set_key(config, "gradcheck.sweep", True)
     if args.all:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from .common import writable_file
 
 
 def register(subparsers) -> None:
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
                         f"({'an animated GIF' if args.animate else 'a PNG image'}): rename it")
     if out.exists() and out.is_dir():
         raise UserError(f"--out {out} is a folder: give a file name like {out / ('optimizers' + suffix)}")
+    writable_file(out, "--out")
     from ..optim import plot  # matplotlib is slow to import: only when drawing
 
     path = plot.save_gif(out) if args.animate else plot.save_png(out)

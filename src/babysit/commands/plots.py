@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..errors import UserError
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{folder} has no monitor records (no watch/meta.json): give a run directory "
                         "trained with [watch] enabled = true")
     run_dir = RunDir(folder)
-    history = load_history(run_dir)
+    history = _history(run_dir, load_history)
     if args.draw:
         from ..watch.plots import draw_all
 
@@ -48,3 +49,22 @@ def run(args: argparse.Namespace) -> int:
     for d in found:
         print(f"{d.severity:>7}  {d.code}: {d.message}")
     return 0
+
+
+def _history(run_dir, load_history):
+    """The monitor's records, or one line when its meta.json is not what the monitor writes."""
+    meta = run_dir.path / "watch" / "meta.json"
+    try:
+        found = json.loads(meta.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise UserError(f"{meta} is not readable JSON ({type(exc).__name__}): it is corrupt; retrain, or "
+                        "remove the watch/ folder") from None
+    if not isinstance(found, dict):
+        raise UserError(f"{meta} holds a {type(found).__name__}, not the monitor's table: it is "
+                        "corrupt; retrain, or remove the watch/ folder")
+    try:
+        return load_history(run_dir)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise UserError(f"the monitor's records in {run_dir.path / 'watch'} do not read back "
+                        f"({type(exc).__name__}: {str(exc)[:80]}): they are corrupt; retrain, or "
+                        "remove the watch/ folder") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..sanity import CHECKS
-from .common import add_experiment_args, add_run_dir_args, config_from_args, run_dir_from_args
+from .common import add_experiment_args, add_run_dir_args, config_from_args, run_dir_from_args, writable_folder
 
 
 def register(subparsers) -> None:
@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from ..sanity import preflight_experiment, save_report
 
     config = config_from_args(args)
+    if args.run_dir:
+        writable_folder(args.run_dir, "--run-dir")
     if args.skip:
         config["preflight"]["skip"] = sorted(set(_as_list(config["preflight"]["skip"]) + args.skip))
     # The run directory is made only once there is a report: bad input leaves no empty folder.

@@ -33,12 +33,15 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..report import serve, write_report
+    from .common import writable_file
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port takes 0..65535, not {args.port}")
     if args.serve:
         serve(args.run_dir, port=args.port)
         return 0
+    if args.out:
+        writable_file(args.out, "--out")
     path = write_report(args.run_dir, args.out)
     print(f"report: {path}")
     return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from ..config import set_key
 from .common import (add_experiment_args, add_run_dir_args, add_trust_arg, check_workers, config_from_args,
-                     resumed_config, run_dir_from_args)
+                     discarded_on_user_error, resumed_config, run_dir_from_args)
 
 QUICK_STAGES = [{"trials": 8, "epochs": 1}, {"trials": 4, "epochs": 3}, {"trials": 2, "epochs": 6}]
 
@@ -79,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
             if value:
                 set_key(config, key, value)
         run_dir = run_dir_from_args(args, config, search=True)
-    result = run_search(config, run_dir, workers=args.workers, resume=bool(args.resume),
-                        quiet=args.quiet, storage=args.storage)
+    with contextlib.nullcontext() if args.resume else discarded_on_user_error(run_dir):
+        result = run_search(config, run_dir, workers=args.workers, resume=bool(args.resume),
+                            quiet=args.quiet, storage=args.storage)
     print(leaderboard_table(result.leaderboard, limit=10), end="")
     if result.best_value is not None:
         print(f"best val acc {result.best_value:.4f} with "

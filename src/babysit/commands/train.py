@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from .. import experiment
-from .common import (add_experiment_args, add_run_dir_args, add_trust_arg, config_from_args, resumed_config,
-                     run_dir_from_args)
+from .common import (add_experiment_args, add_run_dir_args, add_trust_arg, config_from_args,
+                     discarded_on_user_error, resumed_config, run_dir_from_args)
 
 
 def register(subparsers) -> None:
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         run_dir = run_dir_from_args(args, config)
     print(f"run directory: {run_dir.path}", flush=True)
-    exp, state = experiment.train(config, run_dir, quiet=args.quiet, resume=bool(args.resume))
+    with contextlib.nullcontext() if args.resume else discarded_on_user_error(run_dir):
+        exp, state = experiment.train(config, run_dir, quiet=args.quiet, resume=bool(args.resume))
     print(exp.data.summary())
     if state.history:
         best = max(state.history, key=lambda r: r["val_acc"])

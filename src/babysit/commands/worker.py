@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import load_config
+from ..config import SEED, above, at_least, load_config, violation, whole
+from ..errors import UserError
+from .common import writable_folder
 
 EXAMPLES = """\
 examples:
@@ -48,9 +50,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..search.worker import run_worker, stop_on_sigterm
 
-    stop_on_sigterm()
+    check_options(args)
     config = load_config(args.config)
     run_dir = args.run_dir or f"runs/{args.study.split('.stage')[0]}"
+    writable_folder(run_dir, "--run-dir")
+    stop_on_sigterm()
     done = run_worker(config, args.storage, args.study, run_dir, seed=args.seed,
                       threads=args.threads, max_trials=args.max_trials, poll_s=args.poll,
                       master_pid=args.master_pid, wait_s=args.wait, start_together=args.start_together,
@@ -58,3 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"worker done: {done} trial(s) in {run_dir}/trials")
     return 0
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """The worker's own numbers, each in its range, before it joins anything."""
+    for flag, value, rule in (("--threads", args.threads, whole(1, "torch threads for this worker")),
+                              ("--max-trials", args.max_trials, whole(1, "leave after this many trials")),
+                              ("--seed", args.seed, SEED),
+                              ("--poll", args.poll, above(0, "seconds between looks, e.g. 1")),
+                              ("--wait", args.wait, at_least(0, "seconds to wait for the search to start"))):
+        if value is not None and not rule.admits(value):
+            raise UserError(violation(flag, rule.expected, value, rule.fix))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 
+from ..config import check_value
 from ..errors import UserError
 
 
@@ -52,24 +54,48 @@ class DataSplit:
                 f"inputs {shape}, {self.num_classes} classes")
 
 
+# The largest class count taken: ImageNet-21k has 21,841 classes. A count far above is a mistake
+# (a label column of IDs, a num_classes typo), refused before the class names or the last
+# layer are allocated for it.
+MAX_CLASSES = 100_000
+MIN_EXAMPLES = 10  # a training and a validation split, each with a few examples
+
+
 def validate(x: torch.Tensor, y: torch.Tensor, source: str, num_classes: int | None = None) -> int:
     """Check examples and labels agree and are usable; returns the number of classes."""
-    if x.shape[0] != y.shape[0]:
-        raise UserError(f"{source}: {x.shape[0]} examples but {y.shape[0]} labels; "
+    if y.dim() != 1:
+        raise UserError(f"{source}: labels must be a 1-D vector of class indices, got shape {tuple(y.shape)}")
+    if x.dim() == 0 or x.shape[0] != y.shape[0]:
+        raise UserError(f"{source}: {x.shape[0] if x.dim() else 0} examples but {y.shape[0]} labels; "
                         "give one label per example")
     if x.shape[0] == 0:
         raise UserError(f"{source}: the data set is empty")
-    if y.dim() != 1:
-        raise UserError(f"{source}: labels must be a 1-D vector of class indices, got shape {tuple(y.shape)}")
+    if x.shape[0] < MIN_EXAMPLES:
+        raise UserError(f"{source}: {x.shape[0]} examples are too few to train and validate on: give "
+                        f"at least {MIN_EXAMPLES}")
+    if y.is_floating_point() and not (torch.isfinite(y).all() and (y == y.round()).all()):
+        example = next(float(v) for v in y if not (math.isfinite(v) and float(v).is_integer()))
+        raise UserError(f"{source}: labels must be class indices 0..C-1, not fractions like {example}: "
+                        "give whole numbers (an integer tensor)")
     if not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).sum())
         raise UserError(f"{source}: {bad} input values are NaN or infinite; clean or impute them first")
     if y.min() < 0:
         raise UserError(f"{source}: label {int(y.min())} is negative; labels must be 0..C-1")
+    if num_classes is not None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= MAX_CLASSES:
+            raise UserError(f"{source}: num_classes takes a whole number from 2 to {MAX_CLASSES}, "
+                            f"not {num_classes!r}: return (x, y) to count the classes from the labels")
     found = int(y.max()) + 1
+    if num_classes is None and found > MAX_CLASSES:
+        raise UserError(f"{source}: label {found - 1} means {found} classes, more than {MAX_CLASSES}: "
+                        "labels must be class indices 0..C-1")
     if num_classes is not None and found > num_classes:
         raise UserError(f"{source}: label {found - 1} is out of range for {num_classes} classes; "
                         f"labels must be 0..{num_classes - 1}")
+    if torch.unique(y).numel() < 2:
+        raise UserError(f"{source}: every label is {int(y[0])}: a classifier needs examples of at "
+                        "least 2 classes")
     return num_classes or found
 
 
@@ -82,14 +108,18 @@ def split_and_standardize(name: str, x: torch.Tensor, y: torch.Tensor, *, val_fr
     look); vectors per feature.
     """
     x = torch.as_tensor(x).float()
-    y = torch.as_tensor(y).long()
+    y = torch.as_tensor(y)
     num_classes = validate(x, y, name, num_classes)
-    if not 0.0 < val_fraction < 1.0:
-        raise UserError(f"data.val_fraction must be between 0 and 1 (exclusive), not {val_fraction}")
+    y = y.long()
+    check_value("data.val_fraction", val_fraction)
+    check_value("data.limit", limit)
     generator = torch.Generator().manual_seed(split_seed)
     order = torch.randperm(len(y), generator=generator)
     if limit:
         order = order[:limit]
+    if len(order) < MIN_EXAMPLES:
+        raise UserError(f"{name}: {len(order)} examples are too few to train and validate on: give "
+                        f"at least {MIN_EXAMPLES}" + (" (raise data.limit)" if limit else ""))
     n_val = max(1, int(round(len(order) * val_fraction)))
     if n_val >= len(order):
         raise UserError(f"{name}: too few examples ({len(order)}) for a validation split")

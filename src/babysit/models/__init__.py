@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from ..plugins import is_reference, load_callable
+from ..plugins import call_user, is_reference, load_callable
 from .convnet import convnet
 from .layers import ACTIVATIONS, Maxout
-from .losses import LOSSES, chance_loss, make_loss, softmax_loss, svm_loss
+from .losses import LOSSES, chance_loss, check_loss, make_loss, softmax_loss, svm_loss
 from .mlp import mlp
 from .regularization import l2_penalty, regularized_parameters
 
@@ -25,6 +25,10 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, *, de
     `init_scale` multiplies every initial weight (a knob the sanity checks use: too large
     weights give a loss far above chance).
     """
+    if kwargs and name in MODELS:
+        raise UserError(f"model.kwargs {kwargs} given, but model {name!r} takes none: set its "
+                        "depth, width, activation and dropout instead (kwargs are for "
+                        "package.module:function models)")
     if name == "mlp":
         model = mlp(input_shape, num_classes, depth=depth, width=width,
                     activation_name=activation, dropout=dropout)
@@ -32,9 +36,10 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, *, de
         model = convnet(input_shape, num_classes, depth=depth, width=width,
                         activation_name=activation, dropout=dropout)
     elif is_reference(name):
-        model = load_callable(name, "model")(input_shape, num_classes, **(kwargs or {}))
+        model = call_user(name, "model", load_callable(name, "model"), input_shape, num_classes,
+                          **(kwargs or {}))
         if not isinstance(model, nn.Module):
-            raise UserError(f"model {name!r} must return a torch.nn.Module, got {type(model).__name__}")
+            raise UserError(f"model {name!r} returned a {type(model).__name__}: return a torch.nn.Module")
     else:
         raise UserError(f"unknown model {name!r}: use one of {', '.join(MODELS)} or package.module:function")
     if init_scale != 1.0:
@@ -50,5 +55,5 @@ def from_config(model_config: dict, input_shape: tuple[int, ...], num_classes: i
 
 
 __all__ = ["build_model", "from_config", "mlp", "convnet", "Maxout", "make_loss", "softmax_loss",
-           "svm_loss", "chance_loss", "l2_penalty", "regularized_parameters", "MODELS", "LOSSES",
+           "svm_loss", "chance_loss", "check_loss", "l2_penalty", "regularized_parameters", "MODELS", "LOSSES",
            "ACTIVATIONS"]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from ..plugins import is_reference, load_callable
+from ..plugins import call_user, is_reference, load_callable
 
 LOSSES = ("softmax", "svm")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -52,5 +52,32 @@ def make_loss(name: str) -> LossFn:
     if name == "svm":
         return svm_loss
     if is_reference(name):
-        return load_callable(name, "loss")
+        return UserLoss(name, load_callable(name, "loss"))
     raise UserError(f"unknown loss {name!r}: use one of {', '.join(LOSSES)} or package.module:function")
+
+
+class UserLoss:
+    """A user's ``package.module:function`` loss: what it raises or returns wrong is one line."""
+
+    def __init__(self, reference: str, function: LossFn):
+        self.reference, self.function = reference, function
+        self.__name__ = getattr(function, "__name__", reference)
+
+    def __call__(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        value = call_user(self.reference, "loss", self.function, scores, targets)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1 or not value.is_floating_point():
+            got = f"a tensor of shape {tuple(value.shape)} ({value.dtype})" if isinstance(value, torch.Tensor) \
+                else f"a {type(value).__name__}"
+            raise UserError(f"loss {self.reference!r} returned {got}: it must return the batch's mean "
+                            "loss as a scalar floating-point tensor, e.g. loss.mean()")
+        return value
+
+
+def check_loss(loss_fn: LossFn, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Call the loss once on the model's scores for a few examples, so a broken loss fails before
+    any run directory is made. In eval mode: dropout draws no random numbers, training repeats."""
+    was_training = model.training
+    with torch.no_grad():
+        scores = model.eval()(x)
+    model.train(was_training)
+    loss_fn(scores, y)

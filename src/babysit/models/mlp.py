@@ -6,6 +6,7 @@ import math
 
 from torch import nn
 
+from ..config import check_value
 from ..errors import UserError
 from .layers import Maxout, activation, check_activation
 
@@ -18,12 +19,11 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, *, depth: int = 2, width
     Linear + activation. ``depth=0`` gives a linear classifier.
     """
     check_activation(activation_name)
-    if depth < 0 or width < 1:
-        raise UserError(f"mlp needs depth >= 0 and width >= 1, got depth={depth}, width={width}")
-    if not 0.0 <= dropout < 1.0:
-        raise UserError(f"model.dropout must be in [0, 1), not {dropout}")
-    layers: list[nn.Module] = [nn.Flatten()]
+    for key, value in (("model.depth", depth), ("model.width", width), ("model.dropout", dropout)):
+        check_value(key, value)
     fan_in = math.prod(input_shape)
+    check_size(fan_in, width, depth, num_classes)
+    layers: list[nn.Module] = [nn.Flatten()]
     for _ in range(depth):
         if activation_name == "maxout":
             layers.append(Maxout(fan_in, width))
@@ -34,3 +34,18 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, *, depth: int = 2, width
         fan_in = width
     layers.append(nn.Linear(fan_in, num_classes))
     return nn.Sequential(*layers)
+
+
+# Two billion float32 weights are 8 GB, before gradients and the optimizer's state: a size
+# beyond it is refused before anything is allocated (the OOM killer gives no message).
+MAX_PARAMETERS = 2_000_000_000
+
+
+def check_size(fan_in: int, width: int, depth: int, num_classes: int) -> None:
+    hidden = [width] * depth
+    sizes = [fan_in, *hidden, num_classes]
+    count = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    if count > MAX_PARAMETERS:
+        raise UserError(f"an mlp of depth {depth} and width {width} on {fan_in} inputs has {count:.3g} "
+                        f"weights, more than the {MAX_PARAMETERS:.0e} that fit in memory: lower "
+                        "model.width or model.depth")

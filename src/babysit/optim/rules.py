@@ -20,11 +20,11 @@ exactly what the notes write, its optimizer is used:
 from __future__ import annotations
 
 import difflib
-import math
 from typing import Any, Callable
 
 import torch
 
+from ..config import check_value
 from ..errors import UserError
 from .lbfgs import LBFGS
 from .momentum import Momentum, Nesterov
@@ -89,31 +89,7 @@ def make_optimizer(name: str, params, **hyperparameters) -> torch.optim.Optimize
     return _BUILDERS[name](params, hp)
 
 
-def _in_range(hp: dict, key: str, low: float, high: float, closed_high: bool = False) -> None:
-    if key not in hp:
-        return
-    value = hp[key]
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and low <= value and (value <= high if closed_high else value < high)
-    if not ok:
-        bracket = "]" if closed_high else ")"
-        raise UserError(f"optim.{key} must be in [{low:g}, {high:g}{bracket}, not {value!r}")
-
-
 def check(name: str, hp: dict) -> None:
-    """Validate one rule's hyperparameters: one UserError line per mistake, naming the fix."""
-    lr = hp["lr"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
-        raise UserError(f"optim.lr must be a number >= 0 (typically 1e-4 .. 1e-1), not {lr!r}")
-    for key in ("mu", "decay", "beta1", "beta2"):
-        _in_range(hp, key, 0.0, 1.0)
-    if "eps" in hp and not (isinstance(hp["eps"], (int, float)) and hp["eps"] > 0):
-        raise UserError(f"optim.eps must be > 0 (the notes use 1e-8 .. 1e-4), not {hp['eps']!r}")
-    if "nesterov_form" in hp and hp["nesterov_form"] not in Nesterov.FORMS:
-        raise UserError(f"optim.nesterov_form must be one of {', '.join(Nesterov.FORMS)}, "
-                        f"not {hp['nesterov_form']!r}")
-    for key in ("max_iter", "history_size", "newton_max_params"):
-        if key in hp and not (isinstance(hp[key], int) and hp[key] >= 1):
-            raise UserError(f"optim.{key} must be an integer >= 1, not {hp[key]!r}")
-    if "damping" in hp and not (isinstance(hp["damping"], (int, float)) and hp["damping"] >= 0):
-        raise UserError(f"optim.damping must be >= 0, not {hp['damping']!r}")
+    """Validate one rule's hyperparameters against the config's rules: one UserError line each."""
+    for key, value in hp.items():
+        check_value(f"optim.{key}", value)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import math
 
+from ..config import check_value
 from ..errors import UserError
 
 SCHEDULES = ("constant", "step", "exponential", "inverse_time", "plateau")
@@ -69,21 +70,8 @@ def unknown_schedule(schedule: str) -> str:
 
 
 def check_schedule_config(cfg: dict) -> None:
-    """Validate the ``[optim]`` schedule keys: one UserError line naming the fix."""
-    if cfg.get("schedule", "constant") not in SCHEDULES:
-        raise UserError(unknown_schedule(cfg["schedule"]))
-    if cfg.get("schedule_unit", "epoch") not in UNITS:
-        raise UserError(f"optim.schedule_unit must be 'epoch' or 'iteration', not {cfg['schedule_unit']!r}")
-    k, factor = cfg.get("k", 0.1), cfg.get("factor", 0.5)
-    if not (isinstance(k, (int, float)) and math.isfinite(k) and k >= 0):
-        raise UserError(f"optim.k must be >= 0 (the decay rate of exponential and inverse_time), not {k!r}")
-    if not (isinstance(factor, (int, float)) and 0 < factor <= 1):
-        raise UserError(f"optim.factor must be in (0, 1] (0.5 halves the lr), not {factor!r}")
-    for key in ("step_every", "patience"):
-        if key in cfg and not (isinstance(cfg[key], int) and cfg[key] >= 1):
-            raise UserError(f"optim.{key} must be an integer >= 1, not {cfg[key]!r}")
-    mu_start = cfg.get("mu_start", 0.5)
-    if not (isinstance(mu_start, (int, float)) and 0 <= mu_start < 1):
-        raise UserError(f"optim.mu_start must be in [0, 1), not {mu_start!r}")
-    if not (isinstance(cfg.get("mu_epochs", 0), (int, float)) and cfg.get("mu_epochs", 0) >= 0):
-        raise UserError(f"optim.mu_epochs must be >= 0 (0: no momentum schedule), not {cfg['mu_epochs']!r}")
+    """Validate the ``[optim]`` schedule keys against the config's rules: one UserError line."""
+    for key in ("schedule", "schedule_unit", "k", "factor", "step_every", "patience", "mu_start", "mu_epochs"):
+        if key in cfg:
+            check_value(f"optim.{key}", cfg[key])
+

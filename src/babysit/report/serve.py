@@ -74,6 +74,13 @@ class LiveReport:
 def make_handler(report: LiveReport):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
+            self._answer(with_body=True)
+
+        def do_HEAD(self):  # noqa: N802: the same headers as GET, no body (link checkers, curl -I)
+            self._answer(with_body=False)
+
+        def _answer(self, with_body: bool) -> None:
+            self.with_body = with_body
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html", "/report.html"):
                 self._send(200, "text/html; charset=utf-8", report.page().encode("utf-8"))
@@ -90,7 +97,8 @@ def make_handler(report: LiveReport):
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(data)
+            if self.with_body:
+                self.wfile.write(data)
 
         def log_message(self, format, *args):  # quiet: the terminal shows the URL once
             pass

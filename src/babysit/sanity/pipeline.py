@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .. import optim
+from ..config import check_value, violation
 from ..errors import UserError
 from ..models import LOSSES, chance_loss, l2_penalty, make_loss
 from ..train import resolve_device, seed_everything
@@ -63,24 +64,14 @@ class Options:
         opts.validate()
         return opts
 
+    # Options that are config keys under another name; the rest are preflight.<name>.
+    CONFIG_KEYS = {"reg": "loss.reg", "lr": "optim.lr", "batch_size": "train.batch_size", "seed": "seed",
+                   "gradcheck_points": "gradcheck.num_points", "gradcheck_burn_in": "gradcheck.burn_in"}
+
     def validate(self) -> None:
-        if not isinstance(self.threads, int) or self.threads < 0:
-            raise UserError(f"preflight.threads must be a whole number >= 0 (0: torch's own "
-                            f"setting), not {self.threads!r}")
-        if not isinstance(self.gradcheck_burn_in, int) or self.gradcheck_burn_in < 0:
-            raise UserError(f"preflight.gradcheck_burn_in must be a whole number >= 0, "
-                            f"not {self.gradcheck_burn_in!r}")
-        positive = ("batch_size", "examples", "overfit_examples", "overfit_steps",
-                    "dependence_examples", "dependence_steps", "gradcheck_points")
-        for name in positive:
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise UserError(f"preflight.{name} must be a whole number >= 1, not {getattr(self, name)!r}")
-        for name in ("initial_tolerance", "overfit_target", "dependence_margin"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise UserError(f"preflight.{name} must be a fraction in [0, 1), not {value!r}")
-        if self.reg < 0:
-            raise UserError(f"the regularization strength reg must be >= 0, not {self.reg}")
+        """Each option against its config key's rule (babysit.config): one message shape."""
+        for f in dataclasses.fields(self):
+            check_value(self.CONFIG_KEYS.get(f.name, f"preflight.{f.name}"), getattr(self, f.name))
         if self.reg_fn is not None and not callable(self.reg_fn):
             raise UserError("reg_fn must be a callable taking the model and returning the "
                             "regularization term (a scalar tensor)")
@@ -244,8 +235,8 @@ def _data(data, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise UserError("data must be a pair (x, y) of tensors from the training set")
     x, y = (torch.as_tensor(t) for t in data)
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise UserError(f"num_classes must be a whole number >= 2, not {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise UserError(violation("num_classes", "a whole number >= 2", num_classes, "the number of classes"))
     if x.dim() < 2 or y.dim() != 1 or len(x) != len(y):
         raise UserError(f"data must be inputs x of shape (N, ...) and labels y of shape (N,), "
                         f"got {tuple(x.shape)} and {tuple(y.shape)}")

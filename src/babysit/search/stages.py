@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..config import check_value, violation
 from ..errors import UserError
 from .space import Param, Space
 
@@ -62,21 +63,14 @@ def parse_stages(config: dict) -> list[dict]:
                             "a stage takes trials and epochs")
         trials, epochs = stage.get("trials"), stage.get("epochs", 0)
         if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-            raise UserError(f"search.stages[{i}].trials must be a whole number >= 1, not {trials!r}")
+            raise UserError(violation(f"search.stages[{i}].trials", "a whole number >= 1", trials,
+                                      "trials in the stage"))
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
-            raise UserError(f"search.stages[{i}].epochs must be a whole number >= 0 "
-                            f"(0: train.epochs), not {epochs!r}")
+            raise UserError(violation(f"search.stages[{i}].epochs", "a whole number >= 0", epochs,
+                                      "0: train.epochs"))
         parsed.append({"trials": trials, "epochs": epochs or config["train"]["epochs"]})
-    for key, low in (("top_k", 1), ("grid_points", 2)):
-        if config["search"][key] < low:
-            raise UserError(f"search.{key} must be >= {low}, not {config['search'][key]}")
-    if not 0 <= config["search"]["border"] < 0.5:
-        raise UserError(f"search.border must be in [0, 0.5), not {config['search']['border']}")
-    if config["search"]["margin"] < 0:
-        raise UserError(f"search.margin must be >= 0, not {config['search']['margin']}")
-    for key, low, what in (("grace_period", 1, ""), ("idle_timeout", 0, ", 0: never")):
-        if not config["search"][key] >= low:
-            raise UserError(f"search.{key} must be a number of seconds >= {low}{what}, not {config['search'][key]}")
+    for key in ("top_k", "grid_points", "border", "margin", "grace_period", "idle_timeout"):
+        check_value(f"search.{key}", config["search"][key])
     return parsed
 
 

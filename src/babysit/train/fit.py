@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import check_value
 from ..errors import UserError
 from ..models import l2_penalty, softmax_loss
 from .callbacks import Callback, CallbackList, TrainState
@@ -88,8 +89,8 @@ def fit(model: nn.Module, data, *, optimizer: torch.optim.Optimizer, loss_fn: Ca
     checkpoint) continues a run after that epoch with the random streams it had, and puts its
     ``checkpoint_extra`` (what callbacks saved) back into ``state.checkpoint_extra``.
     """
-    if epochs < 0 or batch_size < 1:
-        raise UserError(f"train.epochs must be >= 0 and train.batch_size >= 1, got {epochs} and {batch_size}")
+    check_value("train.epochs", epochs)
+    check_value("train.batch_size", batch_size)
     device = resolve_device(device) if isinstance(device, str) else device
     seed_everything(seed)
     model.to(device)

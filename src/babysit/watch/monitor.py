@@ -23,11 +23,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..config import DEFAULTS
+from ..config import DEFAULTS, check_value
 from ..errors import UserError
 from ..rundir import RunDir
 from . import first_layer as first_layer_weights
@@ -302,16 +301,11 @@ def read_back(tensors: list[torch.Tensor]) -> list:
     return out
 
 
-def check_options(where: str = "Monitor option ", **options) -> None:
-    """Raise a UserError naming the first of the monitor's numeric options out of its range."""
+def check_options(**options) -> None:
+    """Raise a UserError naming the first of the monitor's options outside its rule in
+    ``babysit.config`` (the same rule and message as the config's ``[watch]`` keys)."""
     for key, value in options.items():
-        if key == "flush_seconds":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-                raise UserError(f"{where}{key} must be a number of seconds >= 0, not {value!r}")
-            continue
-        least = 1 if key in ("bins", "flush_every") else 0
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise UserError(f"{where}{key} must be a whole number >= {least}, not {value!r}")
+        check_value(f"watch.{key}", value)
 
 
 def make_thresholds(values: dict) -> Thresholds:

@@ -288,14 +288,7 @@ def prepare_run_dir(run_dir: str | Path | None, name: str) -> RunDir:
     """A fresh run directory: the given one must be new or empty (stages would mix otherwise)."""
     if run_dir is None:
         return RunDir.create("runs", name)
-    path = Path(run_dir)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--run-dir {path} is a file: give a folder")
-    if path.is_dir() and any(path.iterdir()):
-        raise UserError(f"--run-dir {path} is not empty: give a new folder (or delete it), "
-                        "so this run's files do not mix with an earlier one's")
-    path.mkdir(parents=True, exist_ok=True)
-    return RunDir(path)
+    return RunDir.fresh(run_dir, "run")
 
 
 def run_workflow(config: dict, run_dir: str | Path | None = None, *, quick: bool = False,
