@@ -73,15 +73,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 ON_THE_KINK_LOSS = textwrap.dedent('''
+    import torch
     import torch.nn.functional as F
 
     AT_FIRST_CALL = []
 
     def loss(scores, targets):
-        # |s - s0| with s0 the value at the first call (the check point): the check sits exactly
-        # on the kink, which no step and no side can get away from.
+        # |s - s0| with s0 the value at the check's first call (float64; babysit's own probe of
+        # the loss at build time is float32): the check sits exactly on the kink, which no step
+        # and no side can get away from.
         total = scores.sum()
-        AT_FIRST_CALL.append(total.detach().clone()) if not AT_FIRST_CALL else None
+        if not AT_FIRST_CALL and total.dtype == torch.float64:
+            AT_FIRST_CALL.append(total.detach().clone())
+        if not AT_FIRST_CALL:
+            return F.cross_entropy(scores, targets)
         return F.cross_entropy(scores, targets) + (total - AT_FIRST_CALL[0]).abs()
 ''')
 
@@ -107,3 +112,19 @@ def test_the_sweep_is_drawn_into_the_run_directory(tmp_path, capsys):
     report = json.loads((tmp_path / "gradcheck" / "report.json").read_text())
     assert all(set(e["per_tensor"]) for e in report["sweep"])  # what the picture draws, per tensor
     assert report["depth"] == 3 and report["layers"]["1.weight"] == 1 and report["layers"]["5.bias"] == 3
+
+
+def test_an_inconclusive_check_does_not_fail_the_preflight(tmp_path, monkeypatch, capsys):
+    """Inconclusive is no verdict on the user's gradient: the preflight's gradcheck check
+    passes, saying it was inconclusive and why, and the preflight exits 0."""
+    (tmp_path / "preflight_kink_loss.py").write_text(ON_THE_KINK_LOSS)  # its own first call
+    monkeypatch.syspath_prepend(str(tmp_path))
+    skip = ["--skip", "initial_loss", "--skip", "reg_increases_loss", "--skip", "overfit_tiny",
+            "--skip", "input_dependence", "--skip", "deterministic"]  # their float64 calls come first
+    code = main(["preflight", "-q", "--set", "loss.name=preflight_kink_loss:loss", "--set", "model.width=8",
+                 *skip, "--run-dir", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    check = json.loads((tmp_path / "run" / "preflight" / "report.json").read_text())["checks"]["gradcheck"]
+    assert check["passed"] and "inconclusive" in check["summary"] and check["inconclusive_entries"] > 0
+    assert "not a failure of your gradient" in check["message"]

@@ -56,7 +56,7 @@ def cell(value: Any, column: str = "") -> str:
 VERDICT_CLASS = {
     "happy": "ok", "fine": "ok", "ok": "ok", "passed": "ok", "pass": "ok", "done": "ok",
     "complete": "ok", "finished": "ok", "true": "ok",
-    "uneasy": "warn", "kink": "warn", "warning": "warn", "warn": "warn", "pruned": "warn",
+    "uneasy": "warn", "inconclusive": "warn", "kink": "warn", "warning": "warn", "warn": "warn", "pruned": "warn",
     "skipped": "warn", "unavailable": "warn", "running": "warn", "interrupted": "bad",
     "wrong": "bad", "failed": "bad", "fail": "bad", "error": "bad", "fatal": "bad",
     "critical": "bad", "false": "bad",

@@ -21,7 +21,7 @@ from .. import __version__
 from ..rundir import RunDir
 from ..train import resolve_device
 
-STATUSES = ("running", "passed", "failed", "done", "unavailable", "skipped", "error", "interrupted")
+STATUSES = ("running", "passed", "inconclusive", "failed", "done", "unavailable", "skipped", "error", "interrupted")
 
 
 def now_iso() -> str:

@@ -41,7 +41,7 @@ STAGES = ("gradcheck", "preflight", "search", "train", "ensemble", "report")
 class Outcome:
     """What a stage reports: its status in ``run.json`` and the one-line verdict printed."""
 
-    status: Literal["passed", "failed", "done"]
+    status: Literal["passed", "inconclusive", "failed", "done"]
     verdict: str
 
 
@@ -160,6 +160,8 @@ class Workflow:
 
     def gradcheck(self) -> Outcome:
         report = gradcheck_experiment(self.config, self.run_dir.path, quiet=self.quiet)
+        if report.outcome == "inconclusive":  # no entry wrong, some unjudgeable: the run goes on
+            return Outcome("inconclusive", f"{report.summary} (not a failure: going on)")
         return self._gate("gradient check", report.passed, str(report.summary))
 
     def preflight(self) -> Outcome:
@@ -174,7 +176,7 @@ class Workflow:
     def _preflight_config(self) -> dict:
         """The config for the preflight: its own gradient check left out when the workflow's
         gradient-check stage already ran (the same check, twice the time)."""
-        ran = any(s["name"] == "gradcheck" and s["status"] in ("passed", "failed")
+        ran = any(s["name"] == "gradcheck" and s["status"] in ("passed", "inconclusive", "failed")
                   for s in self.log.data["stages"])
         skip = self.config.get("preflight", {}).get("skip")
         if not ran or not isinstance(skip, list) or "gradcheck" in skip:
