@@ -1,14 +1,19 @@
 """The ``babysit`` command: thin — it parses, calls the library, prints.
 
 Each verb lives in ``babysit.commands.<verb>``. A :class:`~babysit.errors.UserError` ends the
-command with one line on stderr and exit code 2; Ctrl-C with exit code 130.
+command with one line on stderr and exit code 2; Ctrl-C with exit code 130, and so does a
+SIGTERM to a verb that trains in this process (``kill PID``, a cluster's scheduler): it
+unwinds like Ctrl-C, so the monitor's records and the run log reach the disk first.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import UserError
@@ -26,6 +31,11 @@ VERBS = [
     "search",
     "worker",
 ]
+
+
+# Verbs that train in this process. Search workers are left to die by SIGTERM: their master
+# retries a killed trial from its last checkpoint, which an unwound trial (FAIL) would not get.
+TERMINATE_AS_INTERRUPT = ("train", "run", "ensemble", "preflight", "gradcheck")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -57,13 +67,32 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with sigterm_as_interrupt(args.verb in TERMINATE_AS_INTERRUPT):
+            return int(args.func(args) or 0)
     except UserError as exc:
         print(f"babysit: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("babysit: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt(wanted: bool):
+    """While the verb runs, SIGTERM raises KeyboardInterrupt (restored afterwards). Only the
+    main thread may set a handler; elsewhere (babysit called from a thread) nothing changes."""
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
