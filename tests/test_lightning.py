@@ -82,3 +82,51 @@ def test_a_too_high_learning_rate_is_diagnosed(tmp_path, capsys):
     assert codes & {"lr_too_high", "update_ratio_high"}, codes
     out = capsys.readouterr().out
     assert any(code in out for code in ("lr_too_high", "update_ratio_high"))
+
+
+class BrokenBackward(torch.autograd.Function):
+    """ReLU whose backward lets half the gradient through: a planted bug."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 0.5 * grad * (x > 0)
+
+
+class BrokenNet(DigitsNet):
+    def forward(self, x):
+        return self.net[3](BrokenBackward.apply(self.net[1](self.net[0](x))))
+
+
+def digits_batch(n=64):
+    data = load_data("digits")
+    return data.x_train[:n], data.y_train[:n]
+
+
+def test_gradcheck_model_checks_a_lightning_modules_own_training_step():
+    import babysit
+
+    torch.manual_seed(0)
+    report = babysit.gradcheck_model(DigitsNet(0.05), batch=digits_batch())
+    assert report.outcome in ("passed", "inconclusive") and not report.failures, str(report)
+    assert {r.name for r in report.rows} >= {"net.1.weight", "net.3.bias"}
+    torch.manual_seed(0)
+    broken = babysit.gradcheck_model(BrokenNet(0.05), batch=digits_batch())
+    assert broken.outcome == "failed" and any(r.name == "net.1.weight" for r in broken.failures)
+
+
+def test_preflight_takes_a_lightning_module_and_its_training_step():
+    import babysit
+
+    x, y = digits_batch(400)
+    report = babysit.preflight(lambda: DigitsNet(0.05), data=(x, y), num_classes=10, lr=0.05,
+                               skip=["input_dependence"], quiet=True)
+    assert report.passed, str(report)
+    initial = report.checks["initial_loss"]
+    assert "training_step" in initial.summary  # its chance loss is said to be cross-entropy's
+    assert report.checks["overfit_tiny"].passed

@@ -40,6 +40,7 @@ from torch import nn
 from .. import optim
 from ..config import DEFAULTS, check_value, violation
 from ..errors import UserError
+from ..models.losses import step_loss
 from ..train.step import take_steps
 from .batched import differences
 from .numeric import Objective, group_positions, numpy_differences, select_coordinates, values_at
@@ -145,12 +146,16 @@ def _check_objectives(parts, wrt, *, h, sweep, coords_per_tensor, seed, scale, b
                            not_exercised=not_exercised, depth=depth, layers=layers)
 
 
-def gradcheck_model(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor, *,
+def gradcheck_model(model: nn.Module, loss_fn: Callable | None = None, x: torch.Tensor | None = None,
+                    y: torch.Tensor | None = None, *, batch: Sequence[torch.Tensor] | None = None,
                     reg_fn: Callable[[nn.Module], torch.Tensor] | None = None, num_points: int = 3,
                     burn_in: int = 0, optimizer=None, dtype: torch.dtype | str = torch.float64,
                     reg_scale: float = 1.0, separate: bool = True, burn_in_batch_size: int = 64,
                     **options) -> GradcheckReport:
     """Check the gradients of ``loss_fn(model(x), y)`` (+ ``reg_fn(model)``) for every parameter.
+
+    A PyTorch Lightning module needs no `loss_fn`: ``gradcheck_model(module, batch=(x, y))``
+    checks the loss of its own ``training_step`` (:func:`babysit.models.step_loss`).
 
     The check runs on a deep copy of `model` converted to `dtype` (float64 by default) with
     copies of the data; the user's model, tensors and torch random state are left as they were.
@@ -173,6 +178,13 @@ def gradcheck_model(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: tor
     dtype = _as_dtype(dtype)
     if not isinstance(model, nn.Module):
         raise UserError(f"gradcheck_model needs a torch.nn.Module, got {type(model).__name__}")
+    if batch is not None:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise UserError("batch must be a pair (x, y), as a DataLoader gives it")
+        x, y = batch
+    if x is None or y is None:
+        raise UserError("gradcheck_model needs the data: x and y, or batch=(x, y)")
+    model_loss = _model_loss(loss_fn)
     check_value("gradcheck.num_points", num_points)
     check_value("gradcheck.burn_in", burn_in)
     if len(x) != len(y) or len(x) == 0:
@@ -186,9 +198,9 @@ def gradcheck_model(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: tor
         xs = xs.to(dtype) if xs.is_floating_point() else xs
         ys = y.detach().to(device=device, copy=True)
         if burn_in:
-            _burn_in(copy_, loss_fn, reg_fn, xs, ys, burn_in, optimizer, burn_in_batch_size, seed)
+            _burn_in(copy_, model_loss, reg_fn, xs, ys, burn_in, optimizer, burn_in_batch_size, seed)
         xb, yb = xs[:num_points], ys[:num_points]
-        data_loss = lambda: loss_fn(copy_(xb), yb)  # noqa: E731
+        data_loss = lambda: model_loss(copy_, xb, yb)  # noqa: E731
         if reg_fn is None:
             parts = {"": data_loss}
         elif separate:
@@ -250,10 +262,18 @@ def tiny_gradient_warnings(rows: list[GradRow], scale: float) -> list[str]:
     return warnings
 
 
-def _burn_in(model, loss_fn, reg_fn, x, y, steps, optimizer, batch_size, seed) -> None:
+def _model_loss(loss_fn: Callable | None) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``(model, x, y) -> loss``: `loss_fn` on the model's scores, or without one the loss of
+    the model's own training_step (a LightningModule's)."""
+    if loss_fn is None:
+        return step_loss
+    return lambda model, x, y: loss_fn(model(x), y)
+
+
+def _burn_in(model, model_loss, reg_fn, x, y, steps, optimizer, batch_size, seed) -> None:
     """A few training steps on the copy, so the check sees a 'characteristic' point."""
     def objective(xb, yb):
-        loss = loss_fn(model(xb), yb)
+        loss = model_loss(model, xb, yb)
         return loss + reg_fn(model) if reg_fn is not None else loss
 
     taken, finite, losses = take_steps(model, _make_optimizer(optimizer, model), objective, x, y,

@@ -9,7 +9,7 @@ from ..errors import UserError
 from ..plugins import call_user, is_reference, load_callable
 from .convnet import convnet
 from .layers import ACTIVATIONS, Maxout
-from .losses import LOSSES, chance_loss, check_loss, make_loss, softmax_loss, svm_loss
+from .losses import LOSSES, chance_loss, check_loss, make_loss, softmax_loss, step_loss, svm_loss
 from .mlp import mlp
 from .regularization import l2_penalty, regularized_parameters
 
@@ -55,5 +55,5 @@ def from_config(model_config: dict, input_shape: tuple[int, ...], num_classes: i
 
 
 __all__ = ["build_model", "from_config", "mlp", "convnet", "Maxout", "make_loss", "softmax_loss",
-           "svm_loss", "chance_loss", "check_loss", "l2_penalty", "regularized_parameters", "MODELS", "LOSSES",
+           "svm_loss", "step_loss", "chance_loss", "check_loss", "l2_penalty", "regularized_parameters", "MODELS", "LOSSES",
            "ACTIVATIONS"]

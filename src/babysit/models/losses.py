@@ -7,6 +7,7 @@ scores are equal.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import torch
@@ -81,3 +82,22 @@ def check_loss(loss_fn: LossFn, model: torch.nn.Module, x: torch.Tensor, y: torc
         scores = model.eval()(x)
     model.train(was_training)
     loss_fn(scores, y)
+
+
+def step_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The loss a module computes itself: ``model.training_step((x, y), 0)``, as a PyTorch
+    Lightning module defines it (a tensor, or a dict holding ``"loss"``). The gradient check
+    and the preflight use it when no separate loss function is given, so that what they check
+    is exactly what the module trains on."""
+    step = getattr(model, "training_step", None)
+    if not callable(step):
+        raise UserError(f"{type(model).__name__} has no training_step: pass a loss function "
+                        "(scores, targets) -> loss, or a LightningModule")
+    with warnings.catch_warnings():  # Lightning warns that self.log() has no Trainer here
+        warnings.filterwarnings("ignore", message=".*self.log.*")
+        out = step((x, y), 0)
+    loss = out.get("loss") if isinstance(out, dict) else out
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise UserError(f"{type(model).__name__}.training_step returned {type(out).__name__}, not a "
+                        "scalar loss tensor (or a dict with 'loss'): the checks need its loss")
+    return loss

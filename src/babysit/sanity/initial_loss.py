@@ -21,7 +21,7 @@ def check_initial_loss(p: Pipeline) -> CheckResult:
     model.eval()  # dropout off: the loss of the model as initialized, not of one random mask
     with torch.no_grad():
         scores = p.scores(model, x)
-        loss = float(p.loss_fn(scores, y))
+        loss = float(p.data_loss(model, x, y))
     chance, tol = p.chance, p.options.initial_tolerance
     ratio = loss / chance if chance else math.inf
     score_std = float(scores.float().std())

@@ -14,8 +14,10 @@ from torch import nn
 from .. import optim
 from ..config import check_value, violation
 from ..errors import UserError
-from ..models import LOSSES, chance_loss, l2_penalty, make_loss
+from ..models import LOSSES, chance_loss, l2_penalty, make_loss, step_loss
 from ..train import resolve_device, seed_everything
+
+STEP_LOSS = "training_step"  # the loss's name when the model computes its own (a LightningModule)
 
 RegFn = Callable[[nn.Module], torch.Tensor]
 
@@ -87,7 +89,7 @@ class Pipeline:
     """The model factory, loss, data and update rule under test, plus the few shared operations."""
 
     make_model: Callable[[], nn.Module]
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None  # None: the model's training_step
     loss_name: str
     x: torch.Tensor
     y: torch.Tensor
@@ -134,6 +136,8 @@ class Pipeline:
         return scores
 
     def data_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.loss_fn is None:  # a LightningModule's own loss
+            return step_loss(model, x, y)
         return self.loss_fn(self.scores(model, x), y)
 
     @torch.no_grad()
@@ -142,23 +146,28 @@ class Pipeline:
         was_training = model.training
         model.eval()
         scores = self.scores(model, x)
-        loss = float(self.loss_fn(scores, y))
+        loss = float(self.loss_fn(scores, y) if self.loss_fn is not None else step_loss(model, x, y))
         accuracy = float((scores.argmax(dim=1) == y).float().mean())
         model.train(was_training)
         return loss, accuracy
 
     @property
     def chance(self) -> float:
-        """The data loss when all class scores are equal: -ln(1/C) for softmax, C-1 for the SVM."""
+        """The data loss when all class scores are equal: -ln(1/C) for softmax, C-1 for the SVM.
+        A module's own training_step is taken to be a cross-entropy (what classifiers train on)."""
         if self.loss_name in LOSSES:
             return chance_loss(self.loss_name, self.num_classes)
+        if self.loss_fn is None:
+            return chance_loss("softmax", self.num_classes)
         equal = torch.zeros(len(self.y), self.num_classes, device=self.device)
         return float(self.loss_fn(equal, self.y))
 
     @property
     def chance_formula(self) -> str:
         c = self.num_classes
-        return {"softmax": f"-ln(1/{c})", "svm": f"C-1 = {c}-1"}.get(self.loss_name, "the loss at equal scores")
+        return {"softmax": f"-ln(1/{c})", "svm": f"C-1 = {c}-1",
+                STEP_LOSS: f"-ln(1/{c}) (training_step taken as cross-entropy)"}.get(
+                    self.loss_name, "the loss at equal scores")
 
     # -- regularization ---------------------------------------------------------------------
 
@@ -222,12 +231,15 @@ class Pipeline:
         return torch.randperm(len(self.y), generator=generator).to(self.device)
 
 
-def _loss(loss) -> tuple[Callable, str]:
+def _loss(loss) -> tuple[Callable | None, str]:
+    if loss is None:  # the model's own training_step (a LightningModule)
+        return None, STEP_LOSS
     if isinstance(loss, str):
         return make_loss(loss), loss
     if callable(loss):
         return loss, getattr(loss, "__name__", "custom loss")
-    raise UserError(f"loss must be 'softmax', 'svm' or a callable (scores, targets) -> scalar, "
+    raise UserError(f"loss must be 'softmax', 'svm', a callable (scores, targets) -> scalar or None "
+                    f"(a LightningModule's training_step), "
                     f"not {type(loss).__name__}")
 
 

@@ -32,12 +32,13 @@ CHECKS: dict[str, Callable[[Pipeline], CheckResult]] = {
 }
 
 
-def preflight(make_model, loss, data, *, num_classes: int, **options) -> PreflightReport:
+def preflight(make_model, loss=None, data=None, *, num_classes: int, **options) -> PreflightReport:
     """Run the sanity checks that come before learning; return a :class:`PreflightReport`.
 
     `make_model()` returns a freshly initialized ``nn.Module`` (it is called once per check,
-    under the same seed); `loss` is ``"softmax"``, ``"svm"`` or a callable ``(scores, targets)
-    -> scalar``; `data` is a pair ``(x, y)`` of tensors from the training set. Options (see
+    under the same seed); `loss` is ``"softmax"``, ``"svm"``, a callable ``(scores, targets)
+    -> scalar``, or None for the model's own ``training_step`` (a PyTorch Lightning module;
+    its loss at chance is taken to be cross-entropy's -ln(1/C)); `data` is a pair ``(x, y)`` of tensors from the training set. Options (see
     :class:`~babysit.sanity.pipeline.Options`): ``reg`` (L2 strength, default 1e-4) or ``reg_fn``
     (the regularization term as a callable of the model), ``optimizer`` (a name with ``lr``, or
     a callable taking the parameters), ``seed``, ``device``, ``skip`` (check names), the
