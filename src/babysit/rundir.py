@@ -244,7 +244,8 @@ class RunDir:
     def holds_results(self) -> bool:
         """A metrics line, a checkpoint, a search record or a trial: something worth keeping."""
         return ((self.path / "metrics.jsonl").is_file() or any(self.path.rglob("*.pt"))
-                or any((self.path / "search").glob("*")) or (self.path / "trials").exists())
+                or any(p.name != ".lock" for p in (self.path / "search").glob("*"))  # not the master's lock
+                or (self.path / "trials").exists())
 
     @classmethod
     def fresh(cls, path: str | os.PathLike, verb: str = "train") -> "RunDir":
