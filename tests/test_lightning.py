@@ -12,6 +12,7 @@ pl = pytest.importorskip("pytorch_lightning")
 from babysit import load_data  # noqa: E402
 from babysit.cli import main  # noqa: E402
 from babysit.lightning import Babysit  # noqa: E402
+from tests.check.planted import HalfReLU  # noqa: E402  (a ReLU whose backward halves the gradient)
 
 
 class DigitsNet(pl.LightningModule):
@@ -84,23 +85,9 @@ def test_a_too_high_learning_rate_is_diagnosed(tmp_path, capsys):
     assert any(code in out for code in ("lr_too_high", "update_ratio_high"))
 
 
-class BrokenBackward(torch.autograd.Function):
-    """ReLU whose backward lets half the gradient through: a planted bug."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return 0.5 * grad * (x > 0)
-
-
 class BrokenNet(DigitsNet):
     def forward(self, x):
-        return self.net[3](BrokenBackward.apply(self.net[1](self.net[0](x))))
+        return self.net[3](HalfReLU.apply(self.net[1](self.net[0](x))))
 
 
 def digits_batch(n=64):

@@ -88,3 +88,17 @@ class HandNet(nn.Module):
 
 def l2(bug=None, reg=0.1):
     return lambda model: sum(L2Fn.apply(p, reg, bug) for p in model.parameters() if p.dim() > 1)
+
+
+class HalfReLU(torch.autograd.Function):
+    """relu with a planted bug: the backward passes half the gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 0.5 * grad * (x > 0)

@@ -9,6 +9,8 @@ from babysit import gradcheck, gradcheck_model
 from babysit.check.kinks import KinkRecorder
 from babysit.models import Maxout, svm_loss
 
+from .planted import HalfReLU
+
 
 def test_relu_mlp_passes_and_names_its_kink_ops():
     torch.manual_seed(0)
@@ -98,20 +100,6 @@ def test_relu_net_checked_at_its_kinks_passes_with_the_crossings_resolved():
                        coords_per_tensor=None)
     assert_resolved(report)
     assert report.numeric_mode == "batched"
-
-
-class HalfReLU(torch.autograd.Function):
-    """relu with a planted bug: the backward passes half the gradient."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return 0.5 * grad * (x > 0)
 
 
 def test_a_wrong_gradient_at_the_kinks_still_fails():
