@@ -17,6 +17,7 @@ underfitting         validation tracks training, both low, and the loss has flat
 update_ratio_high    a weight tensor's ||dw||/||w|| far above ~1e-3
 update_ratio_low     a weight tensor's ||dw||/||w|| far below ~1e-3
 saturated_units      tanh/sigmoid outputs stuck near their bounds
+units_near_zero      tanh outputs all near zero (weights too small: the signal dies away)
 dead_units           ReLU units that never activate
 vanishing_gradients  the gradient shrinks on its way back to the first layers
 exploding_gradients  the gradient grows on its way back, or over time
@@ -34,7 +35,7 @@ from .curves import CurveShape, LossNumbers, measure, median
 from .records import History
 
 CODES = ("nonfinite", "lr_too_high", "lr_too_low", "batch_too_small", "overfitting", "underfitting",
-         "update_ratio_high", "update_ratio_low", "saturated_units", "dead_units",
+         "update_ratio_high", "update_ratio_low", "saturated_units", "units_near_zero", "dead_units",
          "vanishing_gradients", "exploding_gradients")
 SEVERITIES = ("error", "warning", "info")
 
@@ -74,6 +75,7 @@ class Thresholds:
     flat: float = 0.15  # ... the last third of training lowered the loss by less than this share
     min_progress: float = 0.1  # ... after it had learned something (this share of the start removed)
     saturated: float = 0.4  # share of a layer's tanh/sigmoid outputs within 1% of a bound
+    near_zero: float = 0.6  # share of a layer's tanh outputs within 0.1 of 0 (healthy: < 0.1)
     dead: float = 0.4  # share of a layer's ReLU units never active in an epoch's sampled batches
     vanishing: float = 1e-2  # RMS gradient of the first weights / of the last weights
     exploding: float = 1e2  # RMS gradient into the first activation layer / into the last one,
@@ -228,9 +230,10 @@ def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
     median_ratio = float(median(list(ratios.values()))) if ratios else float("nan")
     evidence = {"start_loss": c.start, "end_loss": c.end, "best_loss": c.best, "peak_loss": c.peak,
                 "median_update_ratio": median_ratio}
-    if c.progress > 0 and c.end - c.best > t.relapse * (c.start - c.best):
+    made = c.start - c.best  # the progress made: a flat, noisy loss has made none to lose
+    if made > t.min_progress * c.start and c.end - c.best > t.relapse * made:
         how = (f"climbed back up (from a best of {c.best:.3g} to {c.end:.3g}, losing "
-               f"{(c.end - c.best) / (c.start - c.best):.0%} of the progress)")
+               f"{(c.end - c.best) / made:.0%} of the progress)")
     elif (c.early_drop > 0.3 and c.end > t.stall_level * c.start and c.late_drop < t.flat * c.end
           and median_ratio > t.stall_ratio):
         how = (f"dropped fast, then stalled at {c.end:.3g} ({c.end / c.start:.0%} of the start) "
@@ -339,26 +342,33 @@ def latest(h: History, key: str) -> dict:
     return {}
 
 
-def saturated_units(h: History, t: Thresholds) -> Diagnosis | None:
-    layers = {k: v for k, v in latest(h, "saturated").items() if v > t.saturated}
-    if not layers:
-        return None
-    return Diagnosis("saturated_units", "warning",
-                     f"tanh/sigmoid outputs sit at their bounds ({_listing(layers, '{:.0%}')} within 1% "
-                     "of +-1 or 0/1), where their gradient is nearly zero: the weights are too large. "
-                     "Initialize with a smaller scale (Xavier/He: std sqrt(1/n) or sqrt(2/n)), "
-                     "standardize the inputs, or lower the learning rate.", layers)
+# Rules on the share of a layer's units in a bad state, all of one shape:
+# code -> (the epochs' record key, the Thresholds field, what is wrong and the fix)
+UNIT_SHARES = {
+    "saturated_units": ("saturated", "saturated",
+                        "tanh/sigmoid outputs sit at their bounds ({} within 1% of +-1 or 0/1), where "
+                        "their gradient is nearly zero: the weights are too large. Initialize with a "
+                        "smaller scale (Xavier/He: std sqrt(1/n) or sqrt(2/n)), standardize the inputs, "
+                        "or lower the learning rate."),
+    "units_near_zero": ("near_zero", "near_zero",
+                        "tanh outputs all sit near zero ({} within 0.1 of 0), where the units act "
+                        "linearly and the signal shrinks layer by layer: the weights are too small. "
+                        "Initialize with a larger scale (Xavier: std sqrt(1/n)) and standardize the inputs."),
+    "dead_units": ("dead", "dead",
+                   "ReLU units never activated in the sampled batches of an epoch ({} of the layer): "
+                   "they get no gradient and will not recover. Lower the learning rate, initialize "
+                   "biases at 0 or slightly positive (He init for the weights), or use leaky ReLU."),
+}
 
 
-def dead_units(h: History, t: Thresholds) -> Diagnosis | None:
-    layers = {k: v for k, v in latest(h, "dead").items() if v > t.dead}
-    if not layers:
-        return None
-    return Diagnosis("dead_units", "warning",
-                     f"ReLU units never activated in the sampled batches of an epoch ({_listing(layers, '{:.0%}')} "
-                     "of the layer): they get no gradient and will not recover. Lower the learning "
-                     "rate, initialize biases at 0 or slightly positive (He init for the weights), "
-                     "or use leaky ReLU.", layers)
+def unit_shares(h: History, t: Thresholds) -> list[Diagnosis]:
+    """Layers whose share of units in a bad state (the latest epoch's) is above its threshold."""
+    out = []
+    for code, (key, threshold, message) in UNIT_SHARES.items():
+        layers = {k: v for k, v in latest(h, key).items() if v > getattr(t, threshold)}
+        if layers:
+            out.append(Diagnosis(code, "warning", message.format(_listing(layers, "{:.0%}")), layers))
+    return out
 
 
 def vanishing_gradients(h: History, t: Thresholds) -> Diagnosis | None:
@@ -421,11 +431,37 @@ def _listing(values: dict, fmt: str = "{:.1e}") -> str:
 
 
 RULES = (nonfinite, lr_too_high, lr_too_low, batch_too_small, overfitting, underfitting,
-         update_ratios, saturated_units, dead_units, vanishing_gradients, exploding_gradients)
+         update_ratios, unit_shares, vanishing_gradients, exploding_gradients)
+
+
+# A learning rate far too high (and the NaN it leads to) also kills units and stops weights
+# moving; those consequences must not read as independent problems whose fixes ("raise the
+# learning rate", "make the model bigger") contradict the cause's. cause -> codes it explains:
+# dropped, or (REWORDED) kept with the cause named, when their own fix agrees with the cause's.
+CONSEQUENCES = {"lr_too_low", "underfitting", "update_ratio_low", "units_near_zero", "dead_units", "saturated_units"}
+EXPLAINED = {"nonfinite": CONSEQUENCES, "lr_too_high": CONSEQUENCES}
+REWORDED = {"dead_units", "saturated_units"}
+
+
+def reconcile(found: list[Diagnosis]) -> list[Diagnosis]:
+    """`found` less the diagnoses a cause in it explains (see EXPLAINED)."""
+    cause = next((c for c in EXPLAINED if any(d.code == c for d in found)), None)
+    if cause is None:
+        return found
+    kept = []
+    for d in found:
+        if d.code in EXPLAINED[cause] and d.code in REWORDED:
+            d = Diagnosis(d.code, d.severity, f"Most likely a consequence of {cause} (fix that first): "
+                          + d.message, d.evidence)
+        elif d.code in EXPLAINED[cause]:
+            continue
+        kept.append(d)
+    return kept
 
 
 def diagnose(history: History, thresholds: Thresholds | None = None) -> list[Diagnosis]:
-    """Every rule over `history`; errors first, then warnings, each in the order of CODES."""
+    """Every rule over `history`, less what a cause explains (:func:`reconcile`); errors first,
+    then warnings, each in the order of CODES."""
     thresholds = thresholds or Thresholds()
     found: list[Diagnosis] = []
     for rule in RULES:
@@ -434,4 +470,4 @@ def diagnose(history: History, thresholds: Thresholds | None = None) -> list[Dia
             found.append(result)
         elif result:
             found.extend(result)
-    return sorted(found, key=lambda d: (SEVERITIES.index(d.severity), CODES.index(d.code)))
+    return sorted(reconcile(found), key=lambda d: (SEVERITIES.index(d.severity), CODES.index(d.code)))

@@ -7,10 +7,10 @@ Files (JSON lines are append-only and can be read while training runs)::
     watch/ratios.jsonl         {"step", "ratios": [per tensor, meta order]}   sampled steps
     watch/grad_norms.jsonl     {"step", "rms": [per tensor]}                  sampled steps
     watch/activations.jsonl    {"step", "layer", "kind", "low", "high", "counts",
-                                "saturated" | "zero_fraction"}                 sampled steps
+                                "saturated", "near_zero" | "zero_fraction"}   sampled steps
     watch/gradients.jsonl      {"step", "layer", "low", "high", "counts", "rms"}
     watch/epochs.jsonl         {"epoch", "step", "train_acc", "val_acc", ..., "dead": {layer: f},
-                                "saturated": {layer: f}}                      one per epoch
+                                "saturated": {layer: f}, "near_zero": {layer: f}}  one per epoch
     watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  rewritten at epoch
                                ends (within 0.2% of the training time: every epoch once epochs
                                take > ~0.5 s) and at close; [] from the start
