@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..models.layers import Maxout
-from .histograms import histogram
+from .histograms import FIXED_RANGES as BOUNDS, histogram
 
 # Activation module type -> kind (matched along the class hierarchy: ReLU6 is a Hardtanh).
 KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu",
@@ -31,8 +31,6 @@ KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "lea
                           nn.Tanh: "tanh", nn.Hardtanh: "hardtanh", nn.Softsign: "softsign",
                           nn.Sigmoid: "sigmoid", nn.Hardsigmoid: "hardsigmoid", Maxout: "maxout"}
 SATURATION_MARGIN = 0.01
-BOUNDS = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
-          "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0)}
 NEAR_ZERO = 0.1  # |a| below this: a zero-centred squash in its linear regime (tanh slope > 0.99)
 DYING = {"relu", "relu6"}  # units whose output is exactly 0 over a whole region
 # the saturated share counts outputs within 1% of the range from a bound (|a - center| >= edge)

@@ -26,6 +26,7 @@ exploding_gradients  the gradient grows on its way back, or over time
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -88,6 +89,7 @@ class Thresholds:
 
 def memo(fn):
     """Compute once per state of the history (several rules read the same curve and ratios)."""
+    @functools.wraps(fn)
     def cached(history: History):
         key = (fn.__name__, len(history.steps), len(history.ratios), len(history.grad_norms), len(history.epochs))
         store = history.__dict__.setdefault("_memo", {})
@@ -95,13 +97,7 @@ def memo(fn):
             store.clear() if len(store) > 32 else None
             store[key] = fn(history)
         return store[key]
-    cached.__name__, cached.__doc__ = fn.__name__, fn.__doc__
     return cached
-
-
-@memo
-def losses(history: History) -> np.ndarray:
-    return np.array([r["loss"] for r in history.steps], dtype=float)
 
 
 @memo
@@ -109,7 +105,8 @@ def loss_numbers(history: History) -> LossNumbers:
     """The loss curve measured once per diagnosis: its shape (with a trend over about an
     epoch's steps), the explosion check's numbers, where the first NaN/Inf loss is."""
     per_epoch = history.meta.get("steps_per_epoch") or (history.epochs[0]["step"] if history.epochs else 20)
-    return measure(losses(history), window=max(int(per_epoch), 5))
+    losses = np.array([r["loss"] for r in history.steps], dtype=float)
+    return measure(losses, window=max(int(per_epoch), 5))
 
 
 def curve(history: History) -> CurveShape | None:
@@ -203,26 +200,15 @@ def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
                      "last good checkpoint.", {**where, "first_step": first})
 
 
-def explosion(h: History, t: Thresholds) -> dict | None:
-    """The loss rose to `explode_factor` times where it started (checked from the 2nd step on,
-    so a run that blows up within a few steps and is stopped is caught too)."""
-    numbers = loss_numbers(h)
-    if numbers.finite < 2:
-        return None
-    start, peak = numbers.early, numbers.top
-    if start > 0 and peak > t.explode_factor * start:
-        return {"start_loss": start, "peak_loss": peak}
-    return None
-
-
 def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
-    exploded = explosion(h, t)
-    if exploded:
-        start, peak = exploded["start_loss"], exploded["peak_loss"]
+    # Exploded: the loss rose to `explode_factor` times its start, checked from the 2nd step
+    # on, so a run that blows up within a few steps and is stopped is caught too.
+    start, peak = loss_numbers(h).early, loss_numbers(h).top  # NaN before 2 finite losses
+    if start > 0 and peak > t.explode_factor * start:
         return Diagnosis("lr_too_high", "error",
                          f"The loss exploded (peaked at {peak:.3g}, {peak / start:.0f}x its start "
                          f"{start:.3g}): the learning rate is far too high. Lower it (try 10x "
-                         "smaller), and check the initialization scale.", exploded)
+                         "smaller), and check the initialization scale.", {"start_loss": start, "peak_loss": peak})
     c = curve(h)
     if c is None:
         return None
@@ -318,19 +304,16 @@ def update_ratios(h: History, t: Thresholds) -> list[Diagnosis]:
         return []
     ratios = weight_ratios(h)
     out = []
-    high = {k: v for k, v in ratios.items() if v > t.ratio_high}
-    low = {k: v for k, v in ratios.items() if v < t.ratio_low}
-    if high:
-        out.append(Diagnosis("update_ratio_high", "warning",
-                             f"Update:weight ratio ||dw||/||w|| is {_listing(high)}, far above the "
-                             f"~{t.target_ratio:g} the notes aim for: the steps are too large. Lower the "
-                             "learning rate.", {**high, "target": t.target_ratio}))
-    if low:
-        out.append(Diagnosis("update_ratio_low", "warning",
-                             f"Update:weight ratio ||dw||/||w|| is {_listing(low)}, far below the "
-                             f"~{t.target_ratio:g} the notes aim for: these weights barely move. Raise the "
-                             "learning rate (or check the gradient reaches them).",
-                             {**low, "target": t.target_ratio}))
+    for code, beyond, judged in (("update_ratio_high", lambda v: v > t.ratio_high,
+                                  "far above the ~{:g} the notes aim for: the steps are too large. Lower "
+                                  "the learning rate."),
+                                 ("update_ratio_low", lambda v: v < t.ratio_low,
+                                  "far below the ~{:g} the notes aim for: these weights barely move. Raise "
+                                  "the learning rate (or check the gradient reaches them).")):
+        found = {k: v for k, v in ratios.items() if beyond(v)}
+        if found:
+            out.append(Diagnosis(code, "warning", f"Update:weight ratio ||dw||/||w|| is {_listing(found)}, "
+                                 + judged.format(t.target_ratio), {**found, "target": t.target_ratio}))
     return out
 
 

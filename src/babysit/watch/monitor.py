@@ -7,15 +7,11 @@
     mon.close()
 
 A plain step costs the monitor one record of its loss. Every `ratio_every` steps it hooks
-into the optimizer's step (for the update:weight ratio), every `hist_every` steps into the
-model's activation modules and the autograd graph (for the histograms and the gradient
-norms); the hooks are registered through the public APIs for that one step and removed
-after it, so the other steps run the bare model and optimizer. What it measures stays on
-the device; it is read back in batches, in one transfer, and appended to the files in
-``run_dir/watch/`` (see :mod:`babysit.watch.records`): every `flush_every` steps once
-`flush_seconds` have passed since the last batch, and at every epoch end. A loss given as a
-tensor is read back in those batches too, so the monitor adds no host-device
-synchronization per step.
+into the optimizer's step (update:weight ratios), every `hist_every` steps into the model's
+activation modules and the autograd graph (histograms, gradient norms), through the public
+APIs and for that one step only. What it measures stays on the device until a batch read
+(one transfer, appended to ``run_dir/watch/``, see :mod:`babysit.watch.records`), so it adds
+no host-device synchronization per step.
 """
 
 from __future__ import annotations
@@ -38,8 +34,7 @@ from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, ratios
 
 WATCH = DEFAULTS["watch"]  # the defaults of every option below, in the one table
-# Diagnosing and replacing diagnoses.json take about a millisecond: every epoch, that is
-# several percent of a tiny model's epoch.
+# Diagnosing every epoch would cost several percent of a tiny model's epoch.
 DIAGNOSE_SHARE = 0.002  # at epoch ends, diagnose only while that stays under 0.2% of the time
 FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
 MAX_BATCHES = 20  # flush_every steps at most this many times over before a batch read is forced
@@ -48,18 +43,13 @@ MAX_BATCHES = 20  # flush_every steps at most this many times over before a batc
 class Monitor:
     """Watches one model and its optimizer while they train.
 
-    Options (defaults in ``babysit.config.DEFAULTS["watch"]``): `ratio_every` (update:weight
-    ratios every N steps; 0 turns them off), `hist_every` (activation and gradient histograms
-    every N steps; 0: off), `bins`, `flush_every` and `flush_seconds` (a batch read from the
-    device and write to disk every `flush_every` steps once `flush_seconds` have passed since
-    the last one — at most every 20 * `flush_every` steps — and at every epoch end),
-    `first_layer` (save the first layer's weights at :meth:`close`, for their picture),
-    `plots` (draw the PNG plots on :meth:`close`), `tensorboard` (also write TensorBoard
-    event files, if the ``tensorboard`` package is installed), `thresholds` (a
-    :class:`Thresholds` or a dict of its fields), `steps_per_epoch`, `start_step` and
-    `start_epoch` (where a resumed run continues: the records up to there are kept, later
-    ones dropped; a fresh monitor clears the records an earlier run left in the same
-    ``run_dir/watch``).
+    Options (defaults and rules in ``babysit.config``'s ``[watch]``): `ratio_every` and
+    `hist_every` (sample ratios / histograms every N steps; 0: off), `bins`, `flush_every`
+    and `flush_seconds` (batch reads: see :meth:`_flush_due`; always at epoch ends),
+    `first_layer` (save its weights at :meth:`close`), `plots` (draw PNGs at close),
+    `tensorboard`, `thresholds` (a :class:`Thresholds` or a dict of its fields),
+    `steps_per_epoch`, and `start_step`/`start_epoch` (a resumed run keeps the records up to
+    there; a fresh monitor clears an earlier run's).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -69,8 +59,9 @@ class Monitor:
                  first_layer: bool = WATCH["first_layer"], plots: bool = WATCH["plots"],
                  tensorboard: bool = WATCH["tensorboard"], thresholds: Thresholds | dict | None = None,
                  steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
-        check_options(ratio_every=ratio_every, hist_every=hist_every, bins=bins, flush_every=flush_every,
-                      flush_seconds=flush_seconds)
+        for key, value in dict(ratio_every=ratio_every, hist_every=hist_every, bins=bins,
+                               flush_every=flush_every, flush_seconds=flush_seconds).items():
+            check_value(f"watch.{key}", value)  # the config's rule and message for the same key
         self.model, self.optimizer = model, optimizer
         self.ratio_every, self.hist_every, self.flush_every = ratio_every, hist_every, flush_every
         self.flush_seconds = float(flush_seconds)
@@ -168,9 +159,8 @@ class Monitor:
 
     def _flush_due(self) -> bool:
         """Every `flush_every` steps: a batch read, unless one was made less than
-        `flush_seconds` ago (and fewer than 20 batches wait). Writing costs per batch (a read
-        from the device, a write per file), so a fast loop batches more of them; readers
-        still see records within about a second."""
+        `flush_seconds` ago and fewer than MAX_BATCHES batches wait (a batch costs a device
+        read and a write per file, so a fast loop batches more; readers lag a second at most)."""
         return (len(self._losses) >= MAX_BATCHES * self.flush_every
                 or time.perf_counter() - self._flushed >= self.flush_seconds)
 
@@ -196,10 +186,8 @@ class Monitor:
             self._diagnose_seconds += self._diagnose_cost
 
     def _diagnosis_due(self) -> bool:
-        """Rewrite diagnoses.json at this epoch's end unless that would take the time spent
-        diagnosing over DIAGNOSE_SHARE of the time since the monitor started. Epochs longer
-        than ~0.5 s get it every epoch; shorter ones every few epochs. close() always writes
-        it, and diagnoses() is always up to date."""
+        """Rewrite diagnoses.json at this epoch's end unless diagnosing would then take more
+        than DIAGNOSE_SHARE of the time since the monitor started (close() always writes it)."""
         elapsed = time.perf_counter() - self._started
         return self._diagnose_seconds + self._diagnose_cost <= DIAGNOSE_SHARE * elapsed
 
@@ -209,8 +197,7 @@ class Monitor:
         return self._diagnose()
 
     def _diagnose(self) -> list[Diagnosis]:
-        """:func:`diagnose` over the history — reused while no record was added since (the
-        records only grow), so close() after a last epoch's diagnosis does not redo it."""
+        """:func:`diagnose` over the history, reused while no record was added since."""
         h = self.history
         state = tuple(map(len, (h.steps, h.ratios, h.grad_norms, h.activations, h.gradients, h.epochs)))
         if self._diagnosed is None or self._diagnosed[0] != state:
@@ -270,8 +257,7 @@ class Monitor:
             export(self.tensorboard, self.history, {stream: len(records) for stream, records in streams.items()})
 
     def _save_first_layer(self) -> None:
-        """The first layer's weights for their picture: shaped like the inputs when a fully
-        connected layer looks at images (the input shape the sampled steps saw)."""
+        """The first layer's weights for their picture (see :func:`first_layer_weights.snapshot`)."""
         input_shape = self.activations.input_shape if self.activations is not None else None
         found = first_layer_weights.snapshot(self.model, input_shape, self._first_weight)
         if found is not None:
@@ -279,12 +265,9 @@ class Monitor:
 
 
 def read_back(tensors: list[torch.Tensor]) -> list:
-    """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise.
-
-    On a GPU each ``.tolist()`` waits for the device: per device, the scalars are stacked
-    and everything else concatenated (both promoted to a common dtype), so a batch costs
-    one wait and at most two copies.
-    """
+    """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise;
+    per device the scalars stacked and the rest concatenated (a ``.tolist()`` waits for the
+    device: a batch costs one wait and at most two copies)."""
     out: list = [None] * len(tensors)
     for device in {t.device for t in tensors}:
         scalars = [i for i, t in enumerate(tensors) if t.device == device and t.ndim == 0]
@@ -299,13 +282,6 @@ def read_back(tensors: list[torch.Tensor]) -> list:
                 out[i] = [float(v) for v in flat[at:at + tensors[i].numel()]]
                 at += tensors[i].numel()
     return out
-
-
-def check_options(**options) -> None:
-    """Raise a UserError naming the first of the monitor's options outside its rule in
-    ``babysit.config`` (the same rule and message as the config's ``[watch]`` keys)."""
-    for key, value in options.items():
-        check_value(f"watch.{key}", value)
 
 
 def make_thresholds(values: dict) -> Thresholds:
@@ -337,8 +313,7 @@ def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tu
 
 
 def _collect(obj, tensors: list) -> bool:
-    """Append the device tensors in a record (nested in dicts and lists) to `tensors`, in
-    order; whether there was any."""
+    """Append a record's tensors (nested in dicts and lists) to `tensors`; whether it had any."""
     found = len(tensors)
     for v in obj.values() if isinstance(obj, dict) else obj:
         if isinstance(v, torch.Tensor):
@@ -349,8 +324,7 @@ def _collect(obj, tensors: list) -> bool:
 
 
 def _filled(obj, values):
-    """The record with each tensor replaced by the next of `values` (its value read back);
-    histogram counts as whole numbers."""
+    """The record with each tensor replaced by the next of `values`; counts as whole numbers."""
     if isinstance(obj, torch.Tensor):
         return next(values)
     if isinstance(obj, dict):

@@ -92,33 +92,47 @@ def update_ratios(h: History):
     """log10 of ||dw||/||w|| per tensor against epochs; the notes' target ~1e-3 dashed."""
     if not h.ratios:
         return None
-    position = h.epoch_position()
-    x = np.array([position(r["step"]) for r in h.ratios])
-    values = np.array([r["ratios"] for r in h.ratios], dtype=float)
+    fig, ax = _per_tensor(h, h.ratios, "ratios", range(len(h.param_names)), "viridis",
+                          "update:weight ratio per tensor (solid: weights, dotted: biases)", "||dw|| / ||w||",
+                          smooth=max(3, min(len(h.ratios) // 20, 50)))
+    target = h.meta.get("target_ratio", 1e-3)
+    ax.axhline(target, color=TARGET, ls="--", lw=1.5, label=f"target ~{target:g}")
+    ax.axhspan(target / 10, target * 10, color=TARGET, alpha=0.07)
+    ax.legend(fontsize=7, ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def gradient_norms(h: History):
+    """RMS gradient per weight tensor over training: vanishing shows as a fan of lines."""
+    if not h.grad_norms:
+        return None
+    fig, ax = _per_tensor(h, h.grad_norms, "rms", h.weight_indices, "plasma",
+                          "gradient per weight tensor (first layer dark, last light)", "RMS gradient")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def _per_tensor(h: History, records: list[dict], key: str, tensors, cmap: str, title: str, ylabel: str,
+                smooth: int = 0):
+    """One line per tensor index in `tensors` of ``record[key]`` against epochs, log scale;
+    with `smooth`, the moving average of log10 over that many samples. Weights solid, biases dotted."""
+    x = np.array([h.epoch_position()(r["step"]) for r in records])
+    values = np.array([r[key] for r in records], dtype=float)
+    colors, weights, tensors = plt.get_cmap(cmap), set(h.weight_indices), list(tensors)
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    window = max(3, min(len(x) // 20, 50))
-    cmap = plt.get_cmap("viridis")
-    names = h.param_names
-    for i, name in enumerate(names):
+    for k, i in enumerate(tensors):
         col = values[:, i]
         ok = np.isfinite(col) & (col > 0)
         if ok.sum() < 2:
             continue
-        smooth = 10 ** moving_average(np.log10(col[ok]), window)
-        weight = i in h.weight_indices
-        ax.plot(x[ok], smooth, lw=1.6 if weight else 0.8, ls="-" if weight else ":",
-                color=cmap(i / max(len(names) - 1, 1)), label=name)
-    target = h.meta.get("target_ratio", 1e-3)
-    ax.axhline(target, color=TARGET, ls="--", lw=1.5, label=f"target ~{target:g}")
-    ax.axhspan(target / 10, target * 10, color=TARGET, alpha=0.07)
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("||dw|| / ||w||")
-    ax.set_title("update:weight ratio per tensor (solid: weights, dotted: biases)")
+        y = 10 ** moving_average(np.log10(col[ok]), smooth) if smooth else col[ok]
+        ax.plot(x[ok], y, lw=1.6 if i in weights else 0.8, ls="-" if i in weights else ":",
+                color=colors(k / max(len(tensors) - 1, 1)), label=h.param_names[i])
+    ax.set(yscale="log", xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    return fig
+    return fig, ax
 
 
 def _histogram_grid(h: History, records: list[dict], title: str, xlabel: str, describe=None):
@@ -168,30 +182,6 @@ def activations(h: History):
 def gradients(h: History):
     return _histogram_grid(h, h.gradients, "gradient of the loss w.r.t. each layer's output",
                            "gradient", lambda r: f"RMS {r['rms']:.1e}")
-
-
-def gradient_norms(h: History):
-    """RMS gradient per weight tensor over training: vanishing shows as a fan of lines."""
-    if not h.grad_norms:
-        return None
-    position = h.epoch_position()
-    x = [position(r["step"]) for r in h.grad_norms]
-    values = np.array([r["rms"] for r in h.grad_norms], dtype=float)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    cmap = plt.get_cmap("plasma")
-    weights = h.weight_indices
-    for k, i in enumerate(weights):
-        col = values[:, i]
-        if (np.isfinite(col) & (col > 0)).sum():
-            ax.plot(x, col, "-", lw=1.4, color=cmap(k / max(len(weights) - 1, 1)), label=h.param_names[i])
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("RMS gradient")
-    ax.set_title("gradient per weight tensor (first layer dark, last light)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    return fig
 
 
 def first_layer_weights(h: History, run_dir: RunDir):
