@@ -16,6 +16,7 @@ no host-device synchronization per step.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ WATCH = DEFAULTS["watch"]  # the defaults of every option below, in the one tabl
 # Diagnosing every epoch would cost several percent of a tiny model's epoch.
 DIAGNOSE_SHARE = 0.002  # at epoch ends, diagnose only while that stays under 0.2% of the time
 FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
+NEVER = sys.maxsize  # the next sampled step of a monitor that samples none
 MAX_BATCHES = 20  # flush_every steps at most this many times over before a batch read is forced
 
 
@@ -84,7 +86,7 @@ class Monitor:
             self.history.meta["layers"] = [{"name": n, "kind": k} for n, _, k in self.activations.layers]
         self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
         self.steps_taken, self.epochs_done = start_step, start_epoch
-        self._losses: list = []  # (step, epoch, loss: a float or a 0-d device tensor), not yet written
+        self._losses: list = []  # the losses (floats or 0-d device tensors) of the latest steps, not yet written
         self._epochs: list = []  # epoch records, their unit statistics still device tensors
         self._handles: list = []  # the optimizer hooks of the sampled step in progress
         self._closed = False
@@ -110,7 +112,7 @@ class Monitor:
         """The first step after `step` that has something to measure."""
         due = [step + 1 + (-step % every) for every, probe in ((self.ratio_every, self.updates),
                                                                 (self.hist_every, self.activations)) if probe]
-        return min(due, default=-1)
+        return min(due, default=NEVER)
 
     def _hook_if_sampled(self) -> None:
         """Hook into the coming step where it is sampled: its forward pass (the activation
@@ -147,12 +149,12 @@ class Monitor:
         """Record this step's loss (a tensor stays on the device until the next batch read)."""
         if type(loss) is not float:
             loss = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
+        self._losses.append(loss)
         self.steps_taken += 1
-        self._losses.append((self.steps_taken, self.epochs_done + 1, loss))
-        if self.steps_taken == self._next_sample:  # the sampled step ended
-            self._unhook()
-            self._next_sample = self._sample_after(self.steps_taken)
-        if self.steps_taken + 1 == self._next_sample:
+        if self.steps_taken + 1 >= self._next_sample:  # a sampled step ended or comes next
+            if self.steps_taken == self._next_sample:
+                self._unhook()
+                self._next_sample = self._sample_after(self.steps_taken)
             self._hook_if_sampled()
         if len(self._losses) % self.flush_every == 0 and self._flush_due():
             self.flush()
@@ -169,15 +171,15 @@ class Monitor:
         """Close one epoch: record its metrics and the window's unit statistics, write every
         record so far (in :func:`babysit.fit` the epoch's checkpoint comes next: a run resumed
         from it finds all its records) and diagnose."""
-        self.epochs_done += 1
-        record = {"epoch": self.epochs_done, "step": self.steps_taken}
+        record = {"epoch": self.epochs_done + 1, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
                 record[key] = _number(value)
         if self.activations is not None:
             record.update(self.activations.end_window())
         self._epochs.append(record)
-        self.flush()
+        self.flush()  # the pending losses are this epoch's
+        self.epochs_done += 1
         if self._diagnosis_due():
             started = time.perf_counter()
             self.recorder.write_diagnoses(self._diagnose())
@@ -233,18 +235,22 @@ class Monitor:
 
     def flush(self) -> None:
         """Read the pending device numbers back in one transfer and append them to the records."""
-        pending = [("steps", {"step": s, "epoch": e, "loss": loss}) for s, e, loss in self._losses]
-        pending += self.updates.drain() if self.updates is not None else []
+        pending = self.updates.drain() if self.updates is not None else []
         pending += self.gradients.drain() + (self.activations.drain() if self.activations is not None else [])
         pending += [("epochs", record) for record in self._epochs]
-        if not pending:
+        losses, first, epoch = self._losses, self.steps_taken - len(self._losses) + 1, self.epochs_done + 1
+        if not pending and not losses:
             return
         self._flushed = time.perf_counter()
         self._losses, self._epochs = [], []
-        tensors: list = []
+        on_device = [i for i, loss in enumerate(losses) if type(loss) is not float]
+        tensors: list = [losses[i] for i in on_device]
         holds = [_collect(record, tensors) for _, record in pending]  # whether each holds a tensor
         values = iter(read_back(tensors))
-        streams: dict[str, list] = {}
+        for i in on_device:
+            losses[i] = next(values)
+        streams: dict[str, list] = {"steps": [{"step": first + i, "epoch": epoch, "loss": loss}
+                                              for i, loss in enumerate(losses)]}
         for (stream, record), held in zip(pending, holds):
             record = _filled(record, values) if held else record
             if stream == "ratios":

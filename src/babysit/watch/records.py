@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import os
+from math import isfinite
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..rundir import RunDir, dumps, iter_jsonl, read_json
 
+STEP_KEYS = ("step", "epoch", "loss")
 STREAMS = ("steps", "ratios", "grad_norms", "activations", "gradients", "epochs")
 
 
@@ -156,13 +158,12 @@ def _line(record: dict) -> str:
 
 
 def _step_lines(records: list[dict]) -> str:
-    """steps.jsonl lines, the same as :func:`_line`'s: the most frequent records, in one json
-    call for the whole batch (half the cost of a call per record). A step record holds only
-    numbers, so ``}, {`` occurs only between records."""
-    try:
-        return _encode(records)[1:-1].replace("}, {", "}\n{") + "\n"
-    except (ValueError, TypeError):  # a NaN or an odd record: one line at a time
-        return "".join(map(_line, records))
+    """steps.jsonl lines, the same as :func:`_line`'s: the most frequent records, formatted
+    directly (a quarter of the json module's cost): a finite float's repr is its JSON."""
+    if all(tuple(r) == STEP_KEYS and type(r["loss"]) is float and isfinite(r["loss"]) and type(r["step"]) is int
+           and type(r["epoch"]) is int for r in records):
+        return "".join([f'{{"step": {r["step"]}, "epoch": {r["epoch"]}, "loss": {r["loss"]!r}}}\n' for r in records])
+    return "".join(map(_line, records))  # a NaN or an odd record: the json module's lines
 
 
 def replace_file(path: Path, data: bytes) -> None:
