@@ -13,7 +13,8 @@ copies the weights, one after it takes ``w_before - w_after`` and both norms wit
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import torch
 
 
@@ -48,12 +49,8 @@ class UpdateRatios:
 
 
 def ratios(update_norms, weight_norms) -> list[float]:
-    """Elementwise ``update / weight``.
-
-    A zero weight norm (a tensor initialized to zero, like a bias) gives ``inf`` when it
-    moved and 0 when it did not; NaN stays NaN.
-    """
-    du, w = np.asarray(update_norms, np.float64), np.asarray(weight_norms, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = du / w
-    return np.where(w == 0, np.where(du > 0, np.inf, np.where(du == 0, 0.0, out)), out).tolist()
+    """Elementwise ``update / weight``; a zero weight norm (a tensor initialized to zero, like
+    a bias) gives ``inf`` when it moved and 0 when it did not; NaN stays NaN. (Plain floats: a
+    handful of tensors, where NumPy's set-up would cost more than the division.)"""
+    return [du / w if w != 0 else (math.inf if du > 0 else 0.0 if du == 0 else math.nan)
+            for du, w in zip(update_norms, weight_norms)]
