@@ -113,23 +113,14 @@ def curve(history: History) -> CurveShape | None:
     return loss_numbers(history).shape
 
 
-def recent(records: list[dict], history: History, epochs: int = 1) -> list[dict]:
-    """Records from the last `epochs` finished epochs (all of them before the first epoch ends)."""
-    if len(history.epochs) <= epochs:
-        return records
-    since = history.epochs[-epochs - 1]["step"]
-    return [r for r in records if r["step"] > since]
-
-
 def recent_samples(records: list[dict], history: History) -> list[dict]:
-    """:func:`recent` for a stream of sampled steps (every `ratio_every` or `hist_every`
-    steps), which may have skipped the last epoch when epochs are shorter than that: then the records from the
+    """Records of the last finished epoch (all of them before the first epoch ends); for a
+    stream sampled every `ratio_every` or `hist_every` steps that skipped it, those of the
     latest epoch that has any."""
-    rows = recent(records, history)
-    if rows or not records:
-        return rows
+    if not records or len(history.epochs) <= 1:
+        return records
     last = records[-1]["step"]
-    since = max((r["step"] for r in history.epochs if r["step"] < last), default=-1)
+    since = max((r["step"] for r in history.epochs[:-1] if r["step"] < last), default=-1)
     return [r for r in records if r["step"] > since]
 
 
@@ -150,19 +141,20 @@ def weight_ratios(history: History) -> dict[str, float]:
     return out
 
 
+def first_to_last(pairs) -> float | None:
+    """Median of first / last over `(first, last)` pairs where both are finite and last > 0."""
+    ratios = [a / b for a, b in pairs if b > 0 and math.isfinite(a) and math.isfinite(b)]
+    return float(median(ratios)) if ratios else None
+
+
 def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
     """Median over recent samples of RMS grad (first weight) / RMS grad (last weight)."""
-    weights = history.weight_indices
-    rows = recent_samples(history.grad_norms, history)
-    if len(weights) < 2 or not rows:
+    weights, names = history.weight_indices, history.param_names
+    if len(weights) < 2:
         return None
     first, last = weights[0], weights[-1]
-    ratios = [r["rms"][first] / r["rms"][last] for r in rows
-              if r["rms"][last] > 0 and math.isfinite(r["rms"][first]) and math.isfinite(r["rms"][last])]
-    if not ratios:
-        return None
-    names = history.param_names
-    return float(median(ratios)), {"first": names[first], "last": names[last]}
+    ratio = first_to_last((r["rms"][first], r["rms"][last]) for r in recent_samples(history.grad_norms, history))
+    return None if ratio is None else (ratio, {"first": names[first], "last": names[last]})
 
 
 # -- the rules -----------------------------------------------------------------------------------
@@ -387,14 +379,11 @@ def exploding_gradients(h: History, t: Thresholds) -> Diagnosis | None:
 def backward_growth(h: History) -> float | None:
     """Median over recent samples of RMS d(loss)/d(output) at the first activation layer / last."""
     layers = [layer["name"] for layer in h.meta.get("layers", [])]
-    if len(layers) < 2:
-        return None
     by_step: dict[int, dict[str, float]] = {}
     for r in recent_samples(h.gradients, h):
         by_step.setdefault(r["step"], {})[r["layer"]] = r["rms"]
-    ratios = [v[layers[0]] / v[layers[-1]] for v in by_step.values()
-              if layers[0] in v and layers[-1] in v and v[layers[-1]] > 0 and math.isfinite(v[layers[0]])]
-    return float(median(ratios)) if ratios else None
+    return first_to_last((v[layers[0]], v[layers[-1]]) for v in by_step.values()
+                         if len(layers) > 1 and layers[0] in v and layers[-1] in v)
 
 
 def gradient_growth(h: History) -> float | None:
