@@ -174,7 +174,7 @@ class Monitor:
         record = {"epoch": self.epochs_done + 1, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
-                record[key] = _number(value)
+                record[key] = float(value.item() if isinstance(value, torch.Tensor) else value)
         if self.activations is not None:
             record.update(self.activations.end_window())
         self._epochs.append(record)
@@ -254,8 +254,7 @@ class Monitor:
         for (stream, record), held in zip(pending, holds):
             record = _filled(record, values) if held else record
             if stream == "ratios":
-                norms = record["norms"]
-                record = {"step": record["step"], "ratios": ratios(norms[:len(norms) // 2], norms[len(norms) // 2:])}
+                record = {"step": record["step"], "ratios": ratios(record.pop("norms"))}
             streams.setdefault(stream, []).append(record)
         for stream, records in streams.items():
             self.recorder.append(stream, records)
@@ -300,22 +299,13 @@ def make_thresholds(values: dict) -> Thresholds:
 
 def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[list[str], list]:
     """The optimizer's trainable parameters, named as in the model (in the model's order)."""
-    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"] if p.requires_grad}
-    names, params, seen = [], [], set()
-    for name, p in model.named_parameters():
-        if id(p) in in_optimizer and id(p) not in seen:
-            names.append(name)
-            params.append(p)
-            seen.add(id(p))
-    for group in optimizer.param_groups:  # parameters the optimizer has but the model does not name
-        for p in group["params"]:
-            if p.requires_grad and id(p) not in seen:
-                names.append(f"param{len(names)}")
-                params.append(p)
-                seen.add(id(p))
-    if not params:
+    in_optimizer = {id(p): p for group in optimizer.param_groups for p in group["params"] if p.requires_grad}
+    found = {id(p): (name, p) for name, p in model.named_parameters() if id(p) in in_optimizer}
+    for key, p in in_optimizer.items():  # parameters the optimizer has but the model does not name
+        found.setdefault(key, (f"param{len(found)}", p))
+    if not found:
         raise UserError("the optimizer has no trainable parameters to watch: build it from model.parameters()")
-    return names, params
+    return [name for name, _ in found.values()], [p for _, p in found.values()]
 
 
 def _collect(obj, tensors: list) -> bool:
@@ -342,8 +332,3 @@ def _filled(obj, values):
         return [_filled(v, values) for v in obj]
     return obj
 
-
-def _number(value) -> float:
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    return float(value)

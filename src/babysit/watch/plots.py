@@ -57,9 +57,7 @@ def loss(h: History):
         ax.plot(x, trend, color=TRAIN, lw=2, label="moving average")
         if scale == "log" and (y > 0).all():
             ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.set_title(f"training loss ({scale} scale)")
+        ax.set(xlabel="epoch", ylabel="loss", title=f"training loss ({scale} scale)")
         ax.grid(alpha=0.3)
     val = [(r["epoch"], r["val_loss"]) for r in h.epochs if _finite(r.get("val_loss"))]
     if val:
@@ -79,9 +77,7 @@ def accuracy(h: History):
         pts = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key))]
         if pts:
             ax.plot(*zip(*pts), "o-", color=color, ms=4, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title("train / validation accuracy (a big gap: overfitting)")
+    ax.set(xlabel="epoch", ylabel="accuracy", title="train / validation accuracy (a big gap: overfitting)")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     fig.tight_layout()
@@ -145,8 +141,7 @@ def _histogram_grid(h: History, records: list[dict], title: str, xlabel: str, de
     if not layers:
         return None
     n = len(layers)
-    cols = min(n, 4)
-    rows = math.ceil(n / cols)
+    cols, rows = min(n, 4), math.ceil(n / min(n, 4))
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False)
     for ax, (layer, recs) in zip(axes.flat, layers.items()):
         for rec, alpha, label in ((recs[0], 0.35, f"step {recs[0]['step']}"), (recs[-1], 0.9, f"step {recs[-1]['step']}")):
@@ -197,9 +192,7 @@ def first_layer_weights(h: History, run_dir: RunDir):
     limit = float(np.abs(pictures).max()) or 1.0
     image = ax.imshow(pictures, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     fig.colorbar(image, ax=ax, fraction=0.03)
-    ax.set_xlabel("input")
-    ax.set_ylabel("unit")
-    ax.set_title(f"{name}: first-layer weights (units x inputs)")
+    ax.set(xlabel="input", ylabel="unit", title=f"{name}: first-layer weights (units x inputs)")
     fig.tight_layout()
     return fig
 
@@ -207,9 +200,8 @@ def first_layer_weights(h: History, run_dir: RunDir):
 def _tiles(pictures: np.ndarray, title: str, limit: int = 64):
     """Each filter scaled to its own range, laid out in a square grid."""
     pictures = pictures[:limit]
-    n = len(pictures)
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
+    cols = math.ceil(math.sqrt(len(pictures)))
+    rows = math.ceil(len(pictures) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 1, 1.1 * rows + 0.8), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
