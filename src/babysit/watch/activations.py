@@ -129,7 +129,8 @@ class ActivationProbe:
         """The epoch's unit statistics over its sampled steps, as device tensors: per ReLU
         layer the share of units never active ("dead"), per tanh/sigmoid layer the mean
         saturated share (and, zero-centred ones, the mean near-zero share). Starts a new window."""
-        found = {key: {name: torch.stack(v).mean() for name, v in layers.items()} for key, layers in self._shares.items()}
+        found = {key: {name: torch.stack(shares).mean() for name, shares in layers.items()}
+                 for key, layers in self._shares.items()}
         if self._active:
             found["dead"] = {name: 1 - active.float().mean() for name, active in self._active.items()}
         self._active, self._shares = {}, {}

@@ -144,15 +144,17 @@ def _histogram_grid(h: History, records: list[dict], title: str, xlabel: str, de
     cols, rows = min(n, 4), math.ceil(n / min(n, 4))
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False)
     for ax, (layer, recs) in zip(axes.flat, layers.items()):
-        for rec, alpha, label in ((recs[0], 0.35, f"step {recs[0]['step']}"), (recs[-1], 0.9, f"step {recs[-1]['step']}")):
+        for rec, alpha in ((recs[0], 0.35), (recs[-1], 0.9)):
             counts = np.asarray(rec["counts"], dtype=float)
             low, high = rec["low"], rec["high"]
             if not (_finite(low) and _finite(high)) or high <= low or counts.sum() == 0:
                 continue
             edges = np.linspace(low, high, len(counts) + 1)
-            ax.stairs(counts / counts.sum(), edges, fill=alpha < 0.5, alpha=alpha, color=TRAIN, label=label)
+            ax.stairs(counts / counts.sum(), edges, fill=alpha < 0.5, alpha=alpha, color=TRAIN,
+                      label=f"step {rec['step']}")
         kind = kinds.get(layer, "")
-        ax.set_title((f"layer {layer} ({kind})" if kind else f"layer {layer}") + (f"\n{describe(recs[-1])}" if describe else ""), fontsize=9)
+        title = f"layer {layer} ({kind})" if kind else f"layer {layer}"
+        ax.set_title(title + (f"\n{describe(recs[-1])}" if describe else ""), fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:

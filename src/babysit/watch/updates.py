@@ -49,8 +49,8 @@ class UpdateRatios:
 
 
 def ratios(norms: list[float]) -> list[float]:
-    """``update / weight`` per tensor, from the update norms followed by the weight norms; a zero weight norm (a tensor initialized to zero, like
-    a bias) gives ``inf`` when it moved and 0 when it did not; NaN stays NaN. (Plain floats: a
-    handful of tensors, where NumPy's set-up would cost more than the division.)"""
+    """``update / weight`` per tensor, from the update norms followed by the weight norms. A
+    zero weight norm (a tensor initialized to zero, like a bias) gives ``inf`` when it moved
+    and 0 when it did not; NaN stays NaN. Plain floats: NumPy's set-up costs more here."""
     return [du / w if w != 0 else (math.inf if du > 0 else 0.0 if du == 0 else math.nan)
             for du, w in zip(norms[:len(norms) // 2], norms[len(norms) // 2:])]
