@@ -183,7 +183,6 @@ class Monitor:
         if self._diagnosis_due():
             started = time.perf_counter()
             self.recorder.write_diagnoses(self._diagnose())
-            self.recorder.write_meta()  # a no-op unless it changed
             self._diagnose_cost = time.perf_counter() - started
             self._diagnose_seconds += self._diagnose_cost
 
