@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from babysit.watch import CODES
+from babysit.watch import CODES, Diagnosis
 from .watch_scenarios import SCENARIOS, run_scenario
 
 # scenario -> codes that may also fire because the same breakage causes them
@@ -26,6 +26,7 @@ ALSO = {
     "exploding_gradients": {"update_ratio_low"},
     "update_ratio_low": {"lr_too_low"},
     "update_ratio_high": {"lr_too_high"},
+    "units_near_zero": {"update_ratio_low", "vanishing_gradients"},
 }
 
 _cache: dict = {}
@@ -107,3 +108,77 @@ def test_the_gradient_rules_read_the_latest_epoch_that_was_sampled():
     assert found is not None and found.evidence["first_to_last_rms"] == pytest.approx(1e-5)
     history.grad_norms.append({"step": 101, "rms": [1.0, 1.0]})  # the epoch in progress sampled: it counts
     assert vanishing_gradients(history, Thresholds()) is None
+
+
+def test_a_flat_loss_that_never_made_progress_did_not_climb_back_up():
+    """A loss that wiggles around where it started has no progress to lose: lr_too_high's
+    "climbed back up" needs real progress first (seen next to update_ratio_low at lr 1e-6)."""
+    from babysit.watch.diagnoses import Thresholds, lr_too_high
+    from babysit.watch.records import History
+
+    def history(losses):
+        h = History(meta={"steps_per_epoch": 20})
+        h.steps = [{"step": i + 1, "epoch": i // 20 + 1, "loss": v} for i, v in enumerate(losses)]
+        h.epochs = [{"epoch": e, "step": 20 * e} for e in range(1, len(losses) // 20 + 1)]
+        return h
+
+    flat = [2.30 + 0.002 * math.sin(i) - 0.0001 * min(i, 40) + 0.00003 * max(i - 50, 0) for i in range(120)]
+    assert lr_too_high(history(flat), Thresholds()) is None
+    relapse = [2.3 - 1.5 * min(i, 40) / 40 + 1.0 * max(i - 60, 0) / 60 for i in range(120)]  # down to 0.8, back to 1.8
+    found = lr_too_high(history(relapse), Thresholds())
+    assert found is not None and "climbed back up" in found.message
+
+
+def diagnosis(code):
+    return Diagnosis(code, "warning", f"{code} message", {"x": 1.0})
+
+
+# (cause, consequence, what becomes of the consequence): a cause explains what it leads to
+PAIRS = [(cause, consequence, "reworded" if consequence in ("dead_units", "saturated_units") else "dropped")
+         for cause in ("lr_too_high", "nonfinite")
+         for consequence in ("lr_too_low", "underfitting", "update_ratio_low", "units_near_zero", "dead_units",
+                             "saturated_units")]
+
+
+@pytest.mark.parametrize("cause, consequence, fate", PAIRS)
+def test_a_cause_explains_its_consequences(cause, consequence, fate):
+    found = diagnose_pair(cause, consequence)
+    assert found[0].code == cause and found[0].message == f"{cause} message"
+    if fate == "dropped":
+        assert [d.code for d in found] == [cause]
+    else:
+        assert [d.code for d in found] == [cause, consequence]
+        assert found[1].message == f"Most likely a consequence of {cause} (fix that first): {consequence} message"
+
+
+@pytest.mark.parametrize("code", ["lr_too_low", "underfitting", "update_ratio_low", "dead_units", "overfitting"])
+def test_without_a_cause_nothing_is_dropped_or_reworded(code):
+    from babysit.watch.diagnoses import reconcile
+
+    found = reconcile([diagnosis(code), diagnosis("batch_too_small")])
+    assert [(d.code, d.message) for d in found] == [(code, f"{code} message"), ("batch_too_small", "batch_too_small message")]
+
+
+def diagnose_pair(cause, consequence):
+    from babysit.watch.diagnoses import reconcile
+
+    return reconcile([diagnosis(cause), diagnosis(consequence)])
+
+
+def test_a_far_too_high_learning_rate_does_not_also_ask_for_a_higher_one(runs):
+    """Digits MLP at lr 3.0 (nesterov): its dead units and stalled weights are the too-high
+    rate's doing, not problems whose fixes (raise the rate, a bigger model) contradict it."""
+    run = runs("lr_too_high")
+    assert "lr_too_high" in run.codes
+    assert not run.codes & {"underfitting", "update_ratio_low", "lr_too_low"}
+    for d in run.diagnoses:
+        assert "Raise" not in d.message and "bigger" not in d.message, d
+    for d in run.diagnoses:
+        if d.code == "dead_units":
+            assert d.message.startswith("Most likely a consequence of lr_too_high")
+
+
+def test_tanh_units_near_zero_are_told_apart_from_healthy_and_saturated_ones(runs):
+    found = next(d for d in runs("units_near_zero").diagnoses if d.code == "units_near_zero")
+    assert all(v > 0.6 for v in found.evidence.values()) and "larger scale" in found.message
+    assert "units_near_zero" not in runs("saturated_units").codes

@@ -75,6 +75,7 @@ SCENARIOS = {
     "update_ratio_high": dict(optimizer="sgd", lr=0.5),
     "update_ratio_low": dict(optimizer="adam", lr=1e-6),
     "saturated_units": dict(activation="tanh", init_scale=10.0, optimizer="sgd", lr=0.01),
+    "units_near_zero": dict(activation="tanh", init_scale=0.05, optimizer="sgd", lr=0.01),
     "dead_units": dict(prepare=dead_first_layer),
     "vanishing_gradients": dict(depth=8, activation="sigmoid", optimizer="sgd", lr=0.1),
     "exploding_gradients": dict(depth=8, init_scale=6.0, optimizer="sgd", lr=1e-6),

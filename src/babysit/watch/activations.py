@@ -5,6 +5,9 @@ not sit at 0 or at +-1. Two summaries turn the histograms into numbers a rule ca
 
 * saturated fraction (tanh, sigmoid): share of outputs within 0.01 of a bound, where the
   local gradient ``1 - a^2`` (tanh) or ``a (1 - a)`` (sigmoid) is below ~2%;
+* near-zero fraction (tanh, and the other zero-centred squashes): share of outputs with
+  ``|a| < 0.1``, where the unit is nearly linear (``tanh a ~ a``): all there, the weights are
+  too small and the signal shrinks layer by layer;
 * dead units (ReLU): units (features, or channels of a conv layer) that gave 0 on every
   example of every sampled batch in the window — they receive no gradient and never recover.
 
@@ -19,7 +22,7 @@ import torch
 from torch import nn
 
 from ..models.layers import Maxout
-from .histograms import histogram
+from .histograms import FIXED_RANGES as BOUNDS, histogram
 
 # Activation module type -> kind (matched along the class hierarchy: ReLU6 is a Hardtanh).
 KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu",
@@ -28,8 +31,7 @@ KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "lea
                           nn.Tanh: "tanh", nn.Hardtanh: "hardtanh", nn.Softsign: "softsign",
                           nn.Sigmoid: "sigmoid", nn.Hardsigmoid: "hardsigmoid", Maxout: "maxout"}
 SATURATION_MARGIN = 0.01
-BOUNDS = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
-          "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0)}
+NEAR_ZERO = 0.1  # |a| below this: a zero-centred squash in its linear regime (tanh slope > 0.99)
 DYING = {"relu", "relu6"}  # units whose output is exactly 0 over a whole region
 # the saturated share counts outputs within 1% of the range from a bound (|a - center| >= edge)
 EDGES = {kind: (hi - lo) / 2 * (1 - 2 * SATURATION_MARGIN) for kind, (lo, hi) in BOUNDS.items()}
@@ -64,7 +66,7 @@ class ActivationProbe:
         self._handles: list = []
         # the window since the last epoch end, per layer: units ever active (ReLU), saturated shares
         self._active: dict[str, torch.Tensor] = {}
-        self._saturated: dict[str, list[torch.Tensor]] = {}
+        self._shares: dict[str, dict[str, list[torch.Tensor]]] = {}  # "saturated"/"near_zero" -> layer -> shares
 
     @property
     def armed(self) -> bool:
@@ -109,7 +111,11 @@ class ActivationProbe:
             center = sum(BOUNDS[kind]) / 2
             near = (a.abs() if center == 0 else (a - center).abs()) >= EDGES[kind]
             stats["saturated"] = near.sum(dtype=torch.float64) / a.numel()
-            self._saturated.setdefault(name, []).append(stats["saturated"])
+            if center == 0:
+                stats["near_zero"] = (a.abs() < NEAR_ZERO).sum(dtype=torch.float64) / a.numel()
+            for key in ("saturated", "near_zero"):
+                if key in stats:
+                    self._shares.setdefault(key, {}).setdefault(name, []).append(stats[key])
         if kind in DYING and a.dim() >= 2:
             # outputs are >= 0, so sign() is 1 where a unit fired (float64: exact for any size)
             stats["zero_fraction"] = 1 - torch.sign(a).sum(dtype=torch.float64) / a.numel()
@@ -122,11 +128,13 @@ class ActivationProbe:
     def end_window(self) -> dict:
         """The epoch's unit statistics over its sampled steps, as device tensors: per ReLU
         layer the share of units never active ("dead"), per tanh/sigmoid layer the mean
-        saturated share. Starts a new window."""
-        dead = {name: 1 - active.float().mean() for name, active in self._active.items()}
-        saturated = {name: torch.stack(shares).mean() for name, shares in self._saturated.items()}
-        self._active, self._saturated = {}, {}
-        return {"dead": dead, "saturated": saturated} if dead or saturated else {}
+        saturated share (and, zero-centred ones, the mean near-zero share). Starts a new window."""
+        found = {key: {name: torch.stack(shares).mean() for name, shares in layers.items()}
+                 for key, layers in self._shares.items()}
+        if self._active:
+            found["dead"] = {name: 1 - active.float().mean() for name, active in self._active.items()}
+        self._active, self._shares = {}, {}
+        return found
 
     def drain(self) -> list:
         taken, self.pending = self.pending, []

@@ -61,16 +61,11 @@ class LossNumbers:
 
 
 def measure(losses: list[float] | np.ndarray, window: int) -> LossNumbers:
-    """The loss-curve numbers of the per-step `losses`. Over the n finite losses x and their
-    trend, a moving average over ``w = max(3, min(window, n // 4))`` losses:
-
-    * start: the median of the first min(5, n) losses (about the chance loss);
-    * end: the mean of the trend's last w values; best: the trend's minimum;
-    * peak: the largest loss after the first 5 (at least `start`);
-    * progress ``(start - end) / start``; bend: the trend's drop from its middle to the end
-      over its drop from its first value to the middle;
-    * early drop: ``(start - trend[n // 10]) / start``; late drop: the trend's fall over the
-      last third; noise: :func:`relative_noise`."""
+    """The loss-curve numbers of the per-step `losses`, over the n finite losses x and their
+    trend, a moving average over ``w = max(3, min(window, n // 4))`` losses: start = median of
+    x[:5]; end = mean of trend[-w:]; best = min(trend); progress = (start - end) / start; bend
+    = (trend[n//2] - end) / (trend[0] - trend[n//2]); early drop = (start - trend[n//10]) /
+    start; late drop = the trend's fall over the last third; noise: :func:`relative_noise`."""
     values = np.asarray(losses, dtype=float)
     ok = np.isfinite(values)
     bad = np.flatnonzero(~ok)

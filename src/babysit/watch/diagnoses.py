@@ -17,6 +17,7 @@ underfitting         validation tracks training, both low, and the loss has flat
 update_ratio_high    a weight tensor's ||dw||/||w|| far above ~1e-3
 update_ratio_low     a weight tensor's ||dw||/||w|| far below ~1e-3
 saturated_units      tanh/sigmoid outputs stuck near their bounds
+units_near_zero      tanh outputs all near zero (weights too small: the signal dies away)
 dead_units           ReLU units that never activate
 vanishing_gradients  the gradient shrinks on its way back to the first layers
 exploding_gradients  the gradient grows on its way back, or over time
@@ -25,6 +26,7 @@ exploding_gradients  the gradient grows on its way back, or over time
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -34,7 +36,7 @@ from .curves import CurveShape, LossNumbers, measure, median
 from .records import History
 
 CODES = ("nonfinite", "lr_too_high", "lr_too_low", "batch_too_small", "overfitting", "underfitting",
-         "update_ratio_high", "update_ratio_low", "saturated_units", "dead_units",
+         "update_ratio_high", "update_ratio_low", "saturated_units", "units_near_zero", "dead_units",
          "vanishing_gradients", "exploding_gradients")
 SEVERITIES = ("error", "warning", "info")
 
@@ -74,6 +76,7 @@ class Thresholds:
     flat: float = 0.15  # ... the last third of training lowered the loss by less than this share
     min_progress: float = 0.1  # ... after it had learned something (this share of the start removed)
     saturated: float = 0.4  # share of a layer's tanh/sigmoid outputs within 1% of a bound
+    near_zero: float = 0.6  # share of a layer's tanh outputs within 0.1 of 0 (healthy: < 0.1)
     dead: float = 0.4  # share of a layer's ReLU units never active in an epoch's sampled batches
     vanishing: float = 1e-2  # RMS gradient of the first weights / of the last weights
     exploding: float = 1e2  # RMS gradient into the first activation layer / into the last one,
@@ -86,6 +89,7 @@ class Thresholds:
 
 def memo(fn):
     """Compute once per state of the history (several rules read the same curve and ratios)."""
+    @functools.wraps(fn)
     def cached(history: History):
         key = (fn.__name__, len(history.steps), len(history.ratios), len(history.grad_norms), len(history.epochs))
         store = history.__dict__.setdefault("_memo", {})
@@ -93,13 +97,7 @@ def memo(fn):
             store.clear() if len(store) > 32 else None
             store[key] = fn(history)
         return store[key]
-    cached.__name__, cached.__doc__ = fn.__name__, fn.__doc__
     return cached
-
-
-@memo
-def losses(history: History) -> np.ndarray:
-    return np.array([r["loss"] for r in history.steps], dtype=float)
 
 
 @memo
@@ -107,30 +105,22 @@ def loss_numbers(history: History) -> LossNumbers:
     """The loss curve measured once per diagnosis: its shape (with a trend over about an
     epoch's steps), the explosion check's numbers, where the first NaN/Inf loss is."""
     per_epoch = history.meta.get("steps_per_epoch") or (history.epochs[0]["step"] if history.epochs else 20)
-    return measure(losses(history), window=max(int(per_epoch), 5))
+    losses = np.array([r["loss"] for r in history.steps], dtype=float)
+    return measure(losses, window=max(int(per_epoch), 5))
 
 
 def curve(history: History) -> CurveShape | None:
     return loss_numbers(history).shape
 
 
-def recent(records: list[dict], history: History, epochs: int = 1) -> list[dict]:
-    """Records from the last `epochs` finished epochs (all of them before the first epoch ends)."""
-    if len(history.epochs) <= epochs:
-        return records
-    since = history.epochs[-epochs - 1]["step"]
-    return [r for r in records if r["step"] > since]
-
-
 def recent_samples(records: list[dict], history: History) -> list[dict]:
-    """:func:`recent` for a stream of sampled steps (every `ratio_every` or `hist_every`
-    steps), which may have skipped the last epoch when epochs are shorter than that: then the records from the
+    """Records of the last finished epoch (all of them before the first epoch ends); for a
+    stream sampled every `ratio_every` or `hist_every` steps that skipped it, those of the
     latest epoch that has any."""
-    rows = recent(records, history)
-    if rows or not records:
-        return rows
+    if not records or len(history.epochs) <= 1:
+        return records
     last = records[-1]["step"]
-    since = max((r["step"] for r in history.epochs if r["step"] < last), default=-1)
+    since = max((r["step"] for r in history.epochs[:-1] if r["step"] < last), default=-1)
     return [r for r in records if r["step"] > since]
 
 
@@ -151,19 +141,20 @@ def weight_ratios(history: History) -> dict[str, float]:
     return out
 
 
+def first_to_last(pairs) -> float | None:
+    """Median of first / last over `(first, last)` pairs where both are finite and last > 0."""
+    ratios = [a / b for a, b in pairs if b > 0 and math.isfinite(a) and math.isfinite(b)]
+    return float(median(ratios)) if ratios else None
+
+
 def gradient_depth_ratio(history: History) -> tuple[float, dict] | None:
     """Median over recent samples of RMS grad (first weight) / RMS grad (last weight)."""
-    weights = history.weight_indices
-    rows = recent_samples(history.grad_norms, history)
-    if len(weights) < 2 or not rows:
+    weights, names = history.weight_indices, history.param_names
+    if len(weights) < 2:
         return None
     first, last = weights[0], weights[-1]
-    ratios = [r["rms"][first] / r["rms"][last] for r in rows
-              if r["rms"][last] > 0 and math.isfinite(r["rms"][first]) and math.isfinite(r["rms"][last])]
-    if not ratios:
-        return None
-    names = history.param_names
-    return float(median(ratios)), {"first": names[first], "last": names[last]}
+    ratio = first_to_last((r["rms"][first], r["rms"][last]) for r in recent_samples(history.grad_norms, history))
+    return None if ratio is None else (ratio, {"first": names[first], "last": names[last]})
 
 
 # -- the rules -----------------------------------------------------------------------------------
@@ -201,26 +192,15 @@ def nonfinite(h: History, t: Thresholds) -> Diagnosis | None:
                      "last good checkpoint.", {**where, "first_step": first})
 
 
-def explosion(h: History, t: Thresholds) -> dict | None:
-    """The loss rose to `explode_factor` times where it started (checked from the 2nd step on,
-    so a run that blows up within a few steps and is stopped is caught too)."""
-    numbers = loss_numbers(h)
-    if numbers.finite < 2:
-        return None
-    start, peak = numbers.early, numbers.top
-    if start > 0 and peak > t.explode_factor * start:
-        return {"start_loss": start, "peak_loss": peak}
-    return None
-
-
 def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
-    exploded = explosion(h, t)
-    if exploded:
-        start, peak = exploded["start_loss"], exploded["peak_loss"]
+    # Exploded: the loss rose to `explode_factor` times its start, checked from the 2nd step
+    # on, so a run that blows up within a few steps and is stopped is caught too.
+    start, peak = loss_numbers(h).early, loss_numbers(h).top  # NaN before 2 finite losses
+    if start > 0 and peak > t.explode_factor * start:
         return Diagnosis("lr_too_high", "error",
                          f"The loss exploded (peaked at {peak:.3g}, {peak / start:.0f}x its start "
                          f"{start:.3g}): the learning rate is far too high. Lower it (try 10x "
-                         "smaller), and check the initialization scale.", exploded)
+                         "smaller), and check the initialization scale.", {"start_loss": start, "peak_loss": peak})
     c = curve(h)
     if c is None:
         return None
@@ -228,9 +208,10 @@ def lr_too_high(h: History, t: Thresholds) -> Diagnosis | None:
     median_ratio = float(median(list(ratios.values()))) if ratios else float("nan")
     evidence = {"start_loss": c.start, "end_loss": c.end, "best_loss": c.best, "peak_loss": c.peak,
                 "median_update_ratio": median_ratio}
-    if c.progress > 0 and c.end - c.best > t.relapse * (c.start - c.best):
+    made = c.start - c.best  # the progress made: a flat, noisy loss has made none to lose
+    if made > t.min_progress * c.start and c.end - c.best > t.relapse * made:
         how = (f"climbed back up (from a best of {c.best:.3g} to {c.end:.3g}, losing "
-               f"{(c.end - c.best) / (c.start - c.best):.0%} of the progress)")
+               f"{(c.end - c.best) / made:.0%} of the progress)")
     elif (c.early_drop > 0.3 and c.end > t.stall_level * c.start and c.late_drop < t.flat * c.end
           and median_ratio > t.stall_ratio):
         how = (f"dropped fast, then stalled at {c.end:.3g} ({c.end / c.start:.0%} of the start) "
@@ -315,19 +296,16 @@ def update_ratios(h: History, t: Thresholds) -> list[Diagnosis]:
         return []
     ratios = weight_ratios(h)
     out = []
-    high = {k: v for k, v in ratios.items() if v > t.ratio_high}
-    low = {k: v for k, v in ratios.items() if v < t.ratio_low}
-    if high:
-        out.append(Diagnosis("update_ratio_high", "warning",
-                             f"Update:weight ratio ||dw||/||w|| is {_listing(high)}, far above the "
-                             f"~{t.target_ratio:g} the notes aim for: the steps are too large. Lower the "
-                             "learning rate.", {**high, "target": t.target_ratio}))
-    if low:
-        out.append(Diagnosis("update_ratio_low", "warning",
-                             f"Update:weight ratio ||dw||/||w|| is {_listing(low)}, far below the "
-                             f"~{t.target_ratio:g} the notes aim for: these weights barely move. Raise the "
-                             "learning rate (or check the gradient reaches them).",
-                             {**low, "target": t.target_ratio}))
+    for code, beyond, judged in (("update_ratio_high", lambda v: v > t.ratio_high,
+                                  "far above the ~{:g} the notes aim for: the steps are too large. Lower "
+                                  "the learning rate."),
+                                 ("update_ratio_low", lambda v: v < t.ratio_low,
+                                  "far below the ~{:g} the notes aim for: these weights barely move. Raise "
+                                  "the learning rate (or check the gradient reaches them).")):
+        found = {k: v for k, v in ratios.items() if beyond(v)}
+        if found:
+            out.append(Diagnosis(code, "warning", f"Update:weight ratio ||dw||/||w|| is {_listing(found)}, "
+                                 + judged.format(t.target_ratio), {**found, "target": t.target_ratio}))
     return out
 
 
@@ -339,26 +317,33 @@ def latest(h: History, key: str) -> dict:
     return {}
 
 
-def saturated_units(h: History, t: Thresholds) -> Diagnosis | None:
-    layers = {k: v for k, v in latest(h, "saturated").items() if v > t.saturated}
-    if not layers:
-        return None
-    return Diagnosis("saturated_units", "warning",
-                     f"tanh/sigmoid outputs sit at their bounds ({_listing(layers, '{:.0%}')} within 1% "
-                     "of +-1 or 0/1), where their gradient is nearly zero: the weights are too large. "
-                     "Initialize with a smaller scale (Xavier/He: std sqrt(1/n) or sqrt(2/n)), "
-                     "standardize the inputs, or lower the learning rate.", layers)
+# Rules on the share of a layer's units in a bad state, all of one shape:
+# code -> (the epochs' record key, the Thresholds field, what is wrong and the fix)
+UNIT_SHARES = {
+    "saturated_units": ("saturated", "saturated",
+                        "tanh/sigmoid outputs sit at their bounds ({} within 1% of +-1 or 0/1), where "
+                        "their gradient is nearly zero: the weights are too large. Initialize with a "
+                        "smaller scale (Xavier/He: std sqrt(1/n) or sqrt(2/n)), standardize the inputs, "
+                        "or lower the learning rate."),
+    "units_near_zero": ("near_zero", "near_zero",
+                        "tanh outputs all sit near zero ({} within 0.1 of 0), where the units act "
+                        "linearly and the signal shrinks layer by layer: the weights are too small. "
+                        "Initialize with a larger scale (Xavier: std sqrt(1/n)) and standardize the inputs."),
+    "dead_units": ("dead", "dead",
+                   "ReLU units never activated in the sampled batches of an epoch ({} of the layer): "
+                   "they get no gradient and will not recover. Lower the learning rate, initialize "
+                   "biases at 0 or slightly positive (He init for the weights), or use leaky ReLU."),
+}
 
 
-def dead_units(h: History, t: Thresholds) -> Diagnosis | None:
-    layers = {k: v for k, v in latest(h, "dead").items() if v > t.dead}
-    if not layers:
-        return None
-    return Diagnosis("dead_units", "warning",
-                     f"ReLU units never activated in the sampled batches of an epoch ({_listing(layers, '{:.0%}')} "
-                     "of the layer): they get no gradient and will not recover. Lower the learning "
-                     "rate, initialize biases at 0 or slightly positive (He init for the weights), "
-                     "or use leaky ReLU.", layers)
+def unit_shares(h: History, t: Thresholds) -> list[Diagnosis]:
+    """Layers whose share of units in a bad state (the latest epoch's) is above its threshold."""
+    out = []
+    for code, (key, threshold, message) in UNIT_SHARES.items():
+        layers = {k: v for k, v in latest(h, key).items() if v > getattr(t, threshold)}
+        if layers:
+            out.append(Diagnosis(code, "warning", message.format(_listing(layers, "{:.0%}")), layers))
+    return out
 
 
 def vanishing_gradients(h: History, t: Thresholds) -> Diagnosis | None:
@@ -394,14 +379,11 @@ def exploding_gradients(h: History, t: Thresholds) -> Diagnosis | None:
 def backward_growth(h: History) -> float | None:
     """Median over recent samples of RMS d(loss)/d(output) at the first activation layer / last."""
     layers = [layer["name"] for layer in h.meta.get("layers", [])]
-    if len(layers) < 2:
-        return None
     by_step: dict[int, dict[str, float]] = {}
     for r in recent_samples(h.gradients, h):
         by_step.setdefault(r["step"], {})[r["layer"]] = r["rms"]
-    ratios = [v[layers[0]] / v[layers[-1]] for v in by_step.values()
-              if layers[0] in v and layers[-1] in v and v[layers[-1]] > 0 and math.isfinite(v[layers[0]])]
-    return float(median(ratios)) if ratios else None
+    return first_to_last((v[layers[0]], v[layers[-1]]) for v in by_step.values()
+                         if len(layers) > 1 and layers[0] in v and layers[-1] in v)
 
 
 def gradient_growth(h: History) -> float | None:
@@ -421,11 +403,37 @@ def _listing(values: dict, fmt: str = "{:.1e}") -> str:
 
 
 RULES = (nonfinite, lr_too_high, lr_too_low, batch_too_small, overfitting, underfitting,
-         update_ratios, saturated_units, dead_units, vanishing_gradients, exploding_gradients)
+         update_ratios, unit_shares, vanishing_gradients, exploding_gradients)
+
+
+# A learning rate far too high (and the NaN it leads to) also kills units and stops weights
+# moving; those consequences must not read as independent problems whose fixes ("raise the
+# learning rate", "make the model bigger") contradict the cause's. cause -> codes it explains:
+# dropped, or (REWORDED) kept with the cause named, when their own fix agrees with the cause's.
+CONSEQUENCES = {"lr_too_low", "underfitting", "update_ratio_low", "units_near_zero", "dead_units", "saturated_units"}
+EXPLAINED = {"nonfinite": CONSEQUENCES, "lr_too_high": CONSEQUENCES}
+REWORDED = {"dead_units", "saturated_units"}
+
+
+def reconcile(found: list[Diagnosis]) -> list[Diagnosis]:
+    """`found` less the diagnoses a cause in it explains (see EXPLAINED)."""
+    cause = next((c for c in EXPLAINED if any(d.code == c for d in found)), None)
+    if cause is None:
+        return found
+    kept = []
+    for d in found:
+        if d.code in EXPLAINED[cause] and d.code in REWORDED:
+            d = Diagnosis(d.code, d.severity, f"Most likely a consequence of {cause} (fix that first): "
+                          + d.message, d.evidence)
+        elif d.code in EXPLAINED[cause]:
+            continue
+        kept.append(d)
+    return kept
 
 
 def diagnose(history: History, thresholds: Thresholds | None = None) -> list[Diagnosis]:
-    """Every rule over `history`; errors first, then warnings, each in the order of CODES."""
+    """Every rule over `history`, less what a cause explains (:func:`reconcile`); errors first,
+    then warnings, each in the order of CODES."""
     thresholds = thresholds or Thresholds()
     found: list[Diagnosis] = []
     for rule in RULES:
@@ -434,4 +442,4 @@ def diagnose(history: History, thresholds: Thresholds | None = None) -> list[Dia
             found.append(result)
         elif result:
             found.extend(result)
-    return sorted(found, key=lambda d: (SEVERITIES.index(d.severity), CODES.index(d.code)))
+    return sorted(reconcile(found), key=lambda d: (SEVERITIES.index(d.severity), CODES.index(d.code)))

@@ -29,31 +29,31 @@ def first_weight(model: nn.Module) -> tuple[str, torch.Tensor] | None:
 
 def as_pictures(weight: np.ndarray, input_shape: tuple | None) -> tuple[str, np.ndarray]:
     """``("tiles", (K, H, W, C))`` when the weights look at images, else ``("heatmap", (K, D))``."""
-    if weight.ndim == 4 and weight.shape[1] in (1, 3):  # conv filters (out, C, kh, kw)
+    weight = as_images(weight, input_shape)
+    if weight.ndim == 4 and weight.shape[1] in (1, 3):  # filters, or rows of W as (C, H, W) images
         return "tiles", weight.transpose(0, 2, 3, 1)
-    if (weight.ndim == 2 and input_shape is not None and len(input_shape) == 3
-            and input_shape[0] in (1, 3) and int(np.prod(input_shape)) == weight.shape[1]):
-        return "tiles", weight.reshape(weight.shape[0], *input_shape).transpose(0, 2, 3, 1)
     return "heatmap", weight.reshape(weight.shape[0], -1)
+
+
+def as_images(weight: np.ndarray, input_shape: tuple | None) -> np.ndarray:
+    """A fully connected layer's W on image inputs (`input_shape` ``(C, H, W)``, C = 1 or 3)
+    as ``(units, C, H, W)``: each row the image it responds to; any other weight as it is."""
+    if (weight.ndim == 2 and input_shape is not None and len(input_shape) == 3 and input_shape[0] in (1, 3)
+            and int(np.prod(input_shape)) == weight.shape[1]):
+        return weight.reshape(weight.shape[0], *input_shape)
+    return weight
 
 
 def snapshot(model: nn.Module, input_shape: tuple | None = None,
              found: tuple[str, torch.Tensor] | None = None) -> tuple[str, bytes] | None:
-    """The first layer's name and its weights as ``.npy`` bytes (for ``watch/first_layer.npy``).
-
-    A fully connected layer on image inputs (`input_shape` ``(C, H, W)``, C = 1 or 3) is
-    saved as ``(units, C, H, W)``: each row of W as the image it responds to, drawn like conv
-    filters, with no need to record the input shape elsewhere. `found` is
-    :func:`first_weight`'s answer when the caller has it already."""
+    """The first layer's name and its weights (:func:`as_images`: drawn like filters with no
+    input shape recorded elsewhere) as ``.npy`` bytes, for ``watch/first_layer.npy``. `found`
+    is :func:`first_weight`'s answer when the caller has it already."""
     found = found or first_weight(model)
     if found is None:
         return None
     name, weight = found
-    weight = weight.detach().float().cpu().numpy()
-    if (weight.ndim == 2 and input_shape is not None and len(input_shape) == 3 and input_shape[0] in (1, 3)
-            and int(np.prod(input_shape)) == weight.shape[1]):
-        weight = weight.reshape(weight.shape[0], *input_shape)
-    return name, npy_bytes(weight)
+    return name, npy_bytes(as_images(weight.detach().float().cpu().numpy(), input_shape))
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

@@ -7,19 +7,16 @@
     mon.close()
 
 A plain step costs the monitor one record of its loss. Every `ratio_every` steps it hooks
-into the optimizer's step (for the update:weight ratio), every `hist_every` steps into the
-model's activation modules and the autograd graph (for the histograms and the gradient
-norms); the hooks are registered through the public APIs for that one step and removed
-after it, so the other steps run the bare model and optimizer. What it measures stays on
-the device; it is read back in batches, in one transfer, and appended to the files in
-``run_dir/watch/`` (see :mod:`babysit.watch.records`): every `flush_every` steps once
-`flush_seconds` have passed since the last batch, and at every epoch end. A loss given as a
-tensor is read back in those batches too, so the monitor adds no host-device
-synchronization per step.
+into the optimizer's step (update:weight ratios), every `hist_every` steps into the model's
+activation modules and the autograd graph (histograms, gradient norms), through the public
+APIs and for that one step only. What it measures stays on the device until a batch read
+(one transfer, appended to ``run_dir/watch/``, see :mod:`babysit.watch.records`), so it adds
+no host-device synchronization per step.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -38,28 +35,23 @@ from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, ratios
 
 WATCH = DEFAULTS["watch"]  # the defaults of every option below, in the one table
-# Diagnosing and replacing diagnoses.json take about a millisecond: every epoch, that is
-# several percent of a tiny model's epoch.
+# Diagnosing every epoch would cost several percent of a tiny model's epoch.
 DIAGNOSE_SHARE = 0.002  # at epoch ends, diagnose only while that stays under 0.2% of the time
 FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
+NEVER = sys.maxsize  # the next sampled step of a monitor that samples none
 MAX_BATCHES = 20  # flush_every steps at most this many times over before a batch read is forced
 
 
 class Monitor:
     """Watches one model and its optimizer while they train.
 
-    Options (defaults in ``babysit.config.DEFAULTS["watch"]``): `ratio_every` (update:weight
-    ratios every N steps; 0 turns them off), `hist_every` (activation and gradient histograms
-    every N steps; 0: off), `bins`, `flush_every` and `flush_seconds` (a batch read from the
-    device and write to disk every `flush_every` steps once `flush_seconds` have passed since
-    the last one — at most every 20 * `flush_every` steps — and at every epoch end),
-    `first_layer` (save the first layer's weights at :meth:`close`, for their picture),
-    `plots` (draw the PNG plots on :meth:`close`), `tensorboard` (also write TensorBoard
-    event files, if the ``tensorboard`` package is installed), `thresholds` (a
-    :class:`Thresholds` or a dict of its fields), `steps_per_epoch`, `start_step` and
-    `start_epoch` (where a resumed run continues: the records up to there are kept, later
-    ones dropped; a fresh monitor clears the records an earlier run left in the same
-    ``run_dir/watch``).
+    Options (defaults and rules in ``babysit.config``'s ``[watch]``): `ratio_every` and
+    `hist_every` (sample ratios / histograms every N steps; 0: off), `bins`, `flush_every`
+    and `flush_seconds` (batch reads: see :meth:`_flush_due`; always at epoch ends),
+    `first_layer` (save its weights at :meth:`close`), `plots` (draw PNGs at close),
+    `tensorboard`, `thresholds` (a :class:`Thresholds` or a dict of its fields),
+    `steps_per_epoch`, and `start_step`/`start_epoch` (a resumed run keeps the records up to
+    there; a fresh monitor clears an earlier run's).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -69,8 +61,9 @@ class Monitor:
                  first_layer: bool = WATCH["first_layer"], plots: bool = WATCH["plots"],
                  tensorboard: bool = WATCH["tensorboard"], thresholds: Thresholds | dict | None = None,
                  steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
-        check_options(ratio_every=ratio_every, hist_every=hist_every, bins=bins, flush_every=flush_every,
-                      flush_seconds=flush_seconds)
+        for key, value in dict(ratio_every=ratio_every, hist_every=hist_every, bins=bins,
+                               flush_every=flush_every, flush_seconds=flush_seconds).items():
+            check_value(f"watch.{key}", value)  # the config's rule and message for the same key
         self.model, self.optimizer = model, optimizer
         self.ratio_every, self.hist_every, self.flush_every = ratio_every, hist_every, flush_every
         self.flush_seconds = float(flush_seconds)
@@ -93,7 +86,7 @@ class Monitor:
             self.history.meta["layers"] = [{"name": n, "kind": k} for n, _, k in self.activations.layers]
         self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
         self.steps_taken, self.epochs_done = start_step, start_epoch
-        self._losses: list = []  # (step, epoch, loss: a float or a 0-d device tensor), not yet written
+        self._losses: list = []  # the losses (floats or 0-d device tensors) of the latest steps, not yet written
         self._epochs: list = []  # epoch records, their unit statistics still device tensors
         self._handles: list = []  # the optimizer hooks of the sampled step in progress
         self._closed = False
@@ -119,7 +112,7 @@ class Monitor:
         """The first step after `step` that has something to measure."""
         due = [step + 1 + (-step % every) for every, probe in ((self.ratio_every, self.updates),
                                                                 (self.hist_every, self.activations)) if probe]
-        return min(due, default=-1)
+        return min(due, default=NEVER)
 
     def _hook_if_sampled(self) -> None:
         """Hook into the coming step where it is sampled: its forward pass (the activation
@@ -156,21 +149,20 @@ class Monitor:
         """Record this step's loss (a tensor stays on the device until the next batch read)."""
         if type(loss) is not float:
             loss = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
+        self._losses.append(loss)
         self.steps_taken += 1
-        self._losses.append((self.steps_taken, self.epochs_done + 1, loss))
-        if self.steps_taken == self._next_sample:  # the sampled step ended
-            self._unhook()
-            self._next_sample = self._sample_after(self.steps_taken)
-        if self.steps_taken + 1 == self._next_sample:
+        if self.steps_taken + 1 >= self._next_sample:  # a sampled step ended or comes next
+            if self.steps_taken == self._next_sample:
+                self._unhook()
+                self._next_sample = self._sample_after(self.steps_taken)
             self._hook_if_sampled()
         if len(self._losses) % self.flush_every == 0 and self._flush_due():
             self.flush()
 
     def _flush_due(self) -> bool:
         """Every `flush_every` steps: a batch read, unless one was made less than
-        `flush_seconds` ago (and fewer than 20 batches wait). Writing costs per batch (a read
-        from the device, a write per file), so a fast loop batches more of them; readers
-        still see records within about a second."""
+        `flush_seconds` ago and fewer than MAX_BATCHES batches wait (a batch costs a device
+        read and a write per file, so a fast loop batches more; readers lag a second at most)."""
         return (len(self._losses) >= MAX_BATCHES * self.flush_every
                 or time.perf_counter() - self._flushed >= self.flush_seconds)
 
@@ -179,27 +171,24 @@ class Monitor:
         """Close one epoch: record its metrics and the window's unit statistics, write every
         record so far (in :func:`babysit.fit` the epoch's checkpoint comes next: a run resumed
         from it finds all its records) and diagnose."""
-        self.epochs_done += 1
-        record = {"epoch": self.epochs_done, "step": self.steps_taken}
+        record = {"epoch": self.epochs_done + 1, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
-                record[key] = _number(value)
+                record[key] = float(value.item() if isinstance(value, torch.Tensor) else value)
         if self.activations is not None:
             record.update(self.activations.end_window())
         self._epochs.append(record)
-        self.flush()
+        self.flush()  # the pending losses are this epoch's
+        self.epochs_done += 1
         if self._diagnosis_due():
             started = time.perf_counter()
             self.recorder.write_diagnoses(self._diagnose())
-            self.recorder.write_meta()  # a no-op unless it changed
             self._diagnose_cost = time.perf_counter() - started
             self._diagnose_seconds += self._diagnose_cost
 
     def _diagnosis_due(self) -> bool:
-        """Rewrite diagnoses.json at this epoch's end unless that would take the time spent
-        diagnosing over DIAGNOSE_SHARE of the time since the monitor started. Epochs longer
-        than ~0.5 s get it every epoch; shorter ones every few epochs. close() always writes
-        it, and diagnoses() is always up to date."""
+        """Rewrite diagnoses.json at this epoch's end unless diagnosing would then take more
+        than DIAGNOSE_SHARE of the time since the monitor started (close() always writes it)."""
         elapsed = time.perf_counter() - self._started
         return self._diagnose_seconds + self._diagnose_cost <= DIAGNOSE_SHARE * elapsed
 
@@ -209,8 +198,7 @@ class Monitor:
         return self._diagnose()
 
     def _diagnose(self) -> list[Diagnosis]:
-        """:func:`diagnose` over the history — reused while no record was added since (the
-        records only grow), so close() after a last epoch's diagnosis does not redo it."""
+        """:func:`diagnose` over the history, reused while no record was added since."""
         h = self.history
         state = tuple(map(len, (h.steps, h.ratios, h.grad_norms, h.activations, h.gradients, h.epochs)))
         if self._diagnosed is None or self._diagnosed[0] != state:
@@ -246,23 +234,26 @@ class Monitor:
 
     def flush(self) -> None:
         """Read the pending device numbers back in one transfer and append them to the records."""
-        pending = [("steps", {"step": s, "epoch": e, "loss": loss}) for s, e, loss in self._losses]
-        pending += self.updates.drain() if self.updates is not None else []
+        pending = self.updates.drain() if self.updates is not None else []
         pending += self.gradients.drain() + (self.activations.drain() if self.activations is not None else [])
         pending += [("epochs", record) for record in self._epochs]
-        if not pending:
+        losses, first, epoch = self._losses, self.steps_taken - len(self._losses) + 1, self.epochs_done + 1
+        if not pending and not losses:
             return
         self._flushed = time.perf_counter()
         self._losses, self._epochs = [], []
-        tensors: list = []
+        on_device = [i for i, loss in enumerate(losses) if type(loss) is not float]
+        tensors: list = [losses[i] for i in on_device]
         holds = [_collect(record, tensors) for _, record in pending]  # whether each holds a tensor
         values = iter(read_back(tensors))
-        streams: dict[str, list] = {}
+        for i in on_device:
+            losses[i] = next(values)
+        streams: dict[str, list] = {"steps": [{"step": first + i, "epoch": epoch, "loss": loss}
+                                              for i, loss in enumerate(losses)]}
         for (stream, record), held in zip(pending, holds):
             record = _filled(record, values) if held else record
             if stream == "ratios":
-                norms = record["norms"]
-                record = {"step": record["step"], "ratios": ratios(norms[:len(norms) // 2], norms[len(norms) // 2:])}
+                record = {"step": record["step"], "ratios": ratios(record.pop("norms"))}
             streams.setdefault(stream, []).append(record)
         for stream, records in streams.items():
             self.recorder.append(stream, records)
@@ -270,8 +261,7 @@ class Monitor:
             export(self.tensorboard, self.history, {stream: len(records) for stream, records in streams.items()})
 
     def _save_first_layer(self) -> None:
-        """The first layer's weights for their picture: shaped like the inputs when a fully
-        connected layer looks at images (the input shape the sampled steps saw)."""
+        """The first layer's weights for their picture (see :func:`first_layer_weights.snapshot`)."""
         input_shape = self.activations.input_shape if self.activations is not None else None
         found = first_layer_weights.snapshot(self.model, input_shape, self._first_weight)
         if found is not None:
@@ -279,12 +269,9 @@ class Monitor:
 
 
 def read_back(tensors: list[torch.Tensor]) -> list:
-    """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise.
-
-    On a GPU each ``.tolist()`` waits for the device: per device, the scalars are stacked
-    and everything else concatenated (both promoted to a common dtype), so a batch costs
-    one wait and at most two copies.
-    """
+    """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise;
+    per device the scalars stacked and the rest concatenated (a ``.tolist()`` waits for the
+    device: a batch costs one wait and at most two copies)."""
     out: list = [None] * len(tensors)
     for device in {t.device for t in tensors}:
         scalars = [i for i, t in enumerate(tensors) if t.device == device and t.ndim == 0]
@@ -301,13 +288,6 @@ def read_back(tensors: list[torch.Tensor]) -> list:
     return out
 
 
-def check_options(**options) -> None:
-    """Raise a UserError naming the first of the monitor's options outside its rule in
-    ``babysit.config`` (the same rule and message as the config's ``[watch]`` keys)."""
-    for key, value in options.items():
-        check_value(f"watch.{key}", value)
-
-
 def make_thresholds(values: dict) -> Thresholds:
     known = set(Thresholds.__dataclass_fields__)
     unknown = sorted(set(values) - known)
@@ -318,27 +298,17 @@ def make_thresholds(values: dict) -> Thresholds:
 
 def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[list[str], list]:
     """The optimizer's trainable parameters, named as in the model (in the model's order)."""
-    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"] if p.requires_grad}
-    names, params, seen = [], [], set()
-    for name, p in model.named_parameters():
-        if id(p) in in_optimizer and id(p) not in seen:
-            names.append(name)
-            params.append(p)
-            seen.add(id(p))
-    for group in optimizer.param_groups:  # parameters the optimizer has but the model does not name
-        for p in group["params"]:
-            if p.requires_grad and id(p) not in seen:
-                names.append(f"param{len(names)}")
-                params.append(p)
-                seen.add(id(p))
-    if not params:
+    in_optimizer = {id(p): p for group in optimizer.param_groups for p in group["params"] if p.requires_grad}
+    found = {id(p): (name, p) for name, p in model.named_parameters() if id(p) in in_optimizer}
+    for key, p in in_optimizer.items():  # parameters the optimizer has but the model does not name
+        found.setdefault(key, (f"param{len(found)}", p))
+    if not found:
         raise UserError("the optimizer has no trainable parameters to watch: build it from model.parameters()")
-    return names, params
+    return [name for name, _ in found.values()], [p for _, p in found.values()]
 
 
 def _collect(obj, tensors: list) -> bool:
-    """Append the device tensors in a record (nested in dicts and lists) to `tensors`, in
-    order; whether there was any."""
+    """Append a record's tensors (nested in dicts and lists) to `tensors`; whether it had any."""
     found = len(tensors)
     for v in obj.values() if isinstance(obj, dict) else obj:
         if isinstance(v, torch.Tensor):
@@ -349,8 +319,7 @@ def _collect(obj, tensors: list) -> bool:
 
 
 def _filled(obj, values):
-    """The record with each tensor replaced by the next of `values` (its value read back);
-    histogram counts as whole numbers."""
+    """The record with each tensor replaced by the next of `values`; counts as whole numbers."""
     if isinstance(obj, torch.Tensor):
         return next(values)
     if isinstance(obj, dict):
@@ -362,8 +331,3 @@ def _filled(obj, values):
         return [_filled(v, values) for v in obj]
     return obj
 
-
-def _number(value) -> float:
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    return float(value)

@@ -57,9 +57,7 @@ def loss(h: History):
         ax.plot(x, trend, color=TRAIN, lw=2, label="moving average")
         if scale == "log" and (y > 0).all():
             ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.set_title(f"training loss ({scale} scale)")
+        ax.set(xlabel="epoch", ylabel="loss", title=f"training loss ({scale} scale)")
         ax.grid(alpha=0.3)
     val = [(r["epoch"], r["val_loss"]) for r in h.epochs if _finite(r.get("val_loss"))]
     if val:
@@ -79,9 +77,7 @@ def accuracy(h: History):
         pts = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key))]
         if pts:
             ax.plot(*zip(*pts), "o-", color=color, ms=4, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title("train / validation accuracy (a big gap: overfitting)")
+    ax.set(xlabel="epoch", ylabel="accuracy", title="train / validation accuracy (a big gap: overfitting)")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     fig.tight_layout()
@@ -92,33 +88,47 @@ def update_ratios(h: History):
     """log10 of ||dw||/||w|| per tensor against epochs; the notes' target ~1e-3 dashed."""
     if not h.ratios:
         return None
-    position = h.epoch_position()
-    x = np.array([position(r["step"]) for r in h.ratios])
-    values = np.array([r["ratios"] for r in h.ratios], dtype=float)
+    fig, ax = _per_tensor(h, h.ratios, "ratios", range(len(h.param_names)), "viridis",
+                          "update:weight ratio per tensor (solid: weights, dotted: biases)", "||dw|| / ||w||",
+                          smooth=max(3, min(len(h.ratios) // 20, 50)))
+    target = h.meta.get("target_ratio", 1e-3)
+    ax.axhline(target, color=TARGET, ls="--", lw=1.5, label=f"target ~{target:g}")
+    ax.axhspan(target / 10, target * 10, color=TARGET, alpha=0.07)
+    ax.legend(fontsize=7, ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def gradient_norms(h: History):
+    """RMS gradient per weight tensor over training: vanishing shows as a fan of lines."""
+    if not h.grad_norms:
+        return None
+    fig, ax = _per_tensor(h, h.grad_norms, "rms", h.weight_indices, "plasma",
+                          "gradient per weight tensor (first layer dark, last light)", "RMS gradient")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def _per_tensor(h: History, records: list[dict], key: str, tensors, cmap: str, title: str, ylabel: str,
+                smooth: int = 0):
+    """One line per tensor index in `tensors` of ``record[key]`` against epochs, log scale;
+    with `smooth`, the moving average of log10 over that many samples. Weights solid, biases dotted."""
+    x = np.array([h.epoch_position()(r["step"]) for r in records])
+    values = np.array([r[key] for r in records], dtype=float)
+    colors, weights, tensors = plt.get_cmap(cmap), set(h.weight_indices), list(tensors)
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    window = max(3, min(len(x) // 20, 50))
-    cmap = plt.get_cmap("viridis")
-    names = h.param_names
-    for i, name in enumerate(names):
+    for k, i in enumerate(tensors):
         col = values[:, i]
         ok = np.isfinite(col) & (col > 0)
         if ok.sum() < 2:
             continue
-        smooth = 10 ** moving_average(np.log10(col[ok]), window)
-        weight = i in h.weight_indices
-        ax.plot(x[ok], smooth, lw=1.6 if weight else 0.8, ls="-" if weight else ":",
-                color=cmap(i / max(len(names) - 1, 1)), label=name)
-    target = h.meta.get("target_ratio", 1e-3)
-    ax.axhline(target, color=TARGET, ls="--", lw=1.5, label=f"target ~{target:g}")
-    ax.axhspan(target / 10, target * 10, color=TARGET, alpha=0.07)
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("||dw|| / ||w||")
-    ax.set_title("update:weight ratio per tensor (solid: weights, dotted: biases)")
+        y = 10 ** moving_average(np.log10(col[ok]), smooth) if smooth else col[ok]
+        ax.plot(x[ok], y, lw=1.6 if i in weights else 0.8, ls="-" if i in weights else ":",
+                color=colors(k / max(len(tensors) - 1, 1)), label=h.param_names[i])
+    ax.set(yscale="log", xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    return fig
+    return fig, ax
 
 
 def _histogram_grid(h: History, records: list[dict], title: str, xlabel: str, describe=None):
@@ -131,19 +141,20 @@ def _histogram_grid(h: History, records: list[dict], title: str, xlabel: str, de
     if not layers:
         return None
     n = len(layers)
-    cols = min(n, 4)
-    rows = math.ceil(n / cols)
+    cols, rows = min(n, 4), math.ceil(n / min(n, 4))
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False)
     for ax, (layer, recs) in zip(axes.flat, layers.items()):
-        for rec, alpha, label in ((recs[0], 0.35, f"step {recs[0]['step']}"), (recs[-1], 0.9, f"step {recs[-1]['step']}")):
+        for rec, alpha in ((recs[0], 0.35), (recs[-1], 0.9)):
             counts = np.asarray(rec["counts"], dtype=float)
             low, high = rec["low"], rec["high"]
             if not (_finite(low) and _finite(high)) or high <= low or counts.sum() == 0:
                 continue
             edges = np.linspace(low, high, len(counts) + 1)
-            ax.stairs(counts / counts.sum(), edges, fill=alpha < 0.5, alpha=alpha, color=TRAIN, label=label)
+            ax.stairs(counts / counts.sum(), edges, fill=alpha < 0.5, alpha=alpha, color=TRAIN,
+                      label=f"step {rec['step']}")
         kind = kinds.get(layer, "")
-        ax.set_title((f"layer {layer} ({kind})" if kind else f"layer {layer}") + (f"\n{describe(recs[-1])}" if describe else ""), fontsize=9)
+        title = f"layer {layer} ({kind})" if kind else f"layer {layer}"
+        ax.set_title(title + (f"\n{describe(recs[-1])}" if describe else ""), fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
@@ -170,30 +181,6 @@ def gradients(h: History):
                            "gradient", lambda r: f"RMS {r['rms']:.1e}")
 
 
-def gradient_norms(h: History):
-    """RMS gradient per weight tensor over training: vanishing shows as a fan of lines."""
-    if not h.grad_norms:
-        return None
-    position = h.epoch_position()
-    x = [position(r["step"]) for r in h.grad_norms]
-    values = np.array([r["rms"] for r in h.grad_norms], dtype=float)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    cmap = plt.get_cmap("plasma")
-    weights = h.weight_indices
-    for k, i in enumerate(weights):
-        col = values[:, i]
-        if (np.isfinite(col) & (col > 0)).sum():
-            ax.plot(x, col, "-", lw=1.4, color=cmap(k / max(len(weights) - 1, 1)), label=h.param_names[i])
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("RMS gradient")
-    ax.set_title("gradient per weight tensor (first layer dark, last light)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    return fig
-
-
 def first_layer_weights(h: History, run_dir: RunDir):
     weight = first_layer.load(run_dir)
     if weight is None:
@@ -207,9 +194,7 @@ def first_layer_weights(h: History, run_dir: RunDir):
     limit = float(np.abs(pictures).max()) or 1.0
     image = ax.imshow(pictures, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     fig.colorbar(image, ax=ax, fraction=0.03)
-    ax.set_xlabel("input")
-    ax.set_ylabel("unit")
-    ax.set_title(f"{name}: first-layer weights (units x inputs)")
+    ax.set(xlabel="input", ylabel="unit", title=f"{name}: first-layer weights (units x inputs)")
     fig.tight_layout()
     return fig
 
@@ -217,9 +202,8 @@ def first_layer_weights(h: History, run_dir: RunDir):
 def _tiles(pictures: np.ndarray, title: str, limit: int = 64):
     """Each filter scaled to its own range, laid out in a square grid."""
     pictures = pictures[:limit]
-    n = len(pictures)
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
+    cols = math.ceil(math.sqrt(len(pictures)))
+    rows = math.ceil(len(pictures) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 1, 1.1 * rows + 0.8), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
