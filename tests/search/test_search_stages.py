@@ -74,6 +74,9 @@ def test_heartbeat_and_idle_times_are_checked(key, value):
     from babysit.config import load_config
     from babysit.errors import UserError
 
-    config = load_config(overrides=[f"search.{key}={value}"])
-    with pytest.raises(UserError, match=f"search.{key} must be a number of seconds >= "):
+    with pytest.raises(UserError, match=f"search.{key} takes a number >= "):
+        load_config(overrides=[f"search.{key}={value}"])  # the config's own rules, at load
+    config = load_config()
+    config["search"][key] = value  # set from Python, past the loader: the stages check it too
+    with pytest.raises(UserError, match=f"search.{key} takes a number >= "):
         parse_stages(config)
