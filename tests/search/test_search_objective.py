@@ -307,3 +307,21 @@ def test_an_objective_search_on_postgres(plain_loop, tmp_path):
         assert not (tmp_path / "run/search/study.journal").exists()
     finally:
         delete_studies(url, [name, f"{name}.stage1", f"{name}.stage2"])
+
+
+@pytest.mark.parametrize("searched, mine, refused", [
+    ("plainloop:objective", None, "searches the objective 'plainloop:objective', not the config's experiment: "
+                                  "give --objective plainloop:objective"),
+    (None, "plainloop:objective", "searches the config's experiment, not the objective 'plainloop:objective': "
+                                  "leave out --objective"),
+    ("plainloop:objective", "plainloop:flaky", "not the objective 'plainloop:flaky'"),
+])
+def test_a_worker_or_resume_with_another_objective_is_refused_in_one_line(searched, mine, refused):
+    from babysit.config import default_config
+    from babysit.search import fingerprint
+
+    config = default_config()
+    attrs = {fingerprint.ATTR: fingerprint.record(config, searched)}
+    with pytest.raises(UserError, match=re.escape(refused)):
+        fingerprint.check_same_experiment(attrs, config, "s", "fix", mine)
+    fingerprint.check_same_experiment(attrs, config, "s", "fix", searched)  # the same one passes

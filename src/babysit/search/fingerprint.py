@@ -67,6 +67,12 @@ def check_same_experiment(attrs: dict, config: dict, study_name: str, fix: str,
     stored = attrs.get(ATTR)
     if not stored or stored.get("fingerprint") == fingerprint(config, objective):
         return
+    searched = stored.get("experiment", {}).get("objective")
+    if searched != objective:  # one searches a user's function, the other something else
+        def what(ref):
+            return f"the objective {ref!r}" if ref else "the config's experiment"
+        raise UserError(f"study {study_name!r} searches {what(searched)}, not {what(objective)}: "
+                        + (f"give --objective {searched}" if searched else "leave out --objective"))
     diff = differences(stored.get("experiment", {}), experiment_of(config, objective))
     shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
     raise UserError(f"this config trains another experiment than study {study_name!r} "

@@ -51,7 +51,8 @@ LAUNCHES_ATTR = "babysit_launches"  # on the search's study: worker processes st
 @dataclass
 class SearchResult:
     """What :func:`run_search` found. ``leaderboard`` rows: rank, trial, stage, params,
-    val_acc, epochs, state, checkpoint_dir (relative to the run directory), ..."""
+    val_acc, epochs, state, checkpoint_dir (relative to the run directory), ...
+    ``best_config`` is None for a user's objective (:mod:`.objective`): its params are the answer."""
 
     best_config: dict | None
     best_params: dict

@@ -223,12 +223,15 @@ def search_objective(objective: Callable | str, space: dict, *, stages: list[dic
     from .space import Space
     from .stages import parse_stages
 
-    if isinstance(objective, str):
-        reference, paths = objective, []
-        Objective.load(reference)  # an import error now, in one line, not in every worker
+    if isinstance(objective, str):  # an import error now, in one line, not in every worker
+        reference, function = objective, Objective.load(objective).function
     else:
-        reference, root = reference_of(objective), import_root(objective)
-        paths = [root] if root else []
+        reference, function = reference_of(objective), objective
+    root = import_root(function)
+    paths = [root] if root else []
+    if not isinstance(space, dict):
+        raise UserError(f"the space must be a dict like {{'lr': {{'low': 1e-6, 'high': 1, 'log': True}}}}, "
+                        f"not {type(space).__name__}")
     config = default_config()
     config["name"] = reference.rsplit(":", 1)[-1].replace(".", "-")
     config["seed"] = seed
