@@ -101,6 +101,10 @@ class Master:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if self.storage_url != default_storage(self.run_dir.path):
+            # A storage the user named (a database, a journal elsewhere) is opened before the
+            # run directory holds anything: a bad URL leaves no half-made search behind.
+            self.storage = self._open_storage()
         try:
             self._prepare_run_dir()
             return self._run_stages()
@@ -109,7 +113,7 @@ class Master:
                 self.lock.release()
 
     def _run_stages(self) -> SearchResult:
-        self.storage = self._open_storage()
+        self.storage = getattr(self, "storage", None) or self._open_storage()
         if self.resume:
             self._check_recorded_studies()
             self._check_experiment()
