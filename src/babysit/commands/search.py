@@ -72,9 +72,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..search import run_search
-    from ..search.results import leaderboard_table
-
     from ..search.objective import Objective
+    from ..search.results import leaderboard_table
 
     check_workers(args.workers)
     if args.objective:
