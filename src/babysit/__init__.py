@@ -15,7 +15,7 @@ from .models import build_model, chance_loss, l2_penalty, make_loss
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from .rundir import RunDir, load_checkpoint
 from .sanity import PreflightReport, preflight
-from .search import SearchResult, run_search, top_trials
+from .search import SearchResult, run_search, search_objective, top_trials
 from .train import Callback, TrainState, evaluate, fit
 from .watch import Diagnosis, Monitor, MonitorCallback
 from .ensemble import EnsembleRow, build_ensembles
@@ -29,4 +29,4 @@ __all__ = ["__version__", "default_config", "load_config", "DataSplit", "load_da
            "gradcheck", "gradcheck_model", "gradcheck_numpy", "GradcheckReport",
            "preflight", "PreflightReport",
            "write_report", "run_workflow",
-           "run_search", "SearchResult", "top_trials"]
+           "run_search", "search_objective", "SearchResult", "top_trials"]

@@ -97,20 +97,23 @@ def build(config: dict) -> Experiment:
     return Experiment(config, data, model, loss_fn, optimizer)
 
 
-def validate(config: dict, *, search: bool = False) -> None:
+def validate(config: dict, *, search: bool = False, objective: bool = False) -> None:
     """Raise now the UserError `config` would hit later, before any run directory is made.
 
     Builds the experiment once (data, model and its shapes, loss, optimizer) and checks the
     schedule and the monitor's options; with `search`, also the search space and stages.
+    With `objective` (a search of a user's own training function) nothing of the config's
+    experiment is trained: only the values, the space (its names free) and the stages.
     """
     validate_config(config)  # every value in its range (the monitor's options included)
-    build(config)
-    optim.check_schedule_config(config["optim"])
+    if not objective:
+        build(config)
+        optim.check_schedule_config(config["optim"])
     if search:
         from .search.space import Space
         from .search.stages import parse_stages
 
-        Space.from_config(config)
+        Space.from_config(config, free=objective)
         parse_stages(config)
 
 

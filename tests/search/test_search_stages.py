@@ -75,7 +75,7 @@ def test_heartbeat_and_idle_times_are_checked(key, value):
     from babysit.errors import UserError
 
     with pytest.raises(UserError, match=f"search.{key} takes a number >= "):
-        load_config(overrides=[f"search.{key}={value}"])
+        load_config(overrides=[f"search.{key}={value}"])  # the config's own rules, at load
     config = load_config()
     config["search"][key] = value  # set from Python, past the loader: the stages check it too
     with pytest.raises(UserError, match=f"search.{key} takes a number >= "):

@@ -39,11 +39,12 @@ def check_workers(workers: int | None) -> None:
         raise UserError(f"--workers takes a number >= 1, not {workers}")
 
 
-def run_dir_from_args(args: argparse.Namespace, config: dict, *, search: bool = False) -> RunDir:
+def run_dir_from_args(args: argparse.Namespace, config: dict, *, search: bool = False,
+                      objective: bool = False) -> RunDir:
     """The run directory to write, made only once the config has proved valid."""
     from ..experiment import validate
 
-    validate(config, search=search)
+    validate(config, search=search, objective=objective)
     if not getattr(args, "run_dir", None):
         return RunDir.create("runs", config["name"])
     if args.verb in RESUMABLE:  # a second training into the same folder would mix two runs

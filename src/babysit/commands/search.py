@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from ..config import set_key
+from ..config import default_config, set_key
+from ..errors import UserError
 from .common import (add_experiment_args, add_run_dir_args, add_trust_arg, check_workers, config_from_args,
                      discarded_on_user_error, resumed_config, run_dir_from_args)
 
@@ -20,6 +21,9 @@ examples:
   babysit search --resume runs/default    continue an interrupted search
   babysit search exp.toml --storage postgresql://postgres@db:5432/test --study exp1
       and on other machines:  babysit worker exp.toml --storage postgresql://... --study exp1
+  babysit search space.toml --objective mytrain:objective
+      your own function objective(params, epochs, run_dir, report) (module on PYTHONPATH);
+      [search.space] then names its params; resume with --resume RUN_DIR --objective mytrain:objective
 
 the space, in the config (keys are config keys; lr and reg are log-uniform by default):
   [search.space]
@@ -57,6 +61,9 @@ def register(subparsers) -> None:
     parser.add_argument("--study", metavar="NAME", help="study name (default: the experiment's name)")
     parser.add_argument("--sampler", choices=["random", "tpe", "gp", "grid"],
                         help="random (default), tpe or gp (Bayesian), grid (for comparison)")
+    parser.add_argument("--objective", metavar="MODULE:FUNCTION",
+                        help="search your own training function objective(params, epochs, run_dir, report) "
+                             "instead of the config's experiment; [search.space] names its params")
     parser.add_argument("--quick", action="store_true",
                         help="a small search to try things out: stages 8x1, 4x3, 2x6 epochs")
     add_trust_arg(parser)
@@ -65,9 +72,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..search import run_search
+    from ..search.objective import Objective
     from ..search.results import leaderboard_table
 
     check_workers(args.workers)
+    if args.objective:
+        Objective.load(args.objective)  # importable here, or one line now (not in every worker)
     if args.resume:
         run_dir, config = resumed_config(args.resume, args.overrides, "search", trust=args.trust_run_dir)
     else:
@@ -79,10 +89,13 @@ def run(args: argparse.Namespace) -> int:
                            ("search.storage", args.storage)):
             if value:
                 set_key(config, key, value)
-        run_dir = run_dir_from_args(args, config, search=True)
+        if args.objective and config["search"]["space"] == default_config()["search"]["space"]:
+            raise UserError("--objective needs a CONFIG whose [search.space] names your objective's "
+                            "parameters, e.g. lr = {low = 1e-6, high = 1, log = true}")
+        run_dir = run_dir_from_args(args, config, search=True, objective=bool(args.objective))
     with contextlib.nullcontext() if args.resume else discarded_on_user_error(run_dir):
         result = run_search(config, run_dir, workers=args.workers, resume=bool(args.resume),
-                            quiet=args.quiet, storage=args.storage)
+                            quiet=args.quiet, storage=args.storage, objective=args.objective)
     print(leaderboard_table(result.leaderboard, limit=10), end="")
     if result.best_value is not None:
         print(f"best val acc {result.best_value:.4f} with "

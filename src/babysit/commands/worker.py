@@ -41,6 +41,8 @@ def register(subparsers) -> None:
                         help="how often to look for the next stage while waiting (default 1)")
     parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                         help="wait up to SECONDS for the search to start (a worker started first)")
+    parser.add_argument("--objective", metavar="MODULE:FUNCTION",
+                        help="the search's own training function (as given to babysit search --objective)")
     parser.add_argument("--master-pid", type=int, help=argparse.SUPPRESS)  # set by babysit search
     parser.add_argument("--start-together", type=int, default=0, help=argparse.SUPPRESS)  # ditto
     parser.add_argument("--quiet", "-q", action="store_true", help="no output but errors")
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     done = run_worker(config, args.storage, args.study, run_dir, seed=args.seed,
                       threads=args.threads, max_trials=args.max_trials, poll_s=args.poll,
                       master_pid=args.master_pid, wait_s=args.wait, start_together=args.start_together,
-                      on_wait=None if args.quiet else lambda message: print(message, flush=True))
+                      on_wait=None if args.quiet else lambda message: print(message, flush=True),
+                      objective=args.objective)
     if not args.quiet:
         print(f"worker done: {done} trial(s) in {run_dir}/trials")
     return 0

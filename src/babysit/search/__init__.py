@@ -9,6 +9,7 @@ alarms say when a range was too narrow. Modules, one concept each:
 - :mod:`.stages`    coarse-to-fine stages and the narrowing rule
 - :mod:`.alarms`    the border alarm
 - :mod:`.worker`    one worker process: sample, train, report, prune
+- :mod:`.objective` a user's own training function as the trial: :func:`search_objective`
 - :mod:`.retry`     budgets, and retrying trials of workers that died
 - :mod:`.heartbeat` heartbeat files on the journal, for workers on other machines
 - :mod:`.fingerprint` the experiment every worker must train (a different config is refused)
@@ -18,7 +19,8 @@ alarms say when a range was too narrow. Modules, one concept each:
 """
 
 from .master import SearchResult, run_search
+from .objective import StopTrial, search_objective
 from .results import top_trials
 from .space import Param, Space
 
-__all__ = ["run_search", "SearchResult", "top_trials", "Space", "Param"]
+__all__ = ["run_search", "search_objective", "StopTrial", "SearchResult", "top_trials", "Space", "Param"]

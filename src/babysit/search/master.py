@@ -13,6 +13,10 @@ Ctrl-C ends the workers (their running trials are marked interrupted), records w
 search stopped, and ``--resume`` continues from there: finished stages are kept, the running
 stage's interrupted or orphaned trials are retried from their last checkpoints. One master
 runs in a run directory at a time (:class:`SearchLock`).
+
+With `objective` (a ``package.module:function`` reference, see :mod:`.objective`) the same
+master searches a user's own training function: the space's names are that function's
+parameters, and the workers are told the reference on their command line.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ LAUNCHES_ATTR = "babysit_launches"  # on the search's study: worker processes st
 @dataclass
 class SearchResult:
     """What :func:`run_search` found. ``leaderboard`` rows: rank, trial, stage, params,
-    val_acc, epochs, state, checkpoint_dir (relative to the run directory), ..."""
+    val_acc, epochs, state, checkpoint_dir (relative to the run directory), ...
+    ``best_config`` is None for a user's objective (:mod:`.objective`): its params are the answer."""
 
     best_config: dict | None
     best_params: dict
@@ -59,17 +64,22 @@ class SearchResult:
 
 
 def run_search(config: dict, run_dir, *, workers: int | None = None, resume: bool = False,
-               quiet: bool = False, storage: str | None = None) -> SearchResult:
-    """Search the hyperparameters in ``config['search']`` in stages; see the module docstring."""
-    return Master(config, run_dir, workers=workers, resume=resume, quiet=quiet, storage=storage).run()
+               quiet: bool = False, storage: str | None = None, objective: str | None = None,
+               import_paths: list[str] = ()) -> SearchResult:
+    """Search the hyperparameters in ``config['search']`` in stages; see the module docstring.
+    `import_paths` go on the workers' PYTHONPATH (where `objective`'s module is found)."""
+    return Master(config, run_dir, workers=workers, resume=resume, quiet=quiet, storage=storage,
+                  objective=objective, import_paths=import_paths).run()
 
 
 class Master:
-    def __init__(self, config, run_dir, *, workers=None, resume=False, quiet=False, storage=None):
+    def __init__(self, config, run_dir, *, workers=None, resume=False, quiet=False, storage=None,
+                 objective=None, import_paths=()):
         self.config = config
         self.search = config["search"]
+        self.objective, self.import_paths = objective, list(import_paths)
         check_names(self.search["sampler"], self.search["pruner"])
-        self.base_space = Space.from_config(config)
+        self.base_space = Space.from_config(config, free=objective is not None)
         self.stage_plans = parse_stages(config)
         self.run_dir = RunDir(run_dir)
         self.resume, self.quiet = resume, quiet
@@ -91,6 +101,10 @@ class Master:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if self.storage_url != default_storage(self.run_dir.path):
+            # A storage the user named (a database, a journal elsewhere) is opened before the
+            # run directory holds anything: a bad URL leaves no half-made search behind.
+            self.storage = self._open_storage()
         try:
             self._prepare_run_dir()
             return self._run_stages()
@@ -99,7 +113,7 @@ class Master:
                 self.lock.release()
 
     def _run_stages(self) -> SearchResult:
-        self.storage = self._open_storage()
+        self.storage = getattr(self, "storage", None) or self._open_storage()
         if self.resume:
             self._check_recorded_studies()
             self._check_experiment()
@@ -144,7 +158,7 @@ class Master:
         if not self.resume:
             self.run_dir.write_text("config.toml", to_toml(self.config))
             # As the workers will read it (they load config.toml), so their fingerprints match.
-            self.experiment = fingerprint.record(load_config(self.run_dir / "config.toml"))
+            self.experiment = fingerprint.record(load_config(self.run_dir / "config.toml"), self.objective)
             self._set_search_state(current=None, finished=False, create=True)
 
     def _read_records(self, rel: str, required: tuple[str, ...]) -> list[dict]:
@@ -183,8 +197,9 @@ class Master:
         attrs = optuna.load_study(study_name=self.study_name, storage=self.storage).user_attrs
         fingerprint.check_same_experiment(
             attrs, self.config, self.study_name,
-            f"resume without --set for these keys (the search trains {self.run_dir.path}/config.toml)")
-        self.experiment = attrs.get(fingerprint.ATTR) or fingerprint.record(self.config)
+            f"resume without --set for these keys (the search trains {self.run_dir.path}/config.toml), "
+            "and with the --objective it searched, if any", self.objective)
+        self.experiment = attrs.get(fingerprint.ATTR) or fingerprint.record(self.config, self.objective)
         self.launches = attrs.get(LAUNCHES_ATTR, 0)
 
     def _announce(self) -> None:
@@ -278,6 +293,9 @@ class Master:
         """Record the stage, raise its border alarms, and plan the next stage's space."""
         space = Space.from_dict(spec.space)
         useful = [r for r in ranked if r["state"] in ("complete", "pruned") and r["val_acc"] is not None]
+        errors = [r["error"] for r in ranked if r.get("error")]
+        if not useful and errors:  # the user's objective fails: its first error says why
+            raise UserError(f"stage {spec.index}: every trial failed, e.g. {errors[0]}")
         if not useful:
             raise UserError(f"stage {spec.index}: no trial trained without diverging or failing "
                             f"(see {self.run_dir.path}/search/logs): lower the learning-rate range "
@@ -358,6 +376,7 @@ class Master:
             lines.append(f"  best: trial {best['trial']} val acc {best['val_acc']:.4f}  "
                          + ", ".join(f"{k}={results.fmt(v)}" for k, v in best["params"].items()))
         lines += [f"  border alarm: {a['message']}" for a in alarms]
+        lines += [f"  trial {r['trial']} failed: {r['error']}" for r in ranked if r.get("error")]
         print("\n".join(lines), file=sys.stderr)
 
     def _open_storage(self):
@@ -392,7 +411,7 @@ class Master:
         ranked = self._write_results()
         best = next((r for r in ranked if r["state"] == "complete"), None)
         best_config = None
-        if best is not None:
+        if best is not None and self.objective is None:
             best_config = apply(self.config, best["params"])
             best_config["train"]["epochs"] = best["epochs"]
         return SearchResult(best_config=best_config, best_params=dict(best["params"]) if best else {},
@@ -491,11 +510,14 @@ class Supervisor:
         (m.run_dir / "search/logs").mkdir(parents=True, exist_ok=True)
         log = open(m.run_dir / f"search/logs/worker-{slot}.log", "ab")
         src = str(Path(__file__).resolve().parents[2])  # so the child imports this same babysit
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, *m.import_paths,
+                                                                           os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, "-m", "babysit.cli", "worker", str(m.run_dir / "config.toml"),
                "--storage", m.storage_url, "--study", m.study_name, "--run-dir", str(m.run_dir.path),
                "--seed", str(seed), "--threads", str(threads), "--poll", "0.3", "--master-pid", str(os.getpid()),
                "--start-together", str(m.workers), "--quiet"]
+        if m.objective:  # never from the run directory: see plugins.refuse_code_from
+            cmd += ["--objective", m.objective]
         try:
             return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)  # Ctrl-C reaches the master only

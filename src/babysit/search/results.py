@@ -41,8 +41,8 @@ def trial_record(frozen, stage: int) -> dict:
             "continued_from": attrs.get("continue_from"), "seconds": trained.get("seconds"),
             "started": frozen.datetime_start.timestamp() if frozen.datetime_start else None,
             "finished": frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
-            "note": attrs.get("diverged")
-            or attrs.get("pruned") or attrs.get("retry_reason") or ""}
+            "note": attrs.get("diverged") or attrs.get("pruned") or attrs.get("retry_reason")
+            or attrs.get("error") or "", **({"error": attrs["error"]} if "error" in attrs else {})}
 
 
 def rank(records: list[dict]) -> list[dict]:
@@ -187,7 +187,8 @@ def plot_learning_curves(run_dir: RunDir, ranked: list[dict], top: int = 5) -> P
         epochs = [rec["epoch"] for rec in records]
         line, = ax.plot(epochs, [rec["val_acc"] for rec in records], marker="o", ms=3,
                         label=f"trial {r['trial']} (stage {r['stage']}): {r['val_acc']:.4f}")
-        ax.plot(epochs, [rec["train_acc"] for rec in records], ls="--", color=line.get_color(), alpha=0.6)
+        if all("train_acc" in rec for rec in records):  # a user's objective may report none
+            ax.plot(epochs, [rec["train_acc"] for rec in records], ls="--", color=line.get_color(), alpha=0.6)
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (solid: validation, dashed: training)")
     ax.set_title(f"Learning curves of the top {len(best)} trials")

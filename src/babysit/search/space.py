@@ -97,10 +97,12 @@ class Space:
         self.params = {p.key: p for p in params}
 
     @classmethod
-    def from_config(cls, config: dict, table: dict | None = None) -> "Space":
-        """Parse (and check) ``config['search']['space']``, or `table` in its format."""
+    def from_config(cls, config: dict, table: dict | None = None, *, free: bool = False) -> "Space":
+        """Parse (and check) ``config['search']['space']``, or `table` in its format. With
+        `free`, names are not config keys but the parameters of a user's own objective
+        (see :mod:`.objective`): taken as written, log scale by the same names."""
         table = config["search"]["space"] if table is None else table
-        params = [parse_param(config, name, spec) for name, spec in flatten(table).items()]
+        params = [parse_param(config, name, spec, free=free) for name, spec in flatten(table).items()]
         if not params:
             raise UserError("the search space is empty: declare hyperparameters in [search.space], "
                             "e.g. lr = {low = 1e-6, high = 1, log = true}")
@@ -162,7 +164,7 @@ def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def parse_param(config: dict, name: str, spec: Any) -> Param:
+def parse_param(config: dict, name: str, spec: Any, *, free: bool = False) -> Param:
     where = f"search.space.{name}"
     example = f"write e.g. {name} = {{low = 1e-6, high = 1, log = true}} or {{choices = [...]}}"
     if not isinstance(spec, dict):
@@ -171,10 +173,10 @@ def parse_param(config: dict, name: str, spec: Any) -> Param:
     if unknown:
         raise UserError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}: "
                         f"use low, high, log, int or choices")
-    key = resolve_space_key(config, name)
-    current = get_key(config, key)
+    key = name if free else resolve_space_key(config, name)
+    current = None if free else get_key(config, key)
     if "choices" in spec:
-        return parse_choices(config, key, where, spec)
+        return parse_choices(config, key, where, spec, free=free)
     if "low" not in spec or "high" not in spec:
         raise UserError(f"{where} needs both low and high (or choices): {example}")
     low, high = spec["low"], spec["high"]
@@ -196,12 +198,14 @@ def parse_param(config: dict, name: str, spec: Any) -> Param:
                  bool(log), bool(is_int))
 
 
-def parse_choices(config: dict, key: str, where: str, spec: dict) -> Param:
+def parse_choices(config: dict, key: str, where: str, spec: dict, *, free: bool = False) -> Param:
     choices = spec["choices"]
     if not isinstance(choices, list) or not choices:
         raise UserError(f"{where}: choices must be a non-empty list, e.g. choices = [\"nesterov\", \"adam\"]")
     if set(spec) - {"choices"}:
         raise UserError(f"{where}: give either choices or low/high, not both")
+    if free:  # the user's objective decides what its values mean
+        return Param(key, choices=tuple(choices))
     probe = copy.deepcopy(config)
     for value in choices:  # every choice must be a valid value of the key: fail now, not in trial 17
         set_key(probe, key, value)

@@ -9,6 +9,9 @@ study, which may prune it. The trial's value is its best validation accuracy.
 
 Divergence is pruned at once: ``fit`` stops on a NaN or exploding loss, and the trial ends
 PRUNED with the reason in ``diverged``. Laggards are pruned by the study's pruner.
+
+A worker given a user's objective (:mod:`.objective`) runs that function as the trial instead
+of the config's experiment; everything else (sampling, duplicates, retries, pruning) is the same.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .. import experiment
 from ..train import Callback, TrainState, take_steps
 from ..processes import pid_alive
 from .fingerprint import check_same_experiment
+from .objective import Objective, run_trial
 from .retry import budget_used, duplicate_of, has_waiting, sources, worker_tag
 from .samplers import make_pruner, make_sampler
 from .space import Space, apply
@@ -56,9 +60,10 @@ class ReportToStudy(Callback):
 class Worker:
     """Runs trials of one stage's study until its budget is spent."""
 
-    def __init__(self, config: dict, study, run_dir: RunDir, master_pid: int | None = None):
+    def __init__(self, config: dict, study, run_dir: RunDir, master_pid: int | None = None,
+                 objective: Objective | None = None):
         self.config, self.study, self.run_dir = config, study, run_dir
-        self.master_pid = master_pid
+        self.master_pid, self.user_objective = master_pid, objective
         self.spec = study.user_attrs[STAGE_ATTR]
         self.space = Space.from_dict(self.spec["space"])
 
@@ -93,6 +98,8 @@ class Worker:
         if earlier is not None:  # e.g. a grid, or few choices: the study has the answer already
             trial.set_user_attr("duplicate_of", earlier)
             raise DuplicateSetting(f"trial {trial.number} drew the setting of trial {earlier}: skipped")
+        if self.user_objective is not None:
+            return run_trial(trial, self.user_objective, params, self.spec["epochs"], self.run_dir)
         config = apply(self.config, params)
         config["train"]["epochs"] = self.spec["epochs"]
         config["train"]["checkpoints"] = True  # the notes' worker: a checkpoint every epoch
@@ -176,7 +183,7 @@ def stop_on_sigterm() -> None:
 def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: int | None = None,
                threads: int | None = None, max_trials: int | None = None, poll_s: float = 1.0,
                master_pid: int | None = None, wait_s: float = 0.0, start_together: int = 0,
-               on_wait=None) -> int:
+               on_wait=None, objective: str | None = None) -> int:
     """Join `study_name` in `storage` and run trials; returns how many.
 
     `study_name` is a stage's study, or the search's own study name: then the worker follows
@@ -188,7 +195,8 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     to appear, warm, and calls `on_wait(message)` once if it has to wait. With
     `start_together`, the master's local workers wait for each other after warming up
     (:func:`wait_for_peers`). A config whose experiment differs from the search's is refused
-    (:mod:`.fingerprint`).
+    (:mod:`.fingerprint`). With `objective` (``package.module:function``), trials run that
+    user's function (:mod:`.objective`).
     """
     import optuna
     import torch
@@ -199,24 +207,27 @@ def run_worker(config: dict, storage: str, study_name: str, run_dir, *, seed: in
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if threads:
         torch.set_num_threads(threads)
-    warm_up(config)
+    user = Objective.load(objective) if objective else None  # importing it is its warm-up
+    if user is None:
+        warm_up(config)
     if start_together > 1:
         wait_for_peers(RunDir(run_dir) / "search/ready", start_together)
     store = open_storage(storage, grace_s=config["search"]["grace_period"])
     attrs = _study_attrs(store, study_name, storage, wait_s, poll_s, on_wait)
-    check_same_experiment(attrs, config, study_name, _config_fix(attrs))
+    check_same_experiment(attrs, config, study_name, _config_fix(attrs), objective)
     run_dir = RunDir(run_dir)
     # On a journal shared with other machines, the master hears this worker by its heartbeat
     # file; a database keeps the heartbeats itself.
     interval = heartbeat_interval(config["search"]["grace_period"])
     with nullcontext() if is_database(storage) else beating(storage, worker_tag(), interval):
         if STAGE_ATTR in attrs:
-            return _stage_worker(config, store, study_name, run_dir, seed, master_pid).run(max_trials)
+            return _stage_worker(config, store, study_name, run_dir, seed, master_pid, user).run(max_trials)
         return follow_search(config, store, study_name, run_dir, seed=seed, max_trials=max_trials,
-                             poll_s=poll_s, master_pid=master_pid, on_wait=on_wait)
+                             poll_s=poll_s, master_pid=master_pid, on_wait=on_wait, objective=user)
 
 
-def follow_search(config, store, study_name, run_dir, *, seed, max_trials, poll_s, master_pid, on_wait) -> int:
+def follow_search(config, store, study_name, run_dir, *, seed, max_trials, poll_s, master_pid, on_wait,
+                  objective=None) -> int:
     """Run trials of the search's current stage, stage after stage, until it is finished."""
     import optuna
 
@@ -228,7 +239,7 @@ def follow_search(config, store, study_name, run_dir, *, seed, max_trials, poll_
         state = optuna.load_study(study_name=study_name, storage=store).user_attrs[SEARCH_ATTR]
         current = state.get("current")
         if current and current not in workers:
-            workers[current] = _stage_worker(config, store, current, run_dir, seed, master_pid)
+            workers[current] = _stage_worker(config, store, current, run_dir, seed, master_pid, objective)
         if current and workers[current].budget_left():
             done += workers[current].run(max_trials and max_trials - done)
             idle.reset()
@@ -344,15 +355,16 @@ def _config_fix(attrs: dict) -> str:
             if where else "start the worker with the config the search was started with")
 
 
-def _stage_worker(config, store, study_name, run_dir, seed, master_pid=None) -> Worker:
+def _stage_worker(config, store, study_name, run_dir, seed, master_pid=None, objective=None) -> Worker:
     import optuna
 
     attrs = optuna.load_study(study_name=study_name, storage=store).user_attrs
-    check_same_experiment(attrs, config, study_name, _config_fix(attrs))
+    check_same_experiment(attrs, config, study_name, _config_fix(attrs),
+                          objective.reference if objective else None)
     spec = attrs[STAGE_ATTR]
     space = Space.from_dict(spec["space"])
     seed = None if seed is None else seed + 7919 * spec["index"]  # a fresh stream per stage
     sampler = make_sampler(spec["sampler"], space, seed=seed, grid_points=spec.get("grid_points", 4))
     study = optuna.load_study(study_name=study_name, storage=store, sampler=sampler,
                               pruner=make_pruner(spec["pruner"], spec["epochs"]))
-    return Worker(config, study, run_dir, master_pid)
+    return Worker(config, study, run_dir, master_pid, objective)
