@@ -11,6 +11,7 @@ Needs the ``lightning`` extra: ``pip install 'babysit[lightning]'``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -53,8 +54,8 @@ class Babysit(pl.Callback):
                                f"{len(trainer.optimizers)} optimizers only")
         if self.run_dir is None:
             self.run_dir = RunDir.create("runs", self.name)
-        steps = trainer.num_training_batches
-        steps = int(steps) if isinstance(steps, int) or (isinstance(steps, float) and steps != float("inf")) else None
+        steps = trainer.num_training_batches  # an int, or inf for an iterable of unknown length
+        steps = int(steps) if math.isfinite(steps) else None
         self.monitor = Monitor(pl_module, trainer.optimizers[0], self.run_dir,
                                steps_per_epoch=steps, **self.monitor_options)
         self._say(trainer, f"watching training into {self.run_dir.path}")
