@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from babysit.cli import main
 from babysit.config import load_config

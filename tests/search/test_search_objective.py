@@ -181,7 +181,7 @@ def test_cli_an_objective_that_raises_fails_its_trial_in_one_line_and_the_search
     states = [r["state"] for r in board]  # (two workers may both take the last trial of a budget)
     assert states.count("failed") == 1 and states.count("complete") == len(states) - 1 >= 3
     failed = next(r for r in board if r["state"] == "failed")
-    line = f"objective 'plainloop:flaky' raised ValueError: boom (at plainloop.py:"
+    line = "objective 'plainloop:flaky' raised ValueError: boom (at plainloop.py:"
     assert failed["error"].startswith(line) and f"with lr={failed['params']['lr']!r}" in failed["error"]
     assert "\n" not in failed["error"]
     assert f"trial {failed['trial']} failed: {failed['error']}" in done.stderr
