@@ -4,8 +4,6 @@ then kill -9 the whole search and finish it with --resume."""
 import os
 import signal
 import subprocess
-import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -14,6 +12,7 @@ from babysit.config import to_toml
 from babysit.rundir import list_checkpoints
 from babysit.search.retry import retried_numbers
 from babysit.search.storage import default_storage, open_storage
+from tests.search.processes import kill_with_workers, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,28 +27,6 @@ def stage_trials(run_dir):
                                  storage=open_storage(default_storage(run_dir))).get_trials()
     except KeyError:  # the master has not created the stage yet
         return []
-
-
-def wait_for(condition, timeout_s=90.0, what=""):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def children(pid):
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return found
 
 
 def running_with_checkpoint(run_dir):
@@ -81,14 +58,7 @@ def test_kill_worker_then_kill_search_then_resume(tmp_path, tiny_config, cli, cl
 
         # 2. kill -9 the master and its workers while trials run
         wait_for(lambda: running_with_checkpoint(run_dir), what="another running trial")
-        workers = children(master.pid)
-        master.kill()
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        master.wait(timeout=30)
+        kill_with_workers(master)
     finally:
         if master.poll() is None:
             master.kill()
@@ -140,14 +110,7 @@ def test_a_second_master_is_refused_and_a_resume_after_a_kill_draws_new_settings
         assert main(["search", "--resume", str(run_dir), "-q"]) == 2  # the first master holds the lock
         refusal = capsys.readouterr().err
         assert f"another babysit search (pid {master.pid}) is running in {run_dir}" in refusal
-        workers = children(master.pid)
-        master.kill()
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        master.wait(timeout=30)
+        kill_with_workers(master)
     finally:
         if master.poll() is None:
             master.kill()

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import optuna
 import pytest
@@ -20,6 +19,7 @@ from babysit.errors import UserError
 from babysit.rundir import read_jsonl
 from babysit.search.objective import Report, StopTrial, reference_of
 from babysit.search.storage import default_storage, open_storage
+from tests.search.processes import wait_for
 
 PLAIN_LOOP = '''
 import json, os, time
@@ -156,17 +156,6 @@ def mid_trial(run_dir):
     return None
 
 
-def wait_for(condition, timeout_s=90.0, what=""):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.mark.slow
 def test_cli_an_objective_that_raises_fails_its_trial_in_one_line_and_the_search_goes_on(
         plain_loop, tmp_path, cli, cli_env):
     config = tmp_path / "space.toml"
