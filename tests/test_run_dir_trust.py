@@ -134,3 +134,6 @@ def test_the_users_own_model_works_from_the_config_they_pass(tmp_path, monkeypat
                  "--trust-run-dir"]) == 0
     assert main(["train", "--resume", str(run_dir.path), "--quiet", "--trust-run-dir",
                  "--set", "train.epochs=4"]) == 0
+    # Named on the command line, the same code is the user's own: no --trust-run-dir needed.
+    assert main(["train", "--resume", str(run_dir.path), "--quiet", "--set", f"model.name={reference}",
+                 "--set", "train.epochs=5"]) == 0

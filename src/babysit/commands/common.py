@@ -65,7 +65,9 @@ def run_dir_config(run_dir: RunDir, overrides: list[str], trust: bool, *, fix: s
     config = load_config(run_dir / "config.toml", overrides)
     if trust:
         return config
-    return refuse_code_from(config, str(run_dir / "config.toml"), **({"fix": fix} if fix else {}))
+    given = load_config(overrides=overrides)  # what the command line names is the user's own
+    return refuse_code_from(config, str(run_dir / "config.toml"), trusted=given,
+                            **({"fix": fix} if fix else {}))
 
 
 def resumed_config(folder: str, overrides: list[str], verb: str, *,
