@@ -27,6 +27,7 @@ from torch.utils._pytree import tree_map
 
 from .kinks import KinkRecorder
 from .numeric import Coordinate, Differences, Objective, group_by_tensor, loop_differences
+from .one_column import POINTWISE, OneColumn
 
 MEMORY_BUDGET = 256 * 2**20  # bytes one batched pass may allocate
 
@@ -40,7 +41,10 @@ class LeafSwap(TorchFunctionMode):
     ``d e_i b_j`` (one output row), so the product runs once on the unperturbed M and gets a
     one-column (one-row) correction — the stack of weight copies never exists, which is what
     makes checking every weight of an MLP cheap. This covers ``F.linear`` (modules), and
-    ``x @ W``, ``x @ W.t()``, ``W @ x``, ``torch.mm``/``matmul`` in plain closures alike.
+    ``x @ W``, ``x @ W.t()``, ``W @ x``, ``torch.mm``/``matmul`` in plain closures alike; a
+    bias vector moved by d likewise moves one column of ``F.linear(x, W, b)`` or ``h + b``.
+    The one-column result is then carried through what follows (a pointwise activation, a
+    bias, the next layer's product) as its parts (:mod:`babysit.check.one_column`).
     """
 
     def __init__(self, leaf: torch.Tensor, flat: torch.Tensor, value: torch.Tensor):
@@ -48,7 +52,7 @@ class LeafSwap(TorchFunctionMode):
         self.leaf, self.flat, self.value = leaf, flat, value
         self._dense = None
         self._transposed = None  # leaf.t() as handed out (unperturbed), while a product may use it
-        self._last = None  # the latest product's parts: (result, hit, column, base, j)
+        self._last: OneColumn | None = None  # the latest one-column result and its parts
 
     @property
     def dense(self) -> torch.Tensor:
@@ -60,35 +64,77 @@ class LeafSwap(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.leaf.dim() == 2 and args:
-            if args[0] is self.leaf and _is_transpose(func, args, kwargs):
-                self._transposed = self.leaf.detach().t()
-                return self._transposed
+        if args and self.leaf.dim() == 2 and args[0] is self.leaf and _is_transpose(func, args, kwargs):
+            self._transposed = self.leaf.detach().t()
+            return self._transposed
+        result = self._shortcut(func, args, kwargs) if args else None
+        if result is None:
+            return func(*tree_map(self._swap, args), **tree_map(self._swap, kwargs))
+        if isinstance(result, OneColumn):
+            self._last = result
+            return result.out
+        return result
+
+    def _shortcut(self, func, args, kwargs):
+        """The call computed from parts (a OneColumn, or a dense tensor), or None: do it plainly."""
+        if self.leaf.dim() == 2:
             product = self._product(func, args, kwargs)
-            if product is None:
-                product = self._plus_bias(func, args, kwargs)
             if product is not None:
                 return product
-        return func(*tree_map(self._swap, args), **tree_map(self._swap, kwargs))
+        elif self.leaf.dim() == 1:
+            moved = self._plus_leaf(func, args, kwargs)
+            if moved is not None:
+                return moved
+        if self._last is not None and not self._mine(args, kwargs):
+            return self._carried(func, args, kwargs)
+        return None
 
-    def _plus_bias(self, func, args, kwargs):
-        """``(x @ W.t()) + b``, b a vector over the outputs, added to the two parts of the
-        product (the unperturbed outputs, the moved column) before they are put together —
-        the same sums, one pass over the stack of outputs less; None for anything else."""
-        if self._last is None or func not in ADDS or len(args) != 2 or kwargs:
-            return None
-        out, hit, column, base, j = self._last
-        bias = args[1] if args[0] is out else args[0] if args[1] is out else None
-        if not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (base.shape[-1],):
-            return None
-        return self._put_together(hit, column + bias.index_select(-1, j.reshape(1)), base + bias, j)
+    def _mine(self, args, kwargs) -> bool:
+        """Whether the call receives the leaf (or its transpose): then it needs the moved entry."""
+        mine = (self.leaf, self._transposed)
+        return any(a is m for a in (*args, *kwargs.values()) for m in mine if m is not None)
 
-    def _put_together(self, hit, column, base, j) -> torch.Tensor:
-        out = torch.where(hit, column, base)
-        self._last = (out, hit, column, base, j)  # a bias added next goes into the parts
-        return out
+    def _carried(self, func, args, kwargs):
+        """An op on the latest one-column result, done on its parts; None for other calls."""
+        last = self._last
+        if func in POINTWISE and args[0] is last.out:
+            return last.pointwise(func, args[1:], kwargs)
+        if func in ADDS and len(args) == 2 and not kwargs:
+            other = args[1] if args[0] is last.out else args[0] if args[1] is last.out else None
+            if isinstance(other, torch.Tensor) and tuple(other.shape) == (last.base.shape[-1],):
+                return last.plus(other)
+            return None
+        if args[0] is not last.out or len(args) < 2 or not isinstance(args[1], torch.Tensor) or args[1].dim() != 2:
+            return None
+        matrix = args[1]
+        if func is F.linear and matrix.shape[1] == last.base.shape[-1]:
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            return last.times(matrix, transposed=True, bias=bias)
+        if func in MATMULS and len(args) == 2 and not kwargs and matrix.shape[0] == last.base.shape[-1]:
+            return last.times(matrix, transposed=False)
+        return None
+
+    def _plus_leaf(self, func, args, kwargs):
+        """A bias leaf moved: ``F.linear(x, W, leaf)``, ``h + leaf``, ``leaf + h`` move column
+        `flat` of the result; None for anything else."""
+        n = self.leaf.shape[0]
+        if func is F.linear and len(args) >= 2 and args[0] is not self.leaf and args[1] is not self.leaf:
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            if bias is not self.leaf or args[1].dim() != 2 or args[1].shape[0] != n:
+                return None
+            base = F.linear(args[0], args[1], self.leaf.detach())
+            return OneColumn.build(base.index_select(-1, self.flat.reshape(1)) + self._delta(), base, self.flat)
+        if func not in ADDS or len(args) != 2 or kwargs:
+            return None
+        other = args[1] if args[0] is self.leaf else args[0] if args[1] is self.leaf else None
+        if not isinstance(other, torch.Tensor) or other is self.leaf or other.dim() < 1 or other.shape[-1] != n:
+            return None
+        return OneColumn.build(other.index_select(-1, self.flat.reshape(1)) + self.value,
+                               other + self.leaf.detach(), self.flat)
 
     def _swap(self, a):
+        if self._last is not None and a is self._last.out:
+            self._last = None  # an op its rules do not know (it may write into the result)
         if a is self.leaf:
             return self.dense
         if a is not None and a is self._transposed:
@@ -118,7 +164,7 @@ class LeafSwap(TorchFunctionMode):
     def _delta(self) -> torch.Tensor:
         return self.value - self.leaf.detach().reshape(-1)[self.flat]
 
-    def times_right(self, a: torch.Tensor, transposed: bool, bias: torch.Tensor | None = None) -> torch.Tensor:
+    def times_right(self, a: torch.Tensor, transposed: bool, bias: torch.Tensor | None = None) -> OneColumn:
         """``a @ M (+ bias)`` with M = leaf (in x out) or leaf.t() (leaf: out x in), entry moved."""
         weight = self.leaf.detach()
         if transposed:
@@ -130,8 +176,7 @@ class LeafSwap(TorchFunctionMode):
             i, j = self.flat // n_out, self.flat % n_out
             base = torch.matmul(a, weight)
         column = base.index_select(-1, j.reshape(1)) + self._delta() * a.index_select(-1, i.reshape(1))
-        hit = torch.arange(n_out, device=base.device) == j  # output j moves
-        return self._put_together(hit, column, base, j)
+        return OneColumn.build(column, base, j)  # output j moves
 
     def times_left(self, b: torch.Tensor) -> torch.Tensor:
         """``leaf @ b`` (leaf: m x k) with entry (i, j) moved: output row i gains d b_j."""
