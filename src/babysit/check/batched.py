@@ -19,6 +19,7 @@ rare, so this costs a few small passes) down to the coordinates that did.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import vmap
@@ -26,7 +27,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
 
 from .kinks import KinkRecorder
-from .numeric import Coordinate, Differences, Objective, group_by_tensor, loop_differences
+from .numeric import Coordinate, Differences, Objective, flat_index, group_by_tensor, loop_differences
 from .one_column import POINTWISE, OneColumn
 
 MEMORY_BUDGET = 256 * 2**20  # bytes one batched pass may allocate
@@ -53,6 +54,7 @@ class LeafSwap(TorchFunctionMode):
         self._dense = None
         self._transposed = None  # leaf.t() as handed out (unperturbed), while a product may use it
         self._last: OneColumn | None = None  # the latest one-column result and its parts
+        self._moved: dict[int, list] = {}  # id(placeholder) -> [placeholder, OneColumn, dense or None]
 
     @property
     def dense(self) -> torch.Tensor:
@@ -67,36 +69,56 @@ class LeafSwap(TorchFunctionMode):
         if args and self.leaf.dim() == 2 and args[0] is self.leaf and _is_transpose(func, args, kwargs):
             self._transposed = self.leaf.detach().t()
             return self._transposed
-        result = self._shortcut(func, args, kwargs) if args else None
+        result = self._carried(func, args, kwargs) if args and self._last is not None else None
+        if result is None:
+            args, kwargs = tree_map(self._real, args), tree_map(self._real, kwargs)
+            result = self._shortcut(func, args, kwargs) if args else None
         if result is None:
             return func(*tree_map(self._swap, args), **tree_map(self._swap, kwargs))
         if isinstance(result, OneColumn):
-            self._last = result
-            return result.out
+            return self._hand_out(result)
         return result
+
+    def _hand_out(self, moved: OneColumn) -> torch.Tensor:
+        """A placeholder for the one-column result: a view of its unperturbed base. The next
+        call either works on the parts (:meth:`_carried`) or gets the dense result, written
+        then (:meth:`_real`); every torch call passes through here, so no other sees it."""
+        placeholder = moved.base.detach()
+        self._moved[id(placeholder)] = [placeholder, moved, None]
+        self._last = moved._replace(out=placeholder)
+        return placeholder
+
+    def _real(self, a):
+        """The dense result in place of a placeholder (written once, on first need)."""
+        entry = self._moved.get(id(a)) if isinstance(a, torch.Tensor) else None
+        if entry is None or entry[0] is not a:
+            return a
+        if entry[2] is None:
+            entry[2] = entry[1].dense()
+        if self._last is not None and self._last.out is a:
+            self._last = None  # an op its rules do not know: it may write into the result
+        return entry[2]
+
+    def _placeholder(self, a) -> bool:
+        entry = self._moved.get(id(a)) if isinstance(a, torch.Tensor) else None
+        return entry is not None and entry[0] is a
 
     def _shortcut(self, func, args, kwargs):
         """The call computed from parts (a OneColumn, or a dense tensor), or None: do it plainly."""
         if self.leaf.dim() == 2:
-            product = self._product(func, args, kwargs)
-            if product is not None:
-                return product
-        elif self.leaf.dim() == 1:
-            moved = self._plus_leaf(func, args, kwargs)
-            if moved is not None:
-                return moved
-        if self._last is not None and not self._mine(args, kwargs):
-            return self._carried(func, args, kwargs)
+            return self._product(func, args, kwargs)
+        if self.leaf.dim() == 1:
+            return self._plus_leaf(func, args, kwargs)
         return None
 
-    def _mine(self, args, kwargs) -> bool:
-        """Whether the call receives the leaf (or its transpose): then it needs the moved entry."""
-        mine = (self.leaf, self._transposed)
-        return any(a is m for a in (*args, *kwargs.values()) for m in mine if m is not None)
-
     def _carried(self, func, args, kwargs):
-        """An op on the latest one-column result, done on its parts; None for other calls."""
+        """An op on the latest one-column result, done on its parts; None for other calls
+        (and for calls that also receive the leaf or another placeholder)."""
         last = self._last
+        mine = (self.leaf, self._transposed, last.out)
+        others = [a for a in (*args, *kwargs.values()) if a is not last.out]
+        if any(a is m for a in others for m in mine if m is not None) or any(map(self._placeholder, others)):
+            return None
         if func in POINTWISE and args[0] is last.out:
             return last.pointwise(func, args[1:], kwargs)
         if func in ADDS and len(args) == 2 and not kwargs:
@@ -133,8 +155,6 @@ class LeafSwap(TorchFunctionMode):
                                other + self.leaf.detach(), self.flat)
 
     def _swap(self, a):
-        if self._last is not None and a is self._last.out:
-            self._last = None  # an op its rules do not know (it may write into the result)
         if a is self.leaf:
             return self.dense
         if a is not None and a is self._transposed:
@@ -228,9 +248,10 @@ class PerturbedTensor:
         base = self.base[flats]
         f_plus, at_plus = self.evaluate(flats, h)
         f_minus, at_minus = self.evaluate(flats, -h, reference=at_plus)
-        crossed = self.locate_kinks(flats, h) if at_minus.crossed else set()
-        return Differences(f_plus.tolist(), f_minus.tolist(), ((base + h) - (base - h)).tolist(),
-                           [i in crossed for i in range(len(flats))])
+        kink = [False] * len(flats)
+        for i in (self.locate_kinks(flats, h) if at_minus.crossed else ()):
+            kink[i] = True
+        return Differences(f_plus.tolist(), f_minus.tolist(), ((base + h) - (base - h)).tolist(), kink)
 
     def locate_kinks(self, flats: torch.Tensor, h: float, offset: int = 0) -> set[int]:
         """Positions whose +h and -h passes took different winners, found by bisection."""
@@ -264,7 +285,7 @@ def batched_differences(objective: Objective, coords: list[Coordinate], h: float
     result = Differences()
     for start in range(0, len(coords), size):
         chunk = coords[start:start + size]
-        flats = torch.tensor([c.flat for c in chunk], device=perturbed.base.device)
+        flats = flat_index(chunk, device=perturbed.base.device)
         result.extend(perturbed.differences(flats, h))
         if progress is not None:
             progress.update(len(chunk))
@@ -290,7 +311,8 @@ def differences(objective: Objective, coords: list[Coordinate], h: float, *, bat
     gradient (the one where a missed swap would show most) against a plain evaluation.
     """
     reason = None if batched else "batched evaluation switched off"
-    per_position: list = [None] * len(coords)
+    columns = {key: np.zeros(len(coords), dtype=bool if key == "kink" else np.float64)
+               for key in ("f_plus", "f_minus", "step", "kink")}
     for name, positions in group_by_tensor(coords).items():
         group = [coords[i] for i in positions]
         diffs = None
@@ -307,17 +329,16 @@ def differences(objective: Objective, coords: list[Coordinate], h: float, *, bat
             diffs = loop_differences(objective, group, h)
             if progress is not None:
                 progress.update(len(group))
-        for j, i in enumerate(positions):
-            per_position[i] = (diffs.f_plus[j], diffs.f_minus[j], diffs.step[j], diffs.kink[j])
-    f_plus, f_minus, step, kink = (list(column) for column in zip(*per_position))
-    return Differences(f_plus, f_minus, step, kink), reason
+        for key, column in columns.items():
+            column[positions] = getattr(diffs, key)
+    return Differences(*(column.tolist() for column in columns.values())), reason
 
 
 def _most_sensitive(group: list[Coordinate], analytic: dict | None) -> int:
     if not analytic:
         return 0
     grad = analytic[group[0].name].reshape(-1)
-    flats = torch.tensor([c.flat for c in group], device=grad.device)
+    flats = flat_index(group, device=grad.device)
     return int(grad[flats].abs().argmax())
 
 

@@ -51,9 +51,12 @@ class OneColumn(NamedTuple):
 
     @classmethod
     def build(cls, column: torch.Tensor, base: torch.Tensor, j: torch.Tensor) -> "OneColumn":
-        """The dense result written once: a copy of base with the column scattered in."""
-        index = j.reshape((1,) * base.dim()).expand(column.shape)
-        return cls(torch.scatter(base, -1, index, column), column, base, j)
+        return cls(None, column, base, j)
+
+    def dense(self) -> torch.Tensor:
+        """The result written out: a copy of base with the column scattered in."""
+        index = self.j.reshape((1,) * self.base.dim()).expand(self.column.shape)
+        return torch.scatter(self.base, -1, index, self.column)
 
     def base_column(self) -> torch.Tensor:
         return self.base.index_select(-1, self.j.reshape(1))
