@@ -42,7 +42,7 @@ from ..config import DEFAULTS, check_value, violation
 from ..errors import UserError
 from ..models.losses import step_loss
 from ..train.step import take_steps
-from .batched import differences
+from .batched import CHUNK_SIZE, differences
 from .numeric import Objective, group_positions, numpy_differences, select_coordinates, values_at
 from .resolve import resolve_rows
 from .zeros import exercising_coordinates, explain_zero_rows
@@ -55,7 +55,7 @@ SWEEP = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *, h: float = DEFAULT_H,
               sweep: bool | Sequence[float] = False, coords_per_tensor: int | None = 10, seed: int = 0,
-              scale: float = 1.0, batched: bool = True, chunk_size: int = 2048,
+              scale: float = 1.0, batched: bool = True, chunk_size: int = CHUNK_SIZE,
               progress: bool = False) -> GradcheckReport:
     """Check the gradient autograd computes for ``fn()`` against centered differences.
 
@@ -91,7 +91,7 @@ def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *
 def check_objectives(parts: Mapping[str, Callable[[], torch.Tensor]], wrt: Mapping[str, torch.Tensor], *,
                      h: float = DEFAULT_H, sweep: bool | Sequence[float] = False,
                      coords_per_tensor: int | None = 10, seed: int = 0, scale: float = 1.0,
-                     batched: bool = True, chunk_size: int = 2048, progress: bool = False,
+                     batched: bool = True, chunk_size: int = CHUNK_SIZE, progress: bool = False,
                      extra_warnings: Sequence[str] = ()) -> GradcheckReport:
     """The engine: each part (row-name prefix -> objective) checked on the same coordinates."""
     with _gc_paused():

@@ -31,6 +31,7 @@ from .numeric import Coordinate, Differences, Objective, flat_index, group_by_te
 from .one_column import POINTWISE, OneColumn
 
 MEMORY_BUDGET = 256 * 2**20  # bytes one batched pass may allocate
+CHUNK_SIZE = 8192  # perturbations per batched pass at most (fewer where the budget says so)
 
 
 class LeafSwap(TorchFunctionMode):
@@ -71,10 +72,10 @@ class LeafSwap(TorchFunctionMode):
             return self._transposed
         result = self._carried(func, args, kwargs) if args and self._last is not None else None
         if result is None:
-            args, kwargs = tree_map(self._real, args), tree_map(self._real, kwargs)
+            args, kwargs = _map_tensors(self._real, args), _map_tensors(self._real, kwargs)
             result = self._shortcut(func, args, kwargs) if args else None
         if result is None:
-            return func(*tree_map(self._swap, args), **tree_map(self._swap, kwargs))
+            return func(*_map_tensors(self._swap, args), **_map_tensors(self._swap, kwargs))
         if isinstance(result, OneColumn):
             return self._hand_out(result)
         return result
@@ -209,6 +210,21 @@ class LeafSwap(TorchFunctionMode):
         return torch.where(hit.unsqueeze(-1) if dim == -2 else hit, row, base)
 
 
+def _map_tensors(fn, value):
+    """`fn` on every tensor in `value` (a call's args or kwargs, nested); pytree's tree_map
+    for containers other than tuples, lists and dicts. Runs on every torch call of a pass."""
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return kind([_map_tensors(fn, v) for v in value]) if value else value
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if kind is dict:
+        return {k: _map_tensors(fn, v) for k, v in value.items()}
+    if isinstance(value, (tuple, list, dict)):
+        return tree_map(lambda v: fn(v) if isinstance(v, torch.Tensor) else v, value)
+    return value
+
+
 ADDS = {torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__}
 MATMULS = {torch.matmul, torch.mm, torch.Tensor.matmul, torch.Tensor.mm, torch.Tensor.__matmul__}
 _TRANSPOSES = {torch.t, torch.Tensor.t, torch.Tensor.T.__get__, torch.Tensor.mT.__get__}
@@ -233,6 +249,7 @@ class PerturbedTensor:
     def __init__(self, objective: Objective, name: str):
         self.objective, self.leaf = objective, objective.wrt[name]
         self.base = self.leaf.detach().reshape(-1)
+        self.bytes_per_perturbation: float | None = None  # measured by the first pass
 
     def evaluate(self, flats: torch.Tensor, delta: float, reference: KinkRecorder | None = None):
         """f at the tensor with entry flats[k] moved by delta, for every k; and the kink record."""
@@ -247,6 +264,7 @@ class PerturbedTensor:
     def differences(self, flats: torch.Tensor, h: float) -> Differences:
         base = self.base[flats]
         f_plus, at_plus = self.evaluate(flats, h)
+        self.bytes_per_perturbation = at_plus.bytes / len(flats)
         f_minus, at_minus = self.evaluate(flats, -h, reference=at_plus)
         kink = [False] * len(flats)
         for i in (self.locate_kinks(flats, h) if at_minus.crossed else ()):
@@ -267,24 +285,30 @@ class PerturbedTensor:
         return found
 
 
-def chunk_size_for(objective: Objective, leaf: torch.Tensor, chunk_size: int) -> int:
+def chunk_size_for(objective: Objective, leaf: torch.Tensor, chunk_size: int,
+                   measured: float | None = None) -> int:
     """As many perturbations per pass as `chunk_size` allows within the memory budget.
 
-    One perturbation may cost a dense copy of the tensor plus everything one evaluation
-    allocates (measured by f(x)'s pass), all of it K times over in a batched pass.
+    Before any pass, one perturbation is assumed to cost a dense copy of the tensor plus
+    everything one evaluation allocates (f(x)'s pass), K times over in a batched pass. Most
+    perturbations cost far less (a moved column is carried as its parts, no copy of the
+    tensor is made): after a pass, `measured` (its bytes per perturbation) sizes the next.
     """
-    per_copy = leaf.numel() * leaf.element_size() + objective.bytes_per_evaluation
-    return max(1, min(chunk_size, MEMORY_BUDGET // max(per_copy, 1)))
+    per_copy = measured if measured else leaf.numel() * leaf.element_size() + objective.bytes_per_evaluation
+    return max(1, min(chunk_size, int(MEMORY_BUDGET // max(per_copy, 1))))
 
 
 def batched_differences(objective: Objective, coords: list[Coordinate], h: float,
-                        chunk_size: int = 2048, progress=None) -> Differences:
+                        chunk_size: int = CHUNK_SIZE, progress=None) -> Differences:
     """Centered differences of coordinates of one tensor, `chunk_size` perturbations per pass."""
-    size = chunk_size_for(objective, objective.wrt[coords[0].name], chunk_size)
+    leaf = objective.wrt[coords[0].name]
     perturbed = PerturbedTensor(objective, coords[0].name)
     result = Differences()
-    for start in range(0, len(coords), size):
+    start = 0
+    while start < len(coords):
+        size = chunk_size_for(objective, leaf, chunk_size, perturbed.bytes_per_perturbation)
         chunk = coords[start:start + size]
+        start += len(chunk)
         flats = flat_index(chunk, device=perturbed.base.device)
         result.extend(perturbed.differences(flats, h))
         if progress is not None:
@@ -303,7 +327,7 @@ def verify(objective: Objective, coord: Coordinate, h: float, batched: Differenc
 
 
 def differences(objective: Objective, coords: list[Coordinate], h: float, *, batched: bool = True,
-                chunk_size: int = 2048, analytic: dict | None = None,
+                chunk_size: int = CHUNK_SIZE, analytic: dict | None = None,
                 progress=None) -> tuple[Differences, str | None]:
     """Centered differences for `coords`, batched where possible; and why the loop ran, if it did.
 

@@ -166,6 +166,9 @@ WINNER_RULES: dict = {
 WINNER_RULES[aten.max_pool1d.default] = _max_pool_indices(
     lambda x, k, *rest, **kw: torch.nn.functional.max_pool1d(x, k, *rest, **kw, return_indices=True))
 
+# Looked up by id for every op a checked function runs: an OpOverload hashes in Python, id() in C.
+_RULES_BY_ID = {id(op): rule for op, rule in WINNER_RULES.items()}
+
 
 class KinkRecorder(TorchDispatchMode):
     """Records the winners of every kink op while active; or compares them with a recording.
@@ -191,7 +194,7 @@ class KinkRecorder(TorchDispatchMode):
         out = func(*args, **kwargs)
         if isinstance(out, torch.Tensor):  # what one evaluation allocates, to size batches by
             self.bytes += out.nbytes
-        rule = WINNER_RULES.get(func)
+        rule = _RULES_BY_ID.get(id(func))
         if rule is not None:
             self._note(func, rule(args, kwargs, out))
         return out
