@@ -29,6 +29,7 @@ import contextlib
 import copy
 import gc
 import math
+import operator
 import time
 from collections import Counter
 from typing import Callable, Mapping, Sequence
@@ -251,8 +252,10 @@ def gradcheck_numpy(f: Callable[[np.ndarray], float], x: np.ndarray, grad: np.nd
 def tiny_gradient_warnings(rows: list[GradRow], scale: float) -> list[str]:
     """Tensors whose checked gradients are all tiny but not all zero, with a scale that fixes it."""
     warnings = []
-    magnitude = np.maximum(np.abs([r.analytic for r in rows]), np.abs([r.numeric for r in rows]))
-    for name, positions in group_positions([r.name for r in rows]).items():
+    analytic, numeric = (np.fromiter(map(operator.attrgetter(field), rows), np.float64, len(rows))
+                         for field in ("analytic", "numeric"))
+    magnitude = np.maximum(np.abs(analytic), np.abs(numeric))
+    for name, positions in group_positions(list(map(operator.attrgetter("name"), rows))).items():
         largest = float(magnitude[positions].max())
         if 0.0 < largest <= TINY_GRADIENT:
             factor = scale * 10.0 ** math.ceil(-math.log10(largest))

@@ -30,7 +30,7 @@ from .kinks import KinkRecorder
 from .numeric import Coordinate, Differences, Objective, flat_index, group_by_tensor, loop_differences
 from .one_column import POINTWISE, OneColumn
 
-MEMORY_BUDGET = 256 * 2**20  # bytes one batched pass may allocate
+MEMORY_BUDGET = 512 * 2**20  # bytes one batched pass may allocate
 CHUNK_SIZE = 8192  # perturbations per batched pass at most (fewer where the budget says so)
 
 
@@ -257,14 +257,15 @@ class PerturbedTensor:
             with LeafSwap(self.leaf, flat, value):
                 return self.objective()
 
-        with torch.no_grad(), KinkRecorder(reference) as recorder:
+        with torch.no_grad(), KinkRecorder(reference, measure=self.bytes_per_perturbation is None) as recorder:
             out = vmap(one, randomness="same")(flats, self.base[flats] + delta)
         return out, recorder
 
     def differences(self, flats: torch.Tensor, h: float) -> Differences:
         base = self.base[flats]
         f_plus, at_plus = self.evaluate(flats, h)
-        self.bytes_per_perturbation = at_plus.bytes / len(flats)
+        if self.bytes_per_perturbation is None:
+            self.bytes_per_perturbation = at_plus.bytes / len(flats)
         f_minus, at_minus = self.evaluate(flats, -h, reference=at_plus)
         kink = [False] * len(flats)
         for i in (self.locate_kinks(flats, h) if at_minus.crossed else ()):
@@ -338,7 +339,7 @@ def differences(objective: Objective, coords: list[Coordinate], h: float, *, bat
     columns = {key: np.zeros(len(coords), dtype=bool if key == "kink" else np.float64)
                for key in ("f_plus", "f_minus", "step", "kink")}
     for name, positions in group_by_tensor(coords).items():
-        group = [coords[i] for i in positions]
+        group = list(map(coords.__getitem__, positions))
         diffs = None
         if reason is None:
             try:

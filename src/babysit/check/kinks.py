@@ -175,13 +175,15 @@ class KinkRecorder(TorchDispatchMode):
 
     ``KinkRecorder()`` records; ``KinkRecorder(reference=recorder)`` compares each op's winners
     with those of `recorder` in order, and afterwards ``.crossed`` says whether any differed
-    (a different op sequence counts as a difference). ``.ops`` counts the kink ops seen and
-    ``.bytes`` the memory their results and those of all other ops took.
+    (a different op sequence counts as a difference). ``.ops`` counts the kink ops seen. With
+    `measure`, ``.bytes`` is the memory the results of all ops hold: each storage counted once
+    (a view, an expand or a transpose allocates nothing), to size batches by.
     """
 
-    def __init__(self, reference: "KinkRecorder | None" = None):
+    def __init__(self, reference: "KinkRecorder | None" = None, measure: bool = False):
         super().__init__()
         self.reference = reference
+        self._storages: set[int] | None = set() if measure else None
         self.winners: list[torch.Tensor] = []
         self.ops: Counter = Counter()
         self.crossed = False
@@ -192,12 +194,23 @@ class KinkRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if isinstance(out, torch.Tensor):  # what one evaluation allocates, to size batches by
-            self.bytes += out.nbytes
+        if self._storages is not None and isinstance(out, torch.Tensor):
+            self._measure(args, out)
         rule = _RULES_BY_ID.get(id(func))
         if rule is not None:
             self._note(func, rule(args, kwargs, out))
         return out
+
+    def _measure(self, args, out: torch.Tensor) -> None:
+        """Add the result's storage unless it is one seen before: an input's (a view of it,
+        the parameters' own memory) or an earlier result's."""
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                self._storages.add(a.untyped_storage().data_ptr())
+        storage = out.untyped_storage()
+        if storage.data_ptr() not in self._storages:
+            self._storages.add(storage.data_ptr())
+            self.bytes += storage.nbytes()
 
     def _note(self, func, winners: torch.Tensor) -> None:
         self.ops[func.overloadpacket.__name__] += 1
