@@ -180,6 +180,13 @@ class KinkRecorder(TorchDispatchMode):
     (a view, an expand or a transpose allocates nothing), to size batches by.
     """
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's __torch_dispatch__ so that torch.compile does not trace into it;
+        # nothing compiles here, and the wrapper imported torch._dynamo on the first check (1-4
+        # s of a first call) and cost a few microseconds on every op of every evaluation.
+        return False
+
     def __init__(self, reference: "KinkRecorder | None" = None, measure: bool = False):
         super().__init__()
         self.reference = reference
