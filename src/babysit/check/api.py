@@ -51,6 +51,7 @@ from .report import (TINY_GRADIENT, GradcheckReport, GradRow, band_warnings, bes
                      sweep_entry)
 
 DEFAULT_H = 1e-5
+_NAME, _INDEX = operator.attrgetter("name"), operator.attrgetter("index")  # of a Coordinate
 SWEEP = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 
@@ -129,9 +130,10 @@ def _check_objectives(parts, wrt, *, h, sweep, coords_per_tensor, seed, scale, b
                 diffs, reason = differences(objective, checked, step, batched=batched,
                                             chunk_size=chunk_size, analytic=analytic, progress=bar)
                 fallback = fallback or reason
-                rows = make_rows([prefix + c.name for c in checked], [c.index for c in checked],
+                names = list(map(_NAME, checked))
+                rows = make_rows([prefix + n for n in names] if prefix else names, list(map(_INDEX, checked)),
                                  analytic_values, diffs.f_plus, diffs.f_minus, diffs.step, diffs.kink,
-                                 [eps[c.name] for c in checked])
+                                 list(map(eps.__getitem__, names)))
                 resolve_rows(objective, checked, rows, step, at_x, f_x, eps)
                 not_exercised.update(explain_zero_rows(rows, checked, analytic, prefix))
                 rows_by_h[step] += rows

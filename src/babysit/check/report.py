@@ -143,7 +143,7 @@ def make_rows(names: list[str], indices: list[tuple[int, ...]], analytic, f_plus
     floor = ROUNDOFF_FACTOR * np.asarray(eps) * np.maximum(np.abs(fp), np.abs(fm)) / (st / 2)
     verdicts = np.select([rel <= HAPPY, rel <= OK, rel <= UNEASY], ["happy", "ok", "uneasy"], "wrong")
     n = len(names)
-    fields = zip(names, indices, a.tolist(), numeric.tolist(), rel.tolist(), [bool(k) for k in kink],
+    fields = zip(names, indices, a.tolist(), numeric.tolist(), rel.tolist(), list(map(bool, kink)),
                  verdicts.tolist(), diff.tolist(), floor.tolist(), [""] * n, [""] * n, [None] * n)
     return list(map(GradRow._make, fields))  # _make builds the tuple in C: 10,000 rows
 

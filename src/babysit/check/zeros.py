@@ -45,14 +45,17 @@ def explain_zero_rows(rows: list[GradRow], coords: list[Coordinate], analytic: d
         if not zero:
             continue
         reasons = ZeroReasons(analytic[name], prefix)
-        for i in zero:
-            rows[i] = rows[i]._replace(note=reasons.why(coords[i].index))
+        for i in zero:  # note= by slicing: _replace is slow by the thousand (dead units)
+            rows[i] = GradRow._make((*rows[i][:_NOTE], reasons.why(coords[i].index), *rows[i][_NOTE + 1:]))
         if len(zero) == len(positions) and not reasons.exercised:
             grad = analytic[name]
             idle[prefix + name] = (f"all {grad.numel()} entries have a gradient of exactly 0 here "
                                    f"({reasons.why(None)}): the check says nothing about it"
                                    + ("" if prefix else "; check other datapoints (num_points, a burn-in)"))
     return idle
+
+
+_NOTE = GradRow._fields.index("note")
 
 
 class ZeroReasons:
