@@ -220,3 +220,25 @@ def test_a_moved_column_carried_through_activation_and_next_layer_agrees_with_th
     assert [r.kink for r in fast.rows] == [r.kink for r in slow.rows]
     for a, s in zip(fast.rows, slow.rows):
         assert a.numeric == pytest.approx(s.numeric, rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, w, v: F.linear(x[:1], w[:1]),  # the product itself is the objective (1 x 1)
+    lambda x, w, v: (F.linear(x, w).relu() @ v).relu().sum(),  # carried twice, then dense
+    lambda x, w, v: (lambda h: (h * h).sum() + h.relu().sum())(F.linear(x, w)),  # used twice
+    lambda x, w, v: (lambda h: h.relu_().sum() + h.sum())(F.linear(x, w)),  # written in place
+    lambda x, w, v: F.linear(F.linear(x, w).tanh(), w[:, :4]).sum(),  # the leaf again, as the next weight
+])
+def test_one_column_placeholders_never_leak_into_a_value(fn):
+    # A one-column result is handed out as a placeholder; whatever the function does with it
+    # next (return it, reuse it, write into it, multiply it by the leaf again) must give the
+    # loop's values, batched.
+    g = torch.Generator().manual_seed(2)
+    x, w = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    v = torch.randn(4, 2, generator=g, dtype=torch.float64)
+    fast = gradcheck(lambda: fn(x, w, v), {"w": w, "v": v}, coords_per_tensor=None)
+    slow = gradcheck(lambda: fn(x, w, v), {"w": w, "v": v}, coords_per_tensor=None, batched=False)
+    assert fast.numeric_mode == "batched", fast.fallback
+    assert fast.outcome == slow.outcome == "passed", str(fast)
+    for a, s in zip(fast.rows, slow.rows):
+        assert a.numeric == pytest.approx(s.numeric, rel=1e-7, abs=1e-9)

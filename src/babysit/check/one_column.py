@@ -83,7 +83,7 @@ class OneColumn(NamedTuple):
         else:
             product = torch.matmul(self.base, matrix)
             row = matrix.index_select(0, self.j.reshape(1)).reshape(-1)
-        return product + (self.column - self.base_column()) * row
+        return torch.addcmul(product, self.column - self.base_column(), row)  # one pass over K outputs
 
 
 # F.hardtanh(x, min, max, inplace), F.relu6(x, inplace), F.leaky_relu(x, slope, inplace), ...:
