@@ -8,8 +8,14 @@ The user's function takes no arguments (it closes over W), so vmap cannot feed i
 perturbed tensors directly. :class:`LeafSwap` does it instead: a ``TorchFunctionMode`` that
 hands every torch call receiving W (``W.t()``, ``x @ W``, ``(W**2).sum()``) the perturbed W in
 its place. This works for modules and plain closures alike, and each tensor's batched result
-is verified against a plain evaluation before it is trusted. ``F.linear`` gets a shortcut that
-never builds the K copies of W (see :class:`LeafSwap`).
+is verified against a plain evaluation before it is trusted. Matrix products and added biases
+get a shortcut that never builds the K copies of W: their result differs from the unperturbed
+one in a single column, and that column is carried through the activation and into the next
+layer's product (:mod:`babysit.check.one_column`), so a pass over all 6,400 weights of a layer
+costs about what K small output vectors cost, not K forward passes.
+
+Batches are as large as ``chunk_size`` (8,192) and a memory budget allow, the budget judged
+on the memory a pass was measured to hold per perturbation.
 
 Kinks: :class:`~babysit.check.kinks.KinkRecorder` compares the winners of the +h pass with
 those of the -h pass. Under vmap it sees the physical, batched tensors, so a difference says
