@@ -342,10 +342,13 @@ def differences(objective: Objective, coords: list[Coordinate], h: float, *, bat
     gradient (the one where a missed swap would show most) against a plain evaluation.
     """
     reason = None if batched else "batched evaluation switched off"
+    groups = group_by_tensor(coords)
+    in_order = _in_order(groups)  # each tensor's coordinates side by side, as they come
+    result = Differences()
     columns = {key: np.zeros(len(coords), dtype=bool if key == "kink" else np.float64)
-               for key in ("f_plus", "f_minus", "step", "kink")}
-    for name, positions in group_by_tensor(coords).items():
-        group = list(map(coords.__getitem__, positions))
+               for key in ("f_plus", "f_minus", "step", "kink")} if not in_order else {}
+    for name, positions in groups.items():
+        group = coords[positions[0]:positions[-1] + 1] if in_order else list(map(coords.__getitem__, positions))
         diffs = None
         if reason is None:
             try:
@@ -360,9 +363,23 @@ def differences(objective: Objective, coords: list[Coordinate], h: float, *, bat
             diffs = loop_differences(objective, group, h)
             if progress is not None:
                 progress.update(len(group))
+        if in_order:
+            result.extend(diffs)
         for key, column in columns.items():
             column[positions] = getattr(diffs, key)
-    return Differences(*(column.tolist() for column in columns.values())), reason
+    if not in_order:
+        result = Differences(*(column.tolist() for column in columns.values()))
+    return result, reason
+
+
+def _in_order(groups: dict[str, list[int]]) -> bool:
+    """Whether the groups are consecutive runs 0..n-1 in their order (then results concatenate)."""
+    start = 0
+    for positions in groups.values():
+        if positions[0] != start or positions[-1] != start + len(positions) - 1:
+            return False
+        start += len(positions)
+    return True
 
 
 def _most_sensitive(group: list[Coordinate], analytic: dict | None) -> int:
