@@ -213,11 +213,11 @@ class KinkRecorder(TorchDispatchMode):
         the parameters' own memory) or an earlier result's."""
         for a in args:
             if isinstance(a, torch.Tensor):
-                self._storages.add(a.untyped_storage().data_ptr())
-        storage = out.untyped_storage()
-        if storage.data_ptr() not in self._storages:
-            self._storages.add(storage.data_ptr())
-            self.bytes += storage.nbytes()
+                self._storages.add(_storage_address(a))
+        address = _storage_address(out)
+        if address is not None and address not in self._storages:
+            self._storages.add(address)
+            self.bytes += out.untyped_storage().nbytes()
 
     def _note(self, func, winners: torch.Tensor) -> None:
         self.ops[func.overloadpacket.__name__] += 1
@@ -234,6 +234,14 @@ class KinkRecorder(TorchDispatchMode):
         if self.reference is not None and self._position != len(self.reference.winners):
             self.crossed = True
         return super().__exit__(*exc)
+
+
+def _storage_address(t: torch.Tensor) -> int | None:
+    """Where a tensor's memory starts; None for layouts without one storage (sparse, nested)."""
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
 
 
 def describe(ops: Counter) -> str:
