@@ -242,3 +242,20 @@ def test_one_column_placeholders_never_leak_into_a_value(fn):
     assert fast.outcome == slow.outcome == "passed", str(fast)
     for a, s in zip(fast.rows, slow.rows):
         assert a.numeric == pytest.approx(s.numeric, rel=1e-7, abs=1e-9)
+
+
+def test_a_wrong_activation_gradient_fails_on_the_batched_carried_path():
+    # relu in the forward pass, identity in the backward (a straight-through slip): the
+    # numeric side runs batched, the moved unit carried through relu and the next layer.
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+    x, y = torch.randn(3, 6, dtype=torch.float64), torch.tensor([0, 1, 2])
+
+    def slipped():
+        h = model[0](x)
+        return F.cross_entropy(model[2](F.relu(h).detach() + h - h.detach()), y)
+
+    report = gradcheck(slipped, dict(model.named_parameters()), coords_per_tensor=None)
+    assert report.numeric_mode == "batched", report.fallback
+    assert report.outcome == "failed"
+    assert {r.name for r in report.failures} == {"0.weight", "0.bias"}
