@@ -30,7 +30,7 @@ from . import first_layer as first_layer_weights
 from .activations import ActivationProbe
 from .diagnoses import Diagnosis, Thresholds, diagnose
 from .gradients import GradientProbe
-from .records import History, Recorder
+from .records import History, Recorder, read_back
 from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, ratios
 
@@ -175,9 +175,8 @@ class Monitor:
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
                 record[key] = float(value.item() if isinstance(value, torch.Tensor) else value)
-        if self.activations is not None:
-            record.update(self.activations.end_window())
-        self._epochs.append(record)
+        window = self.activations.end_window(record) if self.activations is not None else (None, None)
+        self._epochs.append(("epochs", *window) if window[0] is not None else ("epochs", None, record))
         self.flush()  # the pending losses are this epoch's
         self.epochs_done += 1
         if self._diagnosis_due():
@@ -236,29 +235,28 @@ class Monitor:
         """Read the pending device numbers back in one transfer and append them to the records."""
         pending = self.updates.drain() if self.updates is not None else []
         pending += self.gradients.drain() + (self.activations.drain() if self.activations is not None else [])
-        pending += [("epochs", record) for record in self._epochs]
+        pending += self._epochs  # ("epochs", vector, fill), or ("epochs", None, the record)
         losses, first, epoch = self._losses, self.steps_taken - len(self._losses) + 1, self.epochs_done + 1
         if not pending and not losses:
             return
         self._flushed = time.perf_counter()
         self._losses, self._epochs = [], []
         on_device = [i for i, loss in enumerate(losses) if type(loss) is not float]
-        tensors: list = [losses[i] for i in on_device]
-        holds = [_collect(record, tensors) for _, record in pending]  # whether each holds a tensor
-        values = iter(read_back(tensors))
-        for i in on_device:
-            losses[i] = next(values)
-        streams: dict[str, list] = {"steps": [{"step": first + i, "epoch": epoch, "loss": loss}
-                                              for i, loss in enumerate(losses)]}
-        for (stream, record), held in zip(pending, holds):
-            record = _filled(record, values) if held else record
-            if stream == "ratios":
-                record = {"step": record["step"], "ratios": ratios(record.pop("norms"))}
-            streams.setdefault(stream, []).append(record)
+        vectors = [vector for _, vector, _ in pending if vector is not None]
+        if on_device:
+            vectors.append(torch.stack([losses[i] for i in on_device]))
+        values = iter(read_back(vectors))
+        streams: dict[str, list] = {}
+        for stream, vector, fill in pending:
+            streams.setdefault(stream, []).append(fill if vector is None else fill(next(values)))
+        for i, value in zip(on_device, next(values, ())):
+            losses[i] = value
+        self.recorder.append("steps", [{"step": first + i, "epoch": epoch, "loss": loss} for i, loss in enumerate(losses)])
         for stream, records in streams.items():
             self.recorder.append(stream, records)
         if self.tensorboard is not None:
-            export(self.tensorboard, self.history, {stream: len(records) for stream, records in streams.items()})
+            export(self.tensorboard, self.history, {"steps": len(losses),
+                                                    **{stream: len(records) for stream, records in streams.items()}})
 
     def _save_first_layer(self) -> None:
         """The first layer's weights for their picture (see :func:`first_layer_weights.snapshot`)."""
@@ -266,26 +264,6 @@ class Monitor:
         found = first_layer_weights.snapshot(self.model, input_shape, self._first_weight)
         if found is not None:
             self.recorder.write_bytes("watch/first_layer.npy", found[1])
-
-
-def read_back(tensors: list[torch.Tensor]) -> list:
-    """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise;
-    per device the scalars stacked and the rest concatenated (a ``.tolist()`` waits for the
-    device: a batch costs one wait and at most two copies)."""
-    out: list = [None] * len(tensors)
-    for device in {t.device for t in tensors}:
-        scalars = [i for i, t in enumerate(tensors) if t.device == device and t.ndim == 0]
-        if scalars:
-            for i, v in zip(scalars, torch.stack([tensors[i] for i in scalars]).tolist()):
-                out[i] = float(v)
-        vectors = [i for i, t in enumerate(tensors) if t.device == device and t.ndim > 0]
-        if vectors:
-            flat = torch.cat([tensors[i].reshape(-1) for i in vectors]).tolist()
-            at = 0
-            for i in vectors:
-                out[i] = [float(v) for v in flat[at:at + tensors[i].numel()]]
-                at += tensors[i].numel()
-    return out
 
 
 def make_thresholds(values: dict) -> Thresholds:
@@ -305,29 +283,3 @@ def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tu
     if not found:
         raise UserError("the optimizer has no trainable parameters to watch: build it from model.parameters()")
     return [name for name, _ in found.values()], [p for _, p in found.values()]
-
-
-def _collect(obj, tensors: list) -> bool:
-    """Append a record's tensors (nested in dicts and lists) to `tensors`; whether it had any."""
-    found = len(tensors)
-    for v in obj.values() if isinstance(obj, dict) else obj:
-        if isinstance(v, torch.Tensor):
-            tensors.append(v)
-        elif isinstance(v, (dict, list, tuple)):
-            _collect(v, tensors)
-    return len(tensors) > found
-
-
-def _filled(obj, values):
-    """The record with each tensor replaced by the next of `values`; counts as whole numbers."""
-    if isinstance(obj, torch.Tensor):
-        return next(values)
-    if isinstance(obj, dict):
-        filled = {k: _filled(v, values) for k, v in obj.items()}
-        if "counts" in filled:
-            filled["counts"] = [round(c) for c in filled["counts"]]
-        return filled
-    if isinstance(obj, (list, tuple)):
-        return [_filled(v, values) for v in obj]
-    return obj
-

@@ -20,9 +20,9 @@ import torch
 
 class UpdateRatios:
     """The update and weight norms of the sampled steps: :meth:`before_step` and
-    :meth:`after_step` around one optimizer step leave a ``ratios`` record in :attr:`pending`
-    with the update norms and then the weight norms in one device vector (:func:`ratios`
-    turns them into ratios once read back)."""
+    :meth:`after_step` around one optimizer step leave in :attr:`pending` the update norms
+    and then the weight norms in one device vector (:func:`ratios` turns them into the
+    ``ratios`` record once read back)."""
 
     def __init__(self, params: list[torch.Tensor]):
         self.params = params
@@ -41,7 +41,7 @@ class UpdateRatios:
             torch._foreach_sub_(before, self.params)  # w_before - w_after = -update
             # one vector (update norms, then weight norms): one tensor to read back later
             norms = torch.stack(torch._foreach_norm(before + self.params))
-            self.pending.append(("ratios", {"step": step, "norms": norms}))
+            self.pending.append(("ratios", norms, lambda values: {"step": step, "ratios": ratios(values)}))
 
     def drain(self) -> list:
         taken, self.pending = self.pending, []
