@@ -47,7 +47,7 @@ class Monitor:
 
     Options (defaults and rules in ``babysit.config``'s ``[watch]``): `ratio_every` and
     `hist_every` (sample ratios / histograms every N steps; 0: off), `bins`, `flush_every`
-    and `flush_seconds` (batch reads: see :meth:`_flush_due`; always at epoch ends),
+    and `flush_seconds` (batch reads: see :meth:`_flush_due`),
     `first_layer` (save its weights at :meth:`close`), `plots` (draw PNGs at close),
     `tensorboard`, `thresholds` (a :class:`Thresholds` or a dict of its fields),
     `steps_per_epoch`, and `start_step`/`start_epoch` (a resumed run keeps the records up to
@@ -87,6 +87,7 @@ class Monitor:
         self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
         self.steps_taken, self.epochs_done = start_step, start_epoch
         self._losses: list = []  # the losses (floats or 0-d device tensors) of the latest steps, not yet written
+        self._epoch_ends: list[int] = []  # how many of them there were at each epoch end since
         self._epochs: list = []  # epoch records, their unit statistics still device tensors
         self._handles: list = []  # the optimizer hooks of the sampled step in progress
         self._closed = False
@@ -168,18 +169,21 @@ class Monitor:
 
     def epoch(self, train_acc: float | None = None, val_acc: float | None = None,
               val_loss: float | None = None, **metrics) -> None:
-        """Close one epoch: record its metrics and the window's unit statistics, write every
-        record so far (in :func:`babysit.fit` the epoch's checkpoint comes next: a run resumed
-        from it finds all its records) and diagnose."""
+        """Close one epoch: record its metrics and the window's unit statistics, and diagnose
+        when that is due. The records reach the disk at the next batch read (:meth:`_flush_due`;
+        call :meth:`flush` before saving a checkpoint to resume from, as :func:`babysit.fit` does)."""
         record = {"epoch": self.epochs_done + 1, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
                 record[key] = float(value.item() if isinstance(value, torch.Tensor) else value)
         window = self.activations.end_window(record) if self.activations is not None else (None, None)
         self._epochs.append(("epochs", *window) if window[0] is not None else ("epochs", None, record))
-        self.flush()  # the pending losses are this epoch's
+        self._epoch_ends.append(len(self._losses))
         self.epochs_done += 1
-        if self._diagnosis_due():
+        diagnosing = self._diagnosis_due()
+        if diagnosing or self._flush_due():
+            self.flush()
+        if diagnosing:
             started = time.perf_counter()
             self.recorder.write_diagnoses(self._diagnose())
             self._diagnose_cost = time.perf_counter() - started
@@ -236,11 +240,12 @@ class Monitor:
         pending = self.updates.drain() if self.updates is not None else []
         pending += self.gradients.drain() + (self.activations.drain() if self.activations is not None else [])
         pending += self._epochs  # ("epochs", vector, fill), or ("epochs", None, the record)
-        losses, first, epoch = self._losses, self.steps_taken - len(self._losses) + 1, self.epochs_done + 1
+        losses, first = self._losses, self.steps_taken - len(self._losses) + 1
+        epoch, ends = self.epochs_done + 1 - len(self._epoch_ends), self._epoch_ends + [len(losses)]
         if not pending and not losses:
             return
         self._flushed = time.perf_counter()
-        self._losses, self._epochs = [], []
+        self._losses, self._epochs, self._epoch_ends = [], [], []
         on_device = [i for i, loss in enumerate(losses) if type(loss) is not float]
         vectors = [vector for _, vector, _ in pending if vector is not None]
         if on_device:
@@ -251,7 +256,11 @@ class Monitor:
             streams.setdefault(stream, []).append(fill if vector is None else fill(next(values)))
         for i, value in zip(on_device, next(values, ())):
             losses[i] = value
-        self.recorder.append("steps", [{"step": first + i, "epoch": epoch, "loss": loss} for i, loss in enumerate(losses)])
+        steps, start = [], 0
+        for end in ends:  # each pending step in its own epoch
+            steps += [{"step": first + i, "epoch": epoch, "loss": losses[i]} for i in range(start, end)]
+            start, epoch = end, epoch + 1
+        self.recorder.append("steps", steps)
         for stream, records in streams.items():
             self.recorder.append(stream, records)
         if self.tensorboard is not None:

@@ -14,9 +14,11 @@ Files (JSON lines are append-only and can be read while training runs)::
     watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  at epoch ends
                                (within 0.2% of the training time) and at close; [] at first
 
-The JSON lines reach the files at each batch read, and at every epoch end (before the
-epoch's checkpoint: a run resumed from it finds every record up to it). A :class:`History`
-holds the records the rules and the plots read, made just now or loaded from a run directory.
+The JSON lines reach the files at each batch read (see ``Monitor._flush_due``: every
+`flush_every` steps once `flush_seconds` have passed), at :meth:`Monitor.flush` (in
+:func:`babysit.fit` at every epoch end, before the epoch's checkpoint: a run resumed from it
+finds every record up to it) and at close. A :class:`History` holds the records the rules and
+the plots read, made just now or loaded from a run directory.
 """
 
 from __future__ import annotations
