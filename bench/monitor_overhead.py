@@ -87,7 +87,7 @@ def monitor_time_attributed():
     wrapped functions calls another, so nothing is counted twice. By this thread's CPU clock,
     like the bare loops' times: on a shared machine the wall clock also counts the turns of
     other processes (a clock read costs about a microsecond, charged to the monitor)."""
-    from babysit.watch import activations, gradients, monitor
+    from babysit.watch import activations, gradients, monitor, updates
 
     def timed(fn):
         def wrapper(*args, **kwargs):
@@ -98,9 +98,10 @@ def monitor_time_attributed():
                 INSIDE["cpu"] += (time.thread_time_ns() - started) * 1e-9
         return wrapper
     wrapped = [(cls, name, getattr(cls, name))
-               for cls, names in ((monitor.Monitor, ("step", "epoch", "close", "_before_step", "_after_step")),
+               for cls, names in ((monitor.Monitor, ("step", "epoch", "close")),
+                                  (updates.UpdateRatios, ("before_step", "after_step")),
                                   (activations.ActivationProbe, ("summarize",)),
-                                  (gradients.GradientProbe, ("watch_output", "_before_node")))
+                                  (gradients.GradientProbe, ("watch_output", "_before_node", "record_norms")))
                for name in names]
     for cls, name, fn in wrapped:
         setattr(cls, name, timed(fn))

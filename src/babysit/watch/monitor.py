@@ -16,7 +16,6 @@ no host-device synchronization per step.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -38,7 +37,6 @@ WATCH = DEFAULTS["watch"]  # the defaults of every option below, in the one tabl
 # Diagnosing every epoch would cost several percent of a tiny model's epoch.
 DIAGNOSE_SHARE = 0.002  # at epoch ends, diagnose only while that stays under 0.2% of the time
 FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
-NEVER = sys.maxsize  # the next sampled step of a monitor that samples none
 MAX_BATCHES = 20  # flush_every steps at most this many times over before a batch read is forced
 
 
@@ -94,48 +92,22 @@ class Monitor:
         self._started = self._flushed = time.perf_counter()
         self._diagnose_seconds = 0.0  # spent diagnosing at epoch ends
         self._diagnose_cost = FIRST_DIAGNOSE_COST  # the latest one's
-        self._diagnosed = None  # (the history's size, what diagnose() found then)
         self.recorder.write_meta()
-        self._next_sample = self._sample_after(start_step)
-        self._hook_if_sampled()
+        self._hook(start_step + 1)
 
     # -- the sampled steps ---------------------------------------------------------------------
 
-    # Sampled steps are 1, 1 + N, 1 + 2N, ...: even a short run gets one, and the first
-    # step shows where training started.
-    def _ratio_due(self, step: int) -> bool:
-        return self.updates is not None and (step - 1) % self.ratio_every == 0
-
-    def _hist_due(self, step: int) -> bool:
-        return self.activations is not None and (step - 1) % self.hist_every == 0
-
-    def _sample_after(self, step: int) -> int:
-        """The first step after `step` that has something to measure."""
-        due = [step + 1 + (-step % every) for every, probe in ((self.ratio_every, self.updates),
-                                                                (self.hist_every, self.activations)) if probe]
-        return min(due, default=NEVER)
-
-    def _hook_if_sampled(self) -> None:
-        """Hook into the coming step where it is sampled: its forward pass (the activation
-        probe), the gradients before the optimizer's step, the weights around it."""
-        coming = self.steps_taken + 1
-        if coming != self._next_sample:
-            return
-        if self._hist_due(coming):
+    def _hook(self, coming: int) -> None:
+        """Hook into step `coming` if it is sampled (steps 1, 1 + N, 1 + 2N, ...: even a short
+        run gets one, and the first shows where training started): for histograms its forward
+        pass and the gradients before the optimizer's step, for ratios the weights around it."""
+        if self.activations is not None and (coming - 1) % self.hist_every == 0:
             self.activations.arm(coming)
-        self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
-        if self._ratio_due(coming):
-            self._handles.append(self.optimizer.register_step_post_hook(self._after_step))
-
-    def _before_step(self, optimizer, args, kwargs) -> None:
-        coming = self.steps_taken + 1
-        if self._ratio_due(coming):
-            self.updates.before_step()
-        if self._hist_due(coming):
-            self.gradients.record_norms(coming)
-
-    def _after_step(self, optimizer, args, kwargs) -> None:
-        self.updates.after_step(self.steps_taken + 1)
+            self._handles.append(self.optimizer.register_step_pre_hook(
+                lambda *_: self.gradients.record_norms(coming)))
+        if self.updates is not None and (coming - 1) % self.ratio_every == 0:
+            self._handles += [self.optimizer.register_step_pre_hook(lambda *_: self.updates.before_step()),
+                              self.optimizer.register_step_post_hook(lambda *_: self.updates.after_step(coming))]
 
     def _unhook(self) -> None:
         for handle in self._handles:
@@ -152,11 +124,9 @@ class Monitor:
             loss = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
         self._losses.append(loss)
         self.steps_taken += 1
-        if self.steps_taken + 1 >= self._next_sample:  # a sampled step ended or comes next
-            if self.steps_taken == self._next_sample:
-                self._unhook()
-                self._next_sample = self._sample_after(self.steps_taken)
-            self._hook_if_sampled()
+        if self._handles:  # a sampled step ended
+            self._unhook()
+        self._hook(self.steps_taken + 1)
         if len(self._losses) % self.flush_every == 0 and self._flush_due():
             self.flush()
 
@@ -201,12 +171,7 @@ class Monitor:
         return self._diagnose()
 
     def _diagnose(self) -> list[Diagnosis]:
-        """:func:`diagnose` over the history, reused while no record was added since."""
-        h = self.history
-        state = tuple(map(len, (h.steps, h.ratios, h.grad_norms, h.activations, h.gradients, h.epochs)))
-        if self._diagnosed is None or self._diagnosed[0] != state:
-            self._diagnosed = (state, diagnose(h, self.thresholds))
-        return list(self._diagnosed[1])
+        return diagnose(self.history, self.thresholds)
 
     def close(self) -> list[Diagnosis]:
         """Read everything back, write the final diagnoses (and plots), unhook. Idempotent."""
