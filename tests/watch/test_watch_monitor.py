@@ -302,7 +302,7 @@ def test_record_lines_are_the_json_of_the_record():
     """Plain records are the json module's lines; NaN/Inf take babysit's "nan"/"inf" form as
     in every other record, and every line reads back as its record."""
     from babysit.rundir import dumps
-    from babysit.watch.records import _line
+    from babysit.watch.records import _line, _step_lines
 
     records = [{"step": 3, "epoch": 1, "loss": 0.123456789}, {"step": 4, "epoch": 1, "loss": float("nan")},
                {"step": 4, "ratios": [1.0, float("inf"), 0.5]}, {"odd key": 1.5, "n": True}]
@@ -310,6 +310,9 @@ def test_record_lines_are_the_json_of_the_record():
         assert _line(record) == dumps(record) + "\n" and _line(record).count("\n") == 1
     assert json.loads(_line(records[0])) == records[0]
     assert json.loads(_line(records[1]))["loss"] == "nan"
+    steps = [{"step": 5, "epoch": 2, "loss": 1e-300}, *records[:2], {"step": 6, "epoch": 2, "loss": 3.0}]
+    for batch in (steps[:1], steps[2:3], steps[:1] + steps[3:], steps):  # one json call, or line by line
+        assert _step_lines(batch) == "".join(map(_line, batch))
 
 
 def test_files_exist_from_the_start(digits, tmp_path):
