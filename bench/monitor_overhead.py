@@ -200,10 +200,10 @@ def training(model_name: str, variant: str, data, epochs: int, batch_size: int, 
 
 class OwnClocks:
     """Each loop's own clock, for its monitor: the wall clock with the other loops' turns
-    taken out. The monitor paces its batch reads (`flush_seconds`) and its diagnoses (0.2% of
-    the time since it started) by the clock; side by side, the wall clock would run four
-    times as fast as the loop's own time and the monitor would diagnose four times as often
-    as in a real loop."""
+    taken out. The monitor paces its batch reads and the diagnoses that come with them
+    (`flush_seconds`) by the clock; side by side, the wall clock would run four times as fast
+    as the loop's own time and the monitor would read back four times as often as in a real
+    loop."""
 
     def __init__(self):
         self.own: dict[str, float] = {}  # time each loop has run so far, over its turns

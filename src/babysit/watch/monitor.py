@@ -34,9 +34,6 @@ from .tensorboard import export, tensorboard_writer
 from .updates import UpdateRatios, ratios
 
 WATCH = DEFAULTS["watch"]  # the defaults of every option below, in the one table
-# Diagnosing every epoch would cost several percent of a tiny model's epoch.
-DIAGNOSE_SHARE = 0.002  # at epoch ends, diagnose only while that stays under 0.2% of the time
-FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
 MAX_BATCHES = 20  # flush_every steps at most this many times over before a batch read is forced
 
 
@@ -89,9 +86,7 @@ class Monitor:
         self._epochs: list = []  # epoch records, their unit statistics still device tensors
         self._handles: list = []  # the optimizer hooks of the sampled step in progress
         self._closed = False
-        self._started = self._flushed = time.perf_counter()
-        self._diagnose_seconds = 0.0  # spent diagnosing at epoch ends
-        self._diagnose_cost = FIRST_DIAGNOSE_COST  # the latest one's
+        self._flushed = time.perf_counter()
         self.recorder.write_meta()
         self._hook(start_step + 1)
 
@@ -139,9 +134,11 @@ class Monitor:
 
     def epoch(self, train_acc: float | None = None, val_acc: float | None = None,
               val_loss: float | None = None, **metrics) -> None:
-        """Close one epoch: record its metrics and the window's unit statistics, and diagnose
-        when that is due. The records reach the disk at the next batch read (:meth:`_flush_due`;
-        call :meth:`flush` before saving a checkpoint to resume from, as :func:`babysit.fit` does)."""
+        """Close one epoch: record its metrics and the window's unit statistics. When a batch
+        read is due (:meth:`_flush_due`) the records reach the disk and diagnoses.json is
+        rewritten: diagnosing every epoch would cost several percent of a tiny model's epoch,
+        once a second (`flush_seconds`) a tenth of a percent. Call :meth:`flush` before saving
+        a checkpoint to resume from, as :func:`babysit.fit` does."""
         record = {"epoch": self.epochs_done + 1, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
@@ -150,20 +147,9 @@ class Monitor:
         self._epochs.append(("epochs", *window) if window[0] is not None else ("epochs", None, record))
         self._epoch_ends.append(len(self._losses))
         self.epochs_done += 1
-        diagnosing = self._diagnosis_due()
-        if diagnosing or self._flush_due():
+        if self._flush_due():
             self.flush()
-        if diagnosing:
-            started = time.perf_counter()
             self.recorder.write_diagnoses(self._diagnose())
-            self._diagnose_cost = time.perf_counter() - started
-            self._diagnose_seconds += self._diagnose_cost
-
-    def _diagnosis_due(self) -> bool:
-        """Rewrite diagnoses.json at this epoch's end unless diagnosing would then take more
-        than DIAGNOSE_SHARE of the time since the monitor started (close() always writes it)."""
-        elapsed = time.perf_counter() - self._started
-        return self._diagnose_seconds + self._diagnose_cost <= DIAGNOSE_SHARE * elapsed
 
     def diagnoses(self) -> list[Diagnosis]:
         """What looks wrong so far, most severe first (see :mod:`babysit.watch.diagnoses`)."""

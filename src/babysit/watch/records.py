@@ -11,8 +11,8 @@ Files (JSON lines are append-only and can be read while training runs)::
     watch/gradients.jsonl      {"step", "layer", "low", "high", "counts", "rms"}
     watch/epochs.jsonl         {"epoch", "step", "train_acc", "val_acc", ..., "dead": {layer: f},
                                 "saturated": {layer: f}, "near_zero": {layer: f}}  one per epoch
-    watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  at epoch ends
-                               (within 0.2% of the training time) and at close; [] at first
+    watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  at the epoch
+                               ends that read back (once a second) and at close; [] at first
 
 The JSON lines reach the files at each batch read (see ``Monitor._flush_due``: every
 `flush_every` steps once `flush_seconds` have passed), at :meth:`Monitor.flush` (in
