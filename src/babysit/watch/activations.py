@@ -58,10 +58,10 @@ class ActivationProbe:
     requires grad, so the gradient probe can watch the gradient flowing back into it.
     """
 
-    def __init__(self, model: nn.Module, bins: int = 40, on_output=None):
+    def __init__(self, model: nn.Module, bins: int, pending: list, on_output=None):
         self.model, self.bins, self.on_output = model, bins, on_output
         self.layers = activation_layers(model)
-        self.pending: list = []  # ("activations", device vector, fill): see records.pack
+        self.pending = pending  # the monitor's: ("activations", device vector, fill), see records.pack
         self.input_shape: tuple | None = None
         self._step = 0
         self._handles: list = []
@@ -69,13 +69,9 @@ class ActivationProbe:
         self._active: dict[str, torch.Tensor] = {}
         self._shares: dict[str, dict[str, list[torch.Tensor]]] = {}  # "saturated"/"near_zero" -> layer -> shares
 
-    @property
-    def armed(self) -> bool:
-        return bool(self._handles)
-
     def arm(self, step: int) -> None:
         """Sample the next training forward pass (recorded as optimizer step `step`)."""
-        if self.armed:
+        if self._handles:  # armed already
             return
         self._step = step
         self._handles = [module.register_forward_hook(self._hook(name, kind)) for name, module, kind in self.layers]
@@ -143,7 +139,3 @@ class ActivationProbe:
                 record.setdefault(key, {})[name] = value
             return record
         return torch.stack([share for _, _, share in found]), fill
-
-    def drain(self) -> list:
-        taken, self.pending = self.pending, []
-        return taken

@@ -20,10 +20,9 @@ from .records import pack
 
 
 class GradientProbe:
-    def __init__(self, params: list[torch.Tensor], bins: int = 40):
-        self.params, self.bins = params, bins
+    def __init__(self, params: list[torch.Tensor], bins: int, pending: list):
+        self.params, self.bins, self.pending = params, bins, pending  # the monitor's, see records.pack
         self.sizes = [float(p.numel()) ** 0.5 for p in params]
-        self.pending: list = []  # (stream, device vector, fill): see records.pack
 
     def watch_output(self, step: int, name: str, output: torch.Tensor) -> None:
         """Histogram the gradient that reaches `output` in the coming backward pass: a hook
@@ -48,7 +47,3 @@ class GradientProbe:
                  for p in self.params]
         rms = torch.stack(torch._foreach_div(torch._foreach_norm(grads), self.sizes))
         self.pending.append(("grad_norms", rms, lambda values: {"step": step, "rms": values}))
-
-    def drain(self) -> list:
-        taken, self.pending = self.pending, []
-        return taken

@@ -73,9 +73,10 @@ class Monitor:
         self.recorder = Recorder(run_dir, self.history)
         self.recorder.start(start_step, start_epoch)
         self.run_dir = self.recorder.run_dir
-        self.updates = UpdateRatios(self.params) if ratio_every else None
-        self.gradients = GradientProbe(self.params, bins)
-        self.activations = (ActivationProbe(model, bins, on_output=self.gradients.watch_output)
+        self._pending: list = []  # (stream, device vector, fill) of every probe: see records.pack
+        self.updates = UpdateRatios(self.params, self._pending) if ratio_every else None
+        self.gradients = GradientProbe(self.params, bins, self._pending)
+        self.activations = (ActivationProbe(model, bins, self._pending, on_output=self.gradients.watch_output)
                             if hist_every else None)
         if self.activations is not None:
             self.history.meta["layers"] = [{"name": n, "kind": k} for n, _, k in self.activations.layers]
@@ -83,7 +84,6 @@ class Monitor:
         self.steps_taken, self.epochs_done = start_step, start_epoch
         self._losses: list = []  # the losses (floats or 0-d device tensors) of the latest steps, not yet written
         self._epoch_ends: list[int] = []  # how many of them there were at each epoch end since
-        self._epochs: list = []  # epoch records, their unit statistics still device tensors
         self._handles: list = []  # the optimizer hooks of the sampled step in progress
         self._closed = False
         self._flushed = time.perf_counter()
@@ -144,7 +144,7 @@ class Monitor:
             if value is not None:
                 record[key] = float(value.item() if isinstance(value, torch.Tensor) else value)
         window = self.activations.end_window(record) if self.activations is not None else (None, None)
-        self._epochs.append(("epochs", *window) if window[0] is not None else ("epochs", None, record))
+        self._pending.append(("epochs", *window) if window[0] is not None else ("epochs", None, record))
         self._epoch_ends.append(len(self._losses))
         self.epochs_done += 1
         if self._flush_due():
@@ -188,15 +188,14 @@ class Monitor:
 
     def flush(self) -> None:
         """Read the pending device numbers back in one transfer and append them to the records."""
-        pending = self.updates.drain() if self.updates is not None else []
-        pending += self.gradients.drain() + (self.activations.drain() if self.activations is not None else [])
-        pending += self._epochs  # ("epochs", vector, fill), or ("epochs", None, the record)
+        pending = self._pending[:]  # an epoch with no device numbers: ("epochs", None, its record)
         losses, first = self._losses, self.steps_taken - len(self._losses) + 1
         epoch, ends = self.epochs_done + 1 - len(self._epoch_ends), self._epoch_ends + [len(losses)]
         if not pending and not losses:
             return
         self._flushed = time.perf_counter()
-        self._losses, self._epochs, self._epoch_ends = [], [], []
+        self._losses, self._epoch_ends = [], []
+        self._pending.clear()  # the probes hold this list
         on_device = [i for i, loss in enumerate(losses) if type(loss) is not float]
         vectors = [vector for _, vector, _ in pending if vector is not None]
         if on_device:
