@@ -11,7 +11,8 @@ whatever ``config.DEFAULTS`` builds on its default data (the default experiment'
 * loss only: ``Monitor(ratio_every=0, hist_every=0, first_layer=False)`` and
   ``mon.step(loss)`` (with the epochs' accuracies and the diagnoses) — target <= 1.01x;
 * default: the monitor with its defaults (``config.DEFAULTS["watch"]``: update:weight ratios
-  and histograms on sampled steps), per-epoch diagnoses and records on disk — target <= 1.05x
+  and histograms on sampled steps), records on disk and diagnoses as a loop of one's own
+  gets them (once every `flush_seconds`, and at close) — target <= 1.05x
   on a CPU for the default experiment's model (``cnn1d``, ``default``, ``convnet``) and
   <= 1.10x on the digits MLP, <= 1.02x on a GPU.
 

@@ -31,7 +31,7 @@ from .diagnoses import Diagnosis, Thresholds, diagnose
 from .gradients import GradientProbe
 from .records import History, Recorder, read_back
 from .tensorboard import export, tensorboard_writer
-from .updates import UpdateRatios, ratios
+from .updates import UpdateRatios
 
 WATCH = DEFAULTS["watch"]  # the defaults of every option below, in the one table
 MAX_BATCHES = 20  # flush_every steps at most this many times over before a batch read is forced
