@@ -345,12 +345,12 @@ def main() -> int:
                   f"{INSIDE[variant] / args.inside_reps / steps * 1e6:.0f} us/step = {inside:.3f}x "
                   f"{'ok' if inside <= target else 'MISSED'}; whole run {whole:.3f}x {verdict}")
         whole_ratios[model_name, "noise"] = noise
-    print("the targets side by side (whole run, median of the paired runs):")
-    for model_name, variant in HEADLINE:
-        if (model_name, variant) in whole_ratios:
-            whole, target = whole_ratios[model_name, variant], target_of(variant, model_name)
-            print(f"  {MODELS[model_name][2]:>17}, {variant:>9}: {whole:.3f}x  target <= {target:.2f}x  "
-                  f"{judge(whole, target, whole_ratios[model_name, 'noise'])}")
+    headline = [(m, v) for m, v in HEADLINE if (m, v) in whole_ratios]
+    print("the targets side by side (whole run, median of the paired runs):" if headline else "")
+    for model_name, variant in headline:
+        whole, target = whole_ratios[model_name, variant], target_of(variant, model_name)
+        print(f"  {MODELS[model_name][2]:>17}, {variant:>9}: {whole:.3f}x  target <= {target:.2f}x  "
+              f"{judge(whole, target, whole_ratios[model_name, 'noise'])}")
     return 1 if failed else 0
 
 
