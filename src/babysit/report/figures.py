@@ -133,7 +133,7 @@ def _darken(ax) -> None:
     cmap = plt.get_cmap("viridis")
     for k, line in enumerate(lines):
         line.set_color(cmap(0.78 * k / max(len(lines) - 1, 1)))
-    if ax.get_legend() is not None:
+    if ax.get_legend() is not None and lines:
         ax.legend(fontsize=7, ncol=1, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
