@@ -64,7 +64,10 @@ def test_plain_training_run_gives_curves_and_says_what_is_missing(browser, plain
     assert browser.errors() == []
     by_id = {s["id"]: s for s in facts["sections"]}
     _assert_images_load(facts)
-    assert len(by_id["curves"]["images"]) == 1 and by_id["curves"]["status"] == "ok"
+    # 3 epochs of a small MLP: validation still climbs, which the curves section now says (warn).
+    assert len(by_id["curves"]["images"]) == 1 and by_id["curves"]["status"] == "warn"
+    assert "Still improving" in facts["title"] or "Still improving" in browser.evaluate(
+        "document.getElementById('verdict').innerText")
     assert len(by_id["accuracy"]["images"]) == 1
     monitored = importlib.util.find_spec("babysit.watch") is not None
     # The monitor's own plots where it ran; else the report draws the curves from metrics.jsonl.
