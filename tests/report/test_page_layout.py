@@ -44,16 +44,21 @@ LAYOUT = """(() => {
   window.scrollTo(0, 0);
   const wide = [...document.querySelectorAll("main *")].filter(n => n.getBoundingClientRect().right > doc.clientWidth + 1
       && !n.closest(".scroll, pre, nav")).map(n => n.tagName + "." + n.className).slice(0, 5);
-  return {scrollWidth: doc.scrollWidth, viewport: window.innerWidth, landed: landed, wide: wide};
+  // A table wider than its box hides columns behind a scroll bar (cut at the edge).
+  const cut = [...document.querySelectorAll("main .scroll")].filter(box => box.offsetParent !== null
+      && box.scrollWidth > box.clientWidth + 1).map(box => box.closest("section, .verdict-box").id
+      + ": " + box.querySelector("thead").innerText.replace(/\s+/g, " ").slice(0, 80));
+  return {scrollWidth: doc.scrollWidth, viewport: window.innerWidth, landed: landed, wide: wide, cut: cut};
 })()"""
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_no_sideways_scrolling_and_nav_links_show_their_heading(browser, complete_run, width):
+def test_no_sideways_scrolling_no_cut_table_and_nav_links_show_their_heading(browser, complete_run, width):
     _open(browser, complete_run / "report.html", width)
     facts = browser.evaluate(LAYOUT)
     assert browser.errors() == []
     assert facts["scrollWidth"] <= facts["viewport"], f"at {width} px the page is {facts['scrollWidth']} px wide: {facts['wide']}"
+    assert facts["cut"] == [], f"at {width} px tables are cut: {facts['cut']}"
     assert len(facts["landed"]) >= 14
     for spot in facts["landed"]:
         assert spot["top"] >= spot["navBottom"] - 1, f"{spot['href']}: heading under the sticky nav at {width} px"

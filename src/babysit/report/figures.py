@@ -35,12 +35,16 @@ TITLES = {
 
 
 def svg_figure(fig, caption: str) -> str:
-    """`fig` as an embedded SVG ``<figure>`` (the figure is closed)."""
+    """`fig` as an embedded SVG ``<figure>`` (the figure is closed); a wide figure (side-by-side
+    panels) gets the whole width of the page."""
+    wide = fig.get_size_inches()[0] > 8
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(fig)
     uri = "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"<figure><img src=\"{uri}\" alt=\"{e(caption)}\"><figcaption>{e(caption)}</figcaption></figure>"
+    cls = ' class="wide"' if wide else ""
+    return (f"<figure{cls}><img src=\"{uri}\" alt=\"{e(caption)}\">"
+            f"<figcaption>{e(caption)}</figcaption></figure>")
 
 
 def png2x_figure(fig, caption: str, dpi: int = 100) -> str:

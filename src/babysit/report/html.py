@@ -65,14 +65,34 @@ caption { caption-side: top; text-align: left; color: var(--muted); font-size: 1
 figure { margin: 0; max-width: 100%; }
 figure img { max-width: 100%; width: auto; height: auto; border: 1px solid #eaeef2; border-radius: 4px; background: #fff; }
 figure img[src^="data:image/svg"] { width: 540px; }
+figure.wide { flex-basis: 100%; } figure.wide img[src^="data:image/svg"] { width: 1000px; }
 figcaption { font-size: 12px; color: var(--muted); }
 pre { background: #f6f8fa; border: 1px solid #eaeef2; padding: 10px; overflow: auto; font-size: 12px; max-width: 100%; }
 table.kv td { overflow-wrap: anywhere; }
 table.kv th { white-space: normal; }
+@media (max-width: 1000px) {
+  /* Tables become cards, one per row, each cell "label: value": no column is cut off. */
+  .scroll.wide { overflow: visible; max-height: none; }
+  .scroll.wide table, .scroll.wide tbody, .scroll.wide tr, .scroll.wide td { display: block; width: 100%; max-width: none; }
+  .scroll.wide thead { display: none; }
+  .scroll.wide tr { border: 1px solid #eaeef2; border-radius: 6px; margin: 6px 0; padding: 4px 0; }
+  .scroll.wide td { border: 0; padding: 1px 8px; text-align: left !important; white-space: normal; }
+  .scroll.wide td::before { content: attr(data-label) ": "; color: var(--muted); font-family: system-ui, sans-serif; }
+  .scroll.wide caption { display: block; }
+}
 @media (max-width: 640px) {
+  /* Tables become cards, one per row, each cell "label: value": no column is cut off. */
+  .scroll { overflow: visible; max-height: none; }
+  .scroll table, .scroll tbody, .scroll tr, .scroll td { display: block; width: 100%; max-width: none; }
+  .scroll thead { display: none; }
+  .scroll tr { border: 1px solid #eaeef2; border-radius: 6px; margin: 6px 0; padding: 4px 0; }
+  .scroll td { border: 0; padding: 1px 8px; text-align: left !important; white-space: normal; }
+  .scroll td::before { content: attr(data-label) ": "; color: var(--muted); font-family: system-ui, sans-serif; }
+  .scroll caption { display: block; }
   header, nav, .live { padding-left: 12px; padding-right: 12px; }
   main { padding: 8px 8px 32px; } section, .verdict-box { padding: 10px 10px 14px; }
   table.kv th { width: auto; }
+
 }
 code { font-family: ui-monospace, monospace; font-size: 90%; }
 .absent { border-left: 4px solid #afb8c1; background: #f6f8fa; padding: 6px 12px; }

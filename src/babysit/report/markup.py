@@ -79,8 +79,9 @@ def fmt(value: Any) -> str:
 BOOL_CLASS = {"passed": ("ok", "bad"), "failed": ("bad", ""), "kink": ("warn", "")}
 
 
-def cell(value: Any, column: str = "") -> str:
-    """One table cell; verdict words, and booleans of the columns above, get a colour class."""
+def cell(value: Any, column: str = "", label: str = "") -> str:
+    """One table cell; verdict words, and booleans of the columns above, get a colour class.
+    `label` (the column's header) lets a narrow screen show each row as a card of label: value."""
     cls = ""
     if isinstance(value, bool):
         cls = BOOL_CLASS.get(column, ("", ""))[0 if value else 1]
@@ -89,7 +90,8 @@ def cell(value: Any, column: str = "") -> str:
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     classes = " ".join(c for c in (cls, "num" if numeric else "") if c)
     text = e(fmt_in(value, column))
-    return f"<td class=\"{classes}\">{text}</td>" if classes else f"<td>{text}</td>"
+    data = f" data-label=\"{e(label)}\"" if label else ""
+    return f"<td class=\"{classes}\"{data}>{text}</td>" if classes else f"<td{data}>{text}</td>"
 
 
 # Words the stages use for verdicts, and how each reads at a glance.
@@ -132,10 +134,15 @@ def table(rows: Sequence[dict], columns: Sequence[str] | None = None, *, preferr
     names = headers or {}
     head = "".join(f"<th>{e(names.get(c, c))}</th>" for c in columns)
 
+    # A table of many columns is laid out as cards (a row each) below 1000 px, any table below
+    # 640 px: a cut column or a row made tall by an off-screen one is worse than a longer page.
+    wrapper = "scroll wide" if len(columns) > 6 else "scroll"
+
     def render(chosen: Sequence[dict], cap: str) -> str:
-        body = "".join("<tr>" + "".join(cell(r.get(c), c) for c in columns) + "</tr>" for r in chosen)
+        body = "".join("<tr>" + "".join(cell(r.get(c), c, names.get(c, c)) for c in columns) + "</tr>"
+                       for r in chosen)
         cap = f"<caption>{e(cap)}</caption>" if cap else ""
-        return f"<div class=\"scroll\"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        return f"<div class=\"{wrapper}\"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
     if not limit or len(flat) <= limit:
         return render(flat, caption)
