@@ -73,7 +73,8 @@ table.kv th { white-space: normal; }
 @media (max-width: 1000px) {
   /* Tables become cards, one per row, each cell "label: value": no column is cut off. */
   .scroll.wide { overflow: visible; max-height: none; }
-  .scroll.wide table, .scroll.wide tbody, .scroll.wide tr, .scroll.wide td { display: block; width: 100%; max-width: none; }
+  .scroll.wide table, .scroll.wide tbody, .scroll.wide tr { display: block; width: 100%; max-width: none; }
+  .scroll.wide td { display: inline-block; max-width: 100%; margin-right: 10px; }
   .scroll.wide thead { display: none; }
   .scroll.wide tr { border: 1px solid #eaeef2; border-radius: 6px; margin: 6px 0; padding: 4px 0; }
   .scroll.wide td { border: 0; padding: 1px 8px; text-align: left !important; white-space: normal; }
@@ -83,7 +84,8 @@ table.kv th { white-space: normal; }
 @media (max-width: 640px) {
   /* Tables become cards, one per row, each cell "label: value": no column is cut off. */
   .scroll { overflow: visible; max-height: none; }
-  .scroll table, .scroll tbody, .scroll tr, .scroll td { display: block; width: 100%; max-width: none; }
+  .scroll table, .scroll tbody, .scroll tr { display: block; width: 100%; max-width: none; }
+  .scroll td { display: inline-block; max-width: 100%; margin-right: 10px; }
   .scroll thead { display: none; }
   .scroll tr { border: 1px solid #eaeef2; border-radius: 6px; margin: 6px 0; padding: 4px 0; }
   .scroll td { border: 0; padding: 1px 8px; text-align: left !important; white-space: normal; }

@@ -94,7 +94,7 @@ def reproduction_section(run, info: dict, description: dict) -> Section:
         verdict += f", {description['parameters']:,} parameters"
     if info.get("versions"):
         verdict += f", torch {info['versions'].get('torch', '?')} on {_device_name(device)}"
-    return Section("reproduce", "Reproduce this run", status, verdict, body)
+    return Section("reproduce", "Reproduce this run", "info" if status == "ok" else status, verdict, body)
 
 
 def _device_name(device) -> str:

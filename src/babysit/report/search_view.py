@@ -103,7 +103,7 @@ def _acc(row: dict) -> str:
 
 
 def _short(param: str) -> str:
-    return param.split(".", 1)[-1]
+    return param  # the dotted key as in the config: "optim.name" says more than "name"
 
 
 def _leader_row(group: dict, params: list[str]) -> dict:
