@@ -15,7 +15,6 @@ from pathlib import Path
 from .. import __version__
 from ..rundir import atomic_write_text
 from .markup import badge, e
-from .monitor import refresh_monitor_plots
 from .readers import RunFiles
 from .sections import Section, build_sections, run_state
 from .verdict import Verdict, compute_verdict
@@ -214,7 +213,6 @@ def _run_name(run: RunFiles, info: dict) -> str:
 
 def build_report(run_dir: str | os.PathLike, *, live: bool = False, version: str = "") -> str:
     run = RunFiles.open(run_dir)
-    refresh_monitor_plots(run.path)
     verdict = compute_verdict(run)
     return render(run, build_sections(run, verdict), live=live, version=version, verdict=verdict)
 
@@ -222,7 +220,6 @@ def build_report(run_dir: str | os.PathLike, *, live: bool = False, version: str
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write the self-contained report of `run_dir` (default ``RUN_DIR/report.html``)."""
     run = RunFiles.open(run_dir)
-    refresh_monitor_plots(run.path)
     verdict = compute_verdict(run)
     html = render(run, build_sections(run, verdict), verdict=verdict)
     return atomic_write_text(Path(out) if out else run.path / "report.html", html)
