@@ -175,7 +175,23 @@ def first_layer_figure(run, meta: dict) -> str:
     ax.axis("off")
     said = f"all {total} filters" if total == len(shown) else f"the first {len(shown)} of {total} filters"
     ax.set_title(f"{name}: {said}", fontsize=10)
-    return png2x_figure(fig, f"{name}: {said}, one colour scale (white: 0)")
+    rough = roughness(pictures)
+    return png2x_figure(fig, f"{name}: {said}, one colour scale (white: 0); roughness {rough:.2f} "
+                             "(the median over filters of squared neighbour differences over their variance: "
+                             "2 for white noise, far less for smooth filters)")
+
+
+def roughness(pictures: np.ndarray) -> float:
+    """The median over filters of mean squared neighbour difference / the filter's variance.
+
+    White noise scores 2 (neighbours independent), a smooth filter far less: the notes' "noisy
+    filters" as one number. Pictures are ``(K, H, W, C)``."""
+    pics = pictures.astype(float)
+    steps = np.concatenate([(np.diff(pics, axis=1) ** 2).reshape(len(pics), -1),
+                            (np.diff(pics, axis=2) ** 2).reshape(len(pics), -1)], axis=1).mean(axis=1)
+    spread = pics.reshape(len(pics), -1).var(axis=1)
+    ok = spread > 0
+    return float(np.median(steps[ok] / spread[ok])) if ok.any() else float("nan")
 
 
 def _to_unit(pictures: np.ndarray, limit: float) -> np.ndarray:
