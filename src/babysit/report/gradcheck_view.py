@@ -18,7 +18,7 @@ STATUS_OF = {"passed": "ok", "failed": "fail", "inconclusive": "warn"}
 VERDICT_ORDER = {"wrong": 0, "failed": 0, "fail": 0, "kink": 1, "uneasy": 1, "inconclusive": 1, "happy": 2, "ok": 2, "not tested": 3}
 
 
-def gradcheck_section(run, info: dict, status: str) -> Section:
+def gradcheck_section(run, info: dict, status: str, description: dict | None = None) -> Section:
     read = run.gradcheck()
     extra = figures_from_files(run.plots("gradcheck"), run.path)
     if not read.ok or not isinstance(read.data, dict):
@@ -40,6 +40,7 @@ def gradcheck_section(run, info: dict, status: str) -> Section:
         body += (f"<p class=\"note\">Depth {e(rep['depth'])} (layers with weights): relative errors accumulate "
                  "with depth, so ~1e-2 can be fine far from the loss of a deep net. Layers are named by the "
                  "module's qualified name in the model the check built (see Reproduce for the list).</p>")
+    body += _names_note(rep, description or {})
     for w in rep.get("warnings", []) or []:
         body += f"<p class=\"warn\">⚠ {e(w)}</p>"
     if compared:
@@ -57,6 +58,18 @@ def gradcheck_section(run, info: dict, status: str) -> Section:
         body += "<h3>Step size sweep</h3>" + table(sweep_rows)
     summary = rep.get("summary") or outcome
     return Section("gradcheck", "Gradient check", STATUS_OF[outcome], summary, body + extra)
+
+
+def _names_note(rep: dict, description: dict) -> str:
+    """Say so when the checked model's layers are not the final model's (the check runs on the
+    input config, before the search: e.g. dropout added by the search shifts the indices)."""
+    checked = sorted({name.rsplit(".", 1)[0] for name in (rep.get("shapes") or {})})
+    final = sorted(m["name"] for m in description.get("modules", []) if m.get("parameters"))
+    if not checked or not final or checked == final:
+        return ""
+    return (f"<p class=\"note\">The check built the model of the input config, with weight layers "
+            f"{e(', '.join(checked))}; the final model's are {e(', '.join(final))} (its architecture "
+            "differs, e.g. dropout layers between them): the names are each model's qualified names.</p>")
 
 
 def _worst_first(row: dict):

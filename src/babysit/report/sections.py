@@ -356,7 +356,9 @@ def absent_section(sid: str, title: str, read: Read, run: RunFiles, info: dict, 
     if read.error:
         return Section(sid, title, "fail", "unreadable", error_body([read]) + extra)
     record = stage_record(info, stage)
-    state = "warn" if record and record.get("status") in ("unavailable", "skipped") else "missing"
+    recorded = record.get("status") if record else None
+    # Skipped on request is the user's choice, not a problem; unavailable is a stage that could not run.
+    state = {"skipped": "info", "unavailable": "warn"}.get(recorded, "missing")
     reason = why_missing(run, info, status, stage, command)
     return Section(sid, title, state, "missing" if state == "missing" else record.get("status"),
                    missing_body([read.rel, *(more or [])], reason) + extra)
@@ -392,7 +394,7 @@ def build_sections(run: RunFiles, verdict=None) -> list[Section]:
     sections: list[Callable[[], Section]] = [
         lambda: overview(run),
         lambda: test_section(run, info, status),
-        lambda: gradcheck_section(run, info, status),
+        lambda: gradcheck_section(run, info, status, description),
         lambda: preflight_section(run, info, status),
         lambda: search_section(run, info, status, found("search")),
         lambda: curves_section(run, info, status, figures, found("curves")),
