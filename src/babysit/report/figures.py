@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 
 import matplotlib
 
@@ -35,15 +36,16 @@ TITLES = {
 
 
 def svg_figure(fig, caption: str) -> str:
-    """`fig` as an embedded SVG ``<figure>`` (the figure is closed); a wide figure (side-by-side
-    panels) gets the whole width of the page."""
-    wide = fig.get_size_inches()[0] > 8
+    """`fig` as an embedded SVG ``<figure>`` (the figure is closed), shown at its natural size
+    (10 pt text reads as about 13 px) and narrower only where the page is."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(fig)
-    uri = "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    cls = ' class="wide"' if wide else ""
-    return (f"<figure{cls}><img src=\"{uri}\" alt=\"{e(caption)}\">"
+    svg = buffer.getvalue()
+    found = re.search(rb'<svg[^>]*\swidth="([\d.]+)pt"', svg)
+    width = f' style="width:{round(float(found.group(1)) * 4 / 3)}px"' if found else ""
+    uri = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return (f"<figure><img src=\"{uri}\" alt=\"{e(caption)}\"{width}>"
             f"<figcaption>{e(caption)}</figcaption></figure>")
 
 
@@ -136,7 +138,7 @@ def _darken(ax) -> None:
              and line.get_linestyle() != "--"]
     cmap = plt.get_cmap("viridis")
     for k, line in enumerate(lines):
-        line.set_color(cmap(0.78 * k / max(len(lines) - 1, 1)))
+        line.set_color(cmap(0.7 * k / max(len(lines) - 1, 1)))
     if ax.get_legend() is not None and lines:
         ax.legend(fontsize=7, ncol=1, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 

@@ -63,8 +63,7 @@ caption { caption-side: top; text-align: left; color: var(--muted); font-size: 1
 .figures { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 10px; }
 figure { margin: 0; max-width: 100%; }
 figure img { max-width: 100%; width: auto; height: auto; border: 1px solid #eaeef2; border-radius: 4px; background: #fff; }
-figure img[src^="data:image/svg"] { width: 540px; }
-figure.wide { flex-basis: 100%; } figure.wide img[src^="data:image/svg"] { width: 1000px; }
+
 figcaption { font-size: 12px; color: var(--muted); }
 pre { background: #f6f8fa; border: 1px solid #eaeef2; padding: 10px; overflow: auto; font-size: 12px; max-width: 100%; }
 table.kv td { overflow-wrap: anywhere; }

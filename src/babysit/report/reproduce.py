@@ -50,7 +50,8 @@ def reproduction_section(run, info: dict, description: dict) -> Section:
     versions = dict(info.get("versions") or {})
     facts.append(("code", versions.pop("babysit_code", None) or f"{code_version()} (when this page was written)"))
     if description.get("fingerprint"):
-        facts.append(("data fingerprint", f"{description['fingerprint']} over {description['shapes']}"))
+        facts.append(("data fingerprint", f"{description['fingerprint']} over {description['shapes']} "
+                                          "(the data as loaded when this page was written)"))
     if description.get("parameters") is not None:
         facts.append(("parameters", f"{description['parameters']:,}"))
     if description.get("error"):

@@ -124,7 +124,8 @@ class Verdict:
             out.append(f"  within noise: {note}")
         if self.next_step:
             out.append(f"  next: {self.next_step}")
-        return out
+        # Plain ASCII dashes: a log file or a terminal without UTF-8 reads them too.
+        return [line.replace("–", "-").replace("−", "-").replace("→", "->") for line in out]
 
 
 # --------------------------------------------------------------------------------------------
