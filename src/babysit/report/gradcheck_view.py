@@ -15,7 +15,9 @@ from .markup import badge, e, fmt, table
 from .sections import Section, absent_section, figures_from_files
 
 STATUS_OF = {"passed": "ok", "failed": "fail", "inconclusive": "warn"}
-VERDICT_ORDER = {"wrong": 0, "failed": 0, "fail": 0, "kink": 1, "uneasy": 1, "inconclusive": 1, "happy": 2, "ok": 2, "not tested": 3}
+# Worst first: wrong, then doubtful, then fine, then tensors with nothing tested.
+VERDICT_ORDER = {"wrong": 0, "failed": 0, "fail": 0, "kink": 1, "uneasy": 1, "inconclusive": 1,
+                 "happy": 2, "ok": 2, "not tested": 3}
 
 
 def gradcheck_section(run, info: dict, status: str, description: dict | None = None) -> Section:

@@ -133,7 +133,8 @@ def verdict_box(v: Verdict) -> str:
     figure = f"<strong>{e(head.text())}</strong>" if head.acc is not None else "<strong>no accuracy recorded</strong>"
     parts = [f"<div class=\"verdict-box vb-{v.status}\" id=\"verdict\" data-status=\"{v.status}\">",
              f"<h2>{e(VERDICT_WORD[v.status])} {badge(v.status, VERDICT_WORD[v.status].lower())}</h2>",
-             f"<p class=\"headline\">{figure}" + (f" <span class=\"note\">{e(v.test_note)}</span>" if v.test_note else "")
+             f"<p class=\"headline\">{figure}"
+             + (f" <span class=\"note\">{e(v.test_note)}</span>" if v.test_note else "")
              + "</p>"]
     if v.model_file:
         use = (f"Use <code>{e(v.model_file)}</code>." if v.status != "fail"
@@ -165,7 +166,8 @@ def render(run: RunFiles, sections: list[Section], *, live: bool = False, versio
            + "".join(f"<a href=\"#{s.id}\"><span class=\"dot {s.status}\"></span>{e(s.title)}</a>"
                      for s in sections))
     body = verdict_box(verdict) + "".join(
-        f"<section id=\"{s.id}\" data-status=\"{s.status}\"><h2>{e(s.title)} {badge(s.status, BADGE_TEXT.get(s.status))}</h2>"
+        f"<section id=\"{s.id}\" data-status=\"{s.status}\">"
+        f"<h2>{e(s.title)} {badge(s.status, BADGE_TEXT.get(s.status))}</h2>"
         f"<p class=\"verdict\">{e(s.verdict)}</p>{s.body}</section>" for s in sections)
     banner, script = "", ""
     if live:

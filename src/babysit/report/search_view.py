@@ -12,7 +12,8 @@ range. Only the final stage's alarms are current; earlier ones are listed as his
 from __future__ import annotations
 
 from .markup import e, fmt, table
-from .sections import Section, absent_section, error_body, figures_from_files, missing_body, records_of, why_missing
+from .sections import (Section, absent_section, error_body, figures_from_files, missing_body, records_of,
+                       why_missing)
 from .verdict import current_alarms
 
 

@@ -7,14 +7,12 @@ missing (the stage did not run, was unavailable, failed, or the run was interrup
 
 from __future__ import annotations
 
-import shlex
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from ..processes import pid_alive
-from .markup import badge, e, figure, figures_from_files, fmt, key_values, pre, table
+from .markup import badge, e, figures_from_files, fmt, key_values, table
 from .readers import Read, RunFiles
 
 

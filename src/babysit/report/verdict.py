@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .readers import RunFiles
+from .sections import run_state
 
 SEVERITY_RANK = {"fail": 0, "warn": 1}
 
@@ -132,8 +133,6 @@ class Verdict:
 
 def compute_verdict(run: RunFiles) -> Verdict:
     """The verdict of the run directory `run`, from the files its stages wrote."""
-    from .sections import run_state  # the run's status lives with the overview section
-
     status, info = run_state(run)
     metrics = run.metrics()
     records = [r for r in metrics.data or [] if isinstance(r, dict)] if metrics.ok else []
@@ -226,7 +225,8 @@ def _training_problems(run: RunFiles, records: list[dict]) -> list[Finding]:
         found.append(Finding("fail", f"The final training stopped early: {records[-1]['stopped']}.",
                              "see the diagnoses below for the cause", "curves"))
     diagnoses = run.diagnoses()
-    items = [d for d in diagnoses.data if isinstance(d, dict)] if diagnoses.ok and isinstance(diagnoses.data, list) else []
+    listed = diagnoses.data if diagnoses.ok and isinstance(diagnoses.data, list) else []
+    items = [d for d in listed if isinstance(d, dict)]
     for d in items:
         severity = {"error": "fail", "warning": "warn"}.get(str(d.get("severity", "")).lower())
         if severity is None:
