@@ -56,7 +56,7 @@ th, td { border-bottom: 1px solid #eaeef2; padding: 3px 10px; text-align: left; 
 th { white-space: nowrap; }
 thead th { background: #f6f8fa; position: sticky; top: 0; }
 td.num { white-space: nowrap; text-align: right; font-variant-numeric: tabular-nums; font-family: ui-monospace, monospace; }
-td.ok, td.warn, td.bad { font-weight: 600; }
+td.ok, td.warn, td.bad { font-weight: 600; } td.nw { white-space: nowrap; }
 table.kv th { color: var(--muted); font-weight: normal; width: 14em; }
 caption { caption-side: top; text-align: left; color: var(--muted); font-size: 12px; padding-bottom: 4px; }
 .scroll { overflow: auto; max-height: 560px; max-width: 100%; }

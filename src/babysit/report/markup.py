@@ -88,7 +88,9 @@ def cell(value: Any, column: str = "", label: str = "") -> str:
     elif isinstance(value, str):
         cls = VERDICT_CLASS.get(value.lower(), "")
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    classes = " ".join(c for c in (cls, "num" if numeric else "") if c)
+    # A figure with its interval ("92.5% (89.3–94.8)") reads as one token: never broken.
+    figure = isinstance(value, str) and len(value) < 40 and value[:1] in "+-0123456789"
+    classes = " ".join(c for c in (cls, "num" if numeric else "", "nw" if figure else "") if c)
     text = e(fmt_in(value, column))
     data = f" data-label=\"{e(label)}\"" if label else ""
     return f"<td class=\"{classes}\"{data}>{text}</td>" if classes else f"<td{data}>{text}</td>"
