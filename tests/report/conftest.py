@@ -47,7 +47,7 @@ def complete_run(quick_run, tmp_path_factory):
 
 def _run_and_capture(path, *settings):
     """``babysit run`` of the final training only (no search, no ensembles), monitored, with
-    `settings`; returns (exit code, what it printed on stdout)."""
+    `settings`; returns (exit code, what it printed on stdout, on stderr)."""
     import contextlib
     import io
 
@@ -56,10 +56,10 @@ def _run_and_capture(path, *settings):
     args = ["run", "--skip", "gradcheck,preflight,search,ensemble", "--run-dir", str(path)]
     for item in settings:
         args += ["--set", item]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()  # not terminals, as a log file is not
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(args)
-    return code, out.getvalue()
+    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -78,4 +78,4 @@ def planted_runs(tmp_path_factory):
                                         "model.width=256", "loss.reg=0", "optim.name=adam", "optim.lr=1e-3",
                                         "train.batch_size=10", "train.epochs=30"),
     }
-    return {name: (root / name, code, out) for name, (code, out) in runs.items()}
+    return {name: (root / name, *result) for name, result in runs.items()}

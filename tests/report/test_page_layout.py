@@ -118,7 +118,7 @@ def _verdict(browser, path, width=1400):
 
 
 def test_verdict_names_a_far_too_high_learning_rate(browser, planted_runs):
-    path, code, out = planted_runs["lr_too_high"]
+    path, code, out, _ = planted_runs["lr_too_high"]
     assert code == 1  # the final training stopped: the loss exploded
     found = _verdict(browser, path)
     assert found["status"] == "fail"
@@ -128,7 +128,7 @@ def test_verdict_names_a_far_too_high_learning_rate(browser, planted_runs):
 
 
 def test_verdict_names_overfitting(browser, planted_runs):
-    path, code, out = planted_runs["overfitting"]
+    path, code, out, _ = planted_runs["overfitting"]
     assert code == 0
     found = _verdict(browser, path)
     assert found["status"] == "warn" and found["problems"] >= 1
@@ -140,7 +140,7 @@ def test_verdict_names_overfitting(browser, planted_runs):
 
 
 def test_healthy_run_gets_no_false_alarm(browser, planted_runs):
-    path, code, out = planted_runs["healthy"]
+    path, code, out, _ = planted_runs["healthy"]
     assert code == 0
     found = _verdict(browser, path)
     assert found["status"] == "ok" and found["problems"] == 0, found["text"]
@@ -153,13 +153,14 @@ def test_babysit_run_ends_with_the_verdict_the_page_opens_with(planted_runs, nam
     from babysit.report import RunFiles
     from babysit.report.verdict import compute_verdict
 
-    path, code, out = planted_runs[name]
+    path, code, out, err = planted_runs[name]
     verdict = compute_verdict(RunFiles.open(path))
     lines = verdict.lines()
     assert out.rstrip("\n").split("\n")[-len(lines):] == lines
     page = (path / "report.html").read_text()
     assert f'id="verdict" data-status="{verdict.status}"' in page
-    assert "%|" not in out  # no progress-bar fragments where the output is not a terminal
+    assert "%|" not in out + err  # no progress-bar fragments where the output is not a terminal
+    assert "epoch   1/" in out + err  # but the plain epoch lines
 
 
 def test_test_split_is_shown_as_the_contract_says(browser, complete_run):

@@ -96,7 +96,8 @@ def _acc(row: dict) -> str:
     acc = row.get("val_acc", row.get("value"))
     if not isinstance(acc, (int, float)):
         return "—"
-    low, high = row.get("val_low", row.get("low")), row.get("val_high", row.get("high"))
+    low = next((row[k] for k in ("val_low", "val_acc_low", "low") if k in row), None)
+    high = next((row[k] for k in ("val_high", "val_acc_high", "high") if k in row), None)
     text = f"{100 * acc:.1f}%"
     if isinstance(low, (int, float)) and isinstance(high, (int, float)):
         text += f" ({100 * low:.1f}–{100 * high:.1f})"
