@@ -386,7 +386,8 @@ class _progress_bar:
         from tqdm.auto import tqdm
         import sys
 
-        self.bar = tqdm(total=self.total, desc="gradcheck", unit="coord", leave=False, file=sys.stderr)
+        self.bar = tqdm(total=self.total, desc="gradcheck", unit="coord", leave=False, file=sys.stderr,
+                        disable=None)  # None: no bar where stderr is not a terminal (a log)
         return self.bar
 
     def __exit__(self, *exc):
