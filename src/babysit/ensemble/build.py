@@ -216,7 +216,8 @@ class _Stage:
             self.teacher_best = models[best]
         self.tested[kind] = evaluation.Candidate(
             f"ensemble:{kind}", models, vs="best member", baseline_models=[models[best]],
-            detail=f"{len(models)} members; best member {members[best].name} (on validation)")
+            detail=f"{len(models)} members; best member {members[best].name} (on validation)",
+            curve=True)
         return row
 
     def _row(self, kind: str, members: int, hits: torch.Tensor, baseline_hits: torch.Tensor,
