@@ -248,7 +248,7 @@ def plot_learning_curves(run_dir: RunDir, ranked: list[dict], top: int = 5) -> P
             continue
         epochs = [rec["epoch"] for rec in records]
         line, = ax.plot(epochs, [rec["val_acc"] for rec in records], marker="o", ms=3,
-                        label=f"trial {r['trial']} (stage {r['stage']}): {r['val_acc']:.4f}")
+                        label=f"trial {r['trial']} (stage {r['stage']}): {_acc_cell(r)}")
         if all("train_acc" in rec for rec in records):  # a user's objective may report none
             ax.plot(epochs, [rec["train_acc"] for rec in records], ls="--", color=line.get_color(), alpha=0.6)
     ax.set_xlabel("epoch")
