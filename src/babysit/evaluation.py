@@ -121,7 +121,8 @@ def record(run_dir: RunDir | str | Path, data: DataSplit, results: dict[str, dic
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     old = None if fresh else run_dir.read_json(TEST_FILE, default=None)
     models = {}
-    if isinstance(old, dict) and old.get("n") == data.n_test and isinstance(old.get("models"), dict):
+    same_split = isinstance(old, dict) and (old.get("n"), old.get("source")) == (data.n_test, data.test_source)
+    if same_split and isinstance(old.get("models"), dict):  # else the old figures are of other data
         models.update(old["models"])
     models.update(results)
     report = {"n": data.n_test, "source": data.test_source,
