@@ -120,10 +120,7 @@ def test_train_and_ensemble_end_with_the_test_figures(tmp_path, capsys, openings
     assert "test acc ensemble:seeds: " in out and "vs best member (paired 95% CI" in out
     report = json.loads((tmp_path / "run" / "test.json").read_text())
     assert set(report["models"]) == {"final", "average", "ensemble:seeds", "ensemble:distill"}
-    seeds = report["models"]["ensemble:seeds"]
-    assert seeds["vs"] == "best member"
-    # members 1..K on the test split: the last point is the ensemble itself
-    assert [p["n"] for p in seeds["curve"]] == [359, 359] and seeds["curve"][-1]["acc"] == seeds["acc"]
+    assert report["models"]["ensemble:seeds"]["vs"] == "best member"
     rows = json.loads((tmp_path / "run" / "ensemble" / "table.json").read_text())
     assert {r["kind"]: r["test"]["acc"] for r in rows} == {
         "seeds": report["models"]["ensemble:seeds"]["acc"],

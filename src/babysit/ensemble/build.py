@@ -216,8 +216,7 @@ class _Stage:
             self.teacher_best = models[best]
         self.tested[kind] = evaluation.Candidate(
             f"ensemble:{kind}", models, vs="best member", baseline_models=[models[best]],
-            detail=f"{len(models)} members; best member {members[best].name} (on validation)",
-            curve=True)
+            detail=f"{len(models)} members; best member {members[best].name} (on validation)")
         return row
 
     def _row(self, kind: str, members: int, hits: torch.Tensor, baseline_hits: torch.Tensor,
