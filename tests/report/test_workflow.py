@@ -93,6 +93,7 @@ def test_failed_preflight_stops_the_run_unless_forced(tmp_path):
                         "'deterministic', 'gradcheck']"
     config = load_config(overrides=["model.init_scale=100", "train.epochs=1", "model.width=16", only_initial_loss])
     lines = []
+    config["train"]["max_loss"] = 1e9  # weights 100x too large start at a loss ~1e5: --force trains on
     code, rd = run_workflow(config, tmp_path / "stop", quiet=True, echo=lines.append, skip=("gradcheck",))
     info = RunDir(rd.path).read_json("run.json")
     stages = {s["name"]: s["status"] for s in info["stages"]}

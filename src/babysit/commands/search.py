@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
                             quiet=args.quiet, storage=args.storage, objective=args.objective)
     print(leaderboard_table(result.leaderboard, limit=10), end="")
     if result.best_value is not None:
-        print(f"best val acc {result.best_value:.4f} with "
+        from ..search.results import best_accuracy  # with its n and interval
+
+        print(f"best val acc {best_accuracy(result.leaderboard, result.best_value)} with "
               + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
     for alarm in result.alarms:
         print(f"border alarm (stage {alarm['stage']}): {alarm['message']}")
