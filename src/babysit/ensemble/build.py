@@ -3,7 +3,14 @@
 Kinds: ``seeds`` (same model, different initializations), ``top_trials`` (the best models of
 a search), ``checkpoints`` (the last epochs of one run), ``average`` (the running average of
 the parameters against the raw weights) and ``distill`` (one student trained on an
-ensemble's soft targets). Every row is measured on the validation split of `config`.
+ensemble's soft targets).
+
+Validation chooses: a top trial by its validation score, an ensemble's "best member" by its
+validation accuracy, the teacher of the student. Every row is measured on the validation
+split of `config`; when the data has a test split (``DataSplit.x_test``), each row is also
+measured there once, after every choice is made: its ``test`` accuracy and the paired
+``test_gain`` over the same baseline (the member best on validation, the raw weights), and
+the members curve and disagreement read the test split.
 """
 
 from __future__ import annotations
@@ -66,9 +73,7 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
         row = getattr(stage, kind)(explicit)
         if row is not None:
             rows.append(row)
-            stage.say(f"{kind}: val acc {row.val_acc:.4f} (n={row.n}, 95% CI {row.val_low:.4f}-{row.val_high:.4f}), "
-                      f"best member {row.best_member_acc:.4f}, gain {100 * row.gain:+.2f} pt "
-                      f"({100 * row.gain_low:+.2f} to {100 * row.gain_high:+.2f}): {row.verdict}")
+            stage.say(f"{kind}: {row.summary()}")
     write_table(run_dir, rows)
     if rows:
         from .plots import plot_members_curve, plot_table
@@ -89,8 +94,18 @@ def check_members_exist(run_dir: RunDir, kinds: list[str], k: int, explicit: boo
         sources.available_checkpoints(run_dir, k)
 
 
+def test_split(data, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The data's test split on `device`, or (None, None) when it has none (read only to
+    report, after every choice: the members, the best member and the teacher are picked on
+    validation)."""
+    x, y = getattr(data, "x_test", None), getattr(data, "y_test", None)
+    if x is None or y is None or len(y) == 0:
+        return None, None
+    return x.to(device), y.to(device)
+
+
 class _Stage:
-    """One call of :func:`build_ensembles`: the validation data, the device and the teacher."""
+    """One call of :func:`build_ensembles`: the data, the device and the teacher."""
 
     def __init__(self, config: dict, run_dir: RunDir, k: int, quiet: bool):
         self.config, self.run_dir, self.k, self.quiet = config, run_dir, k, quiet
@@ -98,9 +113,10 @@ class _Stage:
         self.device = resolve_device(config["device"])
         data = experiment.load_split(config)
         self.x_val, self.y_val = data.x_val.to(self.device), data.y_val.to(self.device)
+        self.x_test, self.y_test = test_split(data, self.device)
         self.num_classes = data.num_classes
-        # (kind, members, its row, its best member's hits): what the distilled student learns from
-        self.teacher: tuple[str, list[sources.Member], EnsembleRow, torch.Tensor] | None = None
+        # (kind, members, its row, its best member): what the distilled student learns from
+        self.teacher: tuple[str, list[sources.Member], EnsembleRow, nn.Module] | None = None
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -137,14 +153,14 @@ class _Stage:
         raw, averaged, ckpt = sources.average_from_checkpoint(path, self.config)
         raw, averaged = raw.to(self.device), averaged.to(self.device)
         cost, single = compare_cost([averaged], [raw], self.x_val)
-        return self._row("average", 1, self._hits([averaged]), self._hits([raw]), cost, single,
+        return self._row("average", [averaged], [raw], cost, single,
                          f"epoch {int(ckpt['epoch'])}, decay {ckpt.get('average_decay', '?')} "
                          "vs its raw weights")
 
     def distill(self, explicit: bool) -> EnsembleRow:
         if self.teacher is None:
             self._teach_with_seeds()
-        name, members, teacher_row, best_hits = self.teacher
+        name, members, teacher_row, best_member = self.teacher
         section = self.config["ensemble"]
         temperature, alpha = section["temperature"], section["alpha"]
         self.say(f"distilling the {name} ensemble ({len(members)} members) into one student "
@@ -154,11 +170,9 @@ class _Stage:
                              alpha=alpha, seed=self.config["seed"] + self.k, quiet=self.quiet)
         student.to(self.device).eval()
         cost, single = compare_cost([student], [members[0].model], self.x_val)
-        row = self._row("distill", 1, self._hits([student]), best_hits, cost, single, "")
-        kept = (f"keeps {row.gain / teacher_row.gain:.0%} of its gain" if teacher_row.verdict == "gain"
-                else f"the ensemble's gain was {teacher_row.verdict or 'not measured'}: nothing to keep")
+        row = self._row("distill", [student], [best_member], cost, single, "")
         row.detail = (f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); "
-                      f"{kept}; T={temperature:g}, alpha={alpha:g}")
+                      f"{kept_share(row, teacher_row)}; T={temperature:g}, alpha={alpha:g}")
         return row
 
     # -- shared measurements ---------------------------------------------------------------
@@ -174,26 +188,38 @@ class _Stage:
         self._check_classes(members)
         detail = detail + self._data_warning(members)
         models = [m.model for m in members]
-        best_hits = max((self._hits([m]) for m in models), key=lambda hits: int(hits.sum()))
+        # The best member is the one best on validation (the first on ties): chosen, not peeked at.
+        best = max(models, key=lambda model: int(self._hits([model]).sum()))
         cost, single = compare_cost(models, models[:1], self.x_val)
-        row = self._row(kind, len(members), self._hits(models), best_hits, cost, single, detail)
-        row.curve, row.disagreement = members_curve(models, self.x_val, self.y_val)
+        row = self._row(kind, models, [best], cost, single, detail)
+        x, y = (self.x_test, self.y_test) if self.x_test is not None else (self.x_val, self.y_val)
+        row.curve, row.disagreement = members_curve(models, x, y)
+        row.curve_split = "test" if self.x_test is not None else "validation"
         if self.teacher is None:
-            self.teacher = (kind, members, row, best_hits)
+            self.teacher = (kind, members, row, best)
         return row
 
-    def _row(self, kind: str, members: int, hits: torch.Tensor, baseline_hits: torch.Tensor,
-             cost, single, detail: str) -> EnsembleRow:
-        """A row comparing `hits` (per validation example) with the baseline's on the same
-        examples: accuracies with their Wilson intervals, the gain with its paired interval."""
-        acc, baseline = Accuracy.of(hits.tolist()), Accuracy.of(baseline_hits.tolist())
+    def _row(self, kind: str, models: list[nn.Module], baseline: list[nn.Module], cost, single,
+             detail: str) -> EnsembleRow:
+        """A row comparing the prediction of `models` with the `baseline`'s on the same
+        examples: accuracies with their Wilson intervals, the gain with its paired interval;
+        on validation, and on the test split when there is one."""
+        hits, baseline_hits = self._hits(models), self._hits(baseline)
+        acc, best = Accuracy.of(hits.tolist()), Accuracy.of(baseline_hits.tolist())
         gain = PairedDifference.of(hits.tolist(), baseline_hits.tolist())
         (val_low, val_high), (gain_low, gain_high) = acc.interval, gain.interval
-        return EnsembleRow(kind, members, acc.value, baseline.value, gain.value, cost.seconds, cost.memory_mb,
-                           time_ratio=cost.seconds / single.seconds,
-                           memory_ratio=cost.memory_mb / single.memory_mb, detail=detail, n=acc.n,
-                           val_low=val_low, val_high=val_high, gain_low=gain_low, gain_high=gain_high,
-                           verdict=gain.verdict)
+        row = EnsembleRow(kind, len(models), acc.value, best.value, gain.value, cost.seconds,
+                          cost.memory_mb, time_ratio=cost.seconds / single.seconds,
+                          memory_ratio=cost.memory_mb / single.memory_mb, detail=detail, n=acc.n,
+                          val_low=val_low, val_high=val_high, gain_low=gain_low,
+                          gain_high=gain_high, verdict=gain.verdict)
+        if self.x_test is not None:
+            test_hits = self._hits(models, self.x_test, self.y_test)
+            baseline_test = self._hits(baseline, self.x_test, self.y_test)
+            row.test = Accuracy.of(test_hits.tolist()).to_dict()
+            row.test_best_member = Accuracy.of(baseline_test.tolist()).to_dict()
+            row.test_gain = PairedDifference.of(test_hits.tolist(), baseline_test.tolist()).to_dict()
+        return row
 
     def _data_warning(self, members: list[sources.Member]) -> str:
         """Members trained under other [data] settings may have seen this validation split."""
@@ -212,6 +238,22 @@ class _Stage:
                             f"{self.num_classes} classes: evaluate them with the config they were "
                             "trained with (--config)")
 
-    def _hits(self, models: list[nn.Module]) -> torch.Tensor:
-        """Per validation example: does the (ensemble's) most probable class match the label?"""
-        return (ensemble_probabilities(models, self.x_val).argmax(dim=1) == self.y_val).cpu()
+    def _hits(self, models: list[nn.Module], x: torch.Tensor | None = None,
+              y: torch.Tensor | None = None) -> torch.Tensor:
+        """Per example (validation unless `x`, `y` are given): does the (ensemble's) most
+        probable class match the label?"""
+        x, y = (self.x_val, self.y_val) if x is None else (x, y)
+        return (ensemble_probabilities(models, x).argmax(dim=1) == y).cpu()
+
+
+def kept_share(student: EnsembleRow, teacher: EnsembleRow) -> str:
+    """How much of its teacher ensemble's gain the student keeps, on the test split when there
+    is one (else validation); a share only of a gain that is one (its interval above 0)."""
+    if student.test_gain and teacher.test_gain:
+        split, gain, teacher_gain = "test", student.test_gain["diff"], teacher.test_gain
+    else:
+        split, gain = "validation", student.gain
+        teacher_gain = {"diff": teacher.gain, "verdict": teacher.verdict or "not measured"}
+    if teacher_gain["verdict"] != "gain":
+        return f"the ensemble's {split} gain was {teacher_gain['verdict']}: nothing to keep"
+    return f"keeps {gain / teacher_gain['diff']:.0%} of its {split} gain"
