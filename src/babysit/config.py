@@ -146,7 +146,10 @@ TABLE: dict[str, Any] = {
         "dataset": ("mnist1d", OneOf(("digits", "mnist1d", "cifar10", "mnist"), references=True)),
         "path": ("", None),  # folder with the CIFAR-10 python batches or the MNIST IDX files
         "val_fraction": (0.2, Range(0, 1, low_open=True, high_open=True, fix="the share held out, e.g. 0.2")),
-        "split_seed": (0, SEED),  # the validation split is fixed by this seed, apart from `seed`
+        # the test split held out (before validation is drawn) where the data set has no test
+        # split of its own (MNIST-1D has: its official 1,000 test examples); 0: none
+        "test_fraction": (0.2, Range(0, 1, high_open=True, fix="the share held out for the final test, e.g. 0.2 (0: no test split)")),
+        "split_seed": (0, SEED),  # the test and validation splits are fixed by this seed, apart from `seed`
         "standardize": (True, None),  # statistics from the training split only
         "limit": (0, whole(0, "use only the first N examples (0: all)")),
         "kwargs": ({}, None),
