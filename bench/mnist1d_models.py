@@ -4,8 +4,8 @@ The paper (Greydanus, "Scaling down deep learning"; 4,000 train / 1,000 test) re
 accuracy 32% logistic regression, 68% MLP, 94% CNN, 96% human expert. This trains each model
 of babysit's zoo on the default config — the model swapped, nothing else — for a few seeds:
 
-  * validation (data.val_fraction) is carved from the official 4,000 training examples only:
-    the data set here is ``official_train`` below, babysit's own split does the carving;
+  * validation (data.val_fraction) is carved from the official 4,000 training examples only
+    (babysit's own split, ``data.dataset = "mnist1d"``); no more data is generated;
   * the trained model (the final weights) is then evaluated once on the official 1,000 test
     examples, standardized with the training split's mean and std. Nothing chooses on them.
 
@@ -46,23 +46,6 @@ PAPER_CNN = ["model.name=mnist1d_models:paper_cnn", "optim.name=adam", "optim.lr
              "train.epochs=150", "data.val_fraction=0.001"]  # the paper trains on all 4,000
 
 
-def _official() -> dict:
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    return make_dataset(get_dataset_args())  # 5,000 generated: 4,000 train, 1,000 test
-
-
-def official_train():
-    """MNIST-1D's official 4,000 training examples (babysit carves validation from them)."""
-    data = _official()
-    return torch.tensor(data["x"]).float(), torch.tensor(data["y"]).long(), 10
-
-
-def official_test() -> tuple[torch.Tensor, torch.Tensor]:
-    data = _official()
-    return torch.tensor(data["x_test"]).float(), torch.tensor(data["y_test"]).long()
-
-
 def paper_cnn(input_shape, num_classes):
     """The paper's ConvBase: Conv1d(1,25,5,s2,p1) -> Conv1d(25,25,3,s2,p1) x2, ReLU, linear."""
     return nn.Sequential(nn.Unflatten(1, (1, input_shape[0])),
@@ -74,19 +57,15 @@ def paper_cnn(input_shape, num_classes):
 
 def test_accuracy(overrides: list[str], seed: int) -> tuple[Accuracy, Accuracy, float]:
     """(test, validation) accuracy of the final weights of one training, and its CPU seconds."""
-    config = load_config(overrides=["data.dataset=mnist1d_models:official_train",
-                                    "watch.enabled=false", "train.checkpoints=false",
-                                    f"seed={seed}", *overrides])
+    config = load_config(overrides=["data.dataset=mnist1d", "watch.enabled=false",
+                                    "train.checkpoints=false", f"seed={seed}", *overrides])
     started = time.process_time()
     exp, _ = experiment.train(config, None, quiet=True)
     cpu = time.process_time() - started
-    x_test, y_test = official_test()
-    split = exp.data
-    if split.mean is not None:
-        x_test = (x_test - split.mean) / split.std
-    model = exp.model.eval()
-    with torch.no_grad():
-        test_hits = (model(x_test).argmax(1) == y_test).tolist()
+    split, model = exp.data, exp.model.eval()
+    assert split.test_source == "MNIST-1D official test split" and split.n_test == 1000
+    with torch.no_grad(), split.unlocked_test():  # read once, after training: nothing chose on it
+        test_hits = (model(split.x_test).argmax(1) == split.y_test).tolist()
         val_hits = (model(split.x_val).argmax(1) == split.y_val).tolist()
     return Accuracy.of(test_hits), Accuracy.of(val_hits), cpu
 

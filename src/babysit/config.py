@@ -175,9 +175,9 @@ TABLE: dict[str, Any] = {
         "reg": (1e-4, at_least(0, "the L2 strength, typically 1e-6 .. 1e-1 (0: none)")),
     },
     "optim": {
-        # Adam, the notes' recommended default. On the default convnet, 10 epochs with the
-        # step schedule: Adam 1e-2 reached 97.2-97.4% test, Nesterov 0.05 95.2-95.9% (2 seeds
-        # each, bench/mnist1d_models.py).
+        # Adam, the notes' recommended default. On the default convnet (10 epochs, step decay,
+        # seeds 0-2, n=1000 test each, bench/mnist1d_models.py): Adam 1e-2 97.4/97.2/97.7%,
+        # Nesterov 0.05 96.5/96.5/97.3% (a +0.4..1 pt gap, about the width of one interval).
         "name": ("adam", OneOf(OPTIMIZERS)),
         # for lbfgs and newton, 1.0 is the plain method (a full step)
         "lr": (1e-2, at_least(0, "typically 1e-4 .. 1e-1", high=1e6)),
@@ -199,7 +199,9 @@ TABLE: dict[str, Any] = {
         "newton_max_params": (5000, whole(1, "the largest model newton builds a Hessian for")),
         # learning-rate annealing: constant | step | exponential | inverse_time | plateau.
         # On by default, as the notes say ("decay your learning rate"): step decay halving the
-        # rate every 5 epochs is the notes' own example.
+        # rate every 5 epochs is the notes' own example. Measured on the default (Adam 1e-2, 10
+        # epochs, seeds 0-2): step 97.4/97.2/97.7% test, constant 98.0/96.2/96.9% — steadier
+        # across seeds, within noise on the median.
         "schedule": ("step", OneOf(SCHEDULES)),
         "schedule_unit": ("epoch", OneOf(("epoch", "iteration"))),  # what t counts
         # exponential a0*exp(-k*t), inverse_time a0/(1+k*t)
