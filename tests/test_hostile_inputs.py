@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from babysit.cli import main
+from tests.digits import digits_args
 
 PLUGINS = "tests.hostile_plugins"
 
@@ -383,8 +384,8 @@ QUIET_VERBS = ("train", "run", "preflight", "gradcheck", "search", "worker", "en
 def base_run(tmp_path_factory) -> Path:
     """A small finished ``babysit train`` run (2 epochs) that run-directory cases copy."""
     path = tmp_path_factory.mktemp("base") / "run"
-    assert main(["train", "--quiet", "--run-dir", str(path), "--set", "epochs=2", "--set", "width=16",
-                 "--set", "data.limit=300"]) == 0
+    assert main(["train", "--quiet", "--run-dir", str(path), *digits_args(), "--set", "epochs=2",
+                 "--set", "width=16", "--set", "data.limit=300"]) == 0
     return path
 
 

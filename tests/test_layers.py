@@ -19,6 +19,7 @@ LAYERS = [
     {"train"},  # the loop and what every training uses: step, schedules' callbacks, average
     {"watch"},
     {"experiment"},  # one experiment's set-up and training, for every stage
+    {"evaluation"},  # the final evaluation on the test split, once, at the end
     {"check"},
     {"sanity"},
     {"search", "ensemble", "lightning"},

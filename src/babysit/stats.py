@@ -58,6 +58,11 @@ class Accuracy:
         return wilson_interval(self.correct, self.n)
 
     @classmethod
+    def from_rate(cls, rate: float, n: int) -> "Accuracy":
+        """The accuracy `rate` measured on `n` examples (a share k/n, so k = round(rate * n))."""
+        return cls(int(round(rate * n)), n)
+
+    @classmethod
     def of(cls, hits: Sequence[bool]) -> "Accuracy":
         hits = [bool(h) for h in hits]
         return cls(sum(hits), len(hits))

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import babysit as package
 from babysit.cli import main
+from tests.digits import digits_args
 
 # The subprocess imports this same babysit, whichever checkout the tests run from.
 SRC = str(Path(package.__file__).resolve().parents[1])
 
 
 def test_default_experiment_passes_and_writes_the_report(tmp_path, capsys):
-    code = main(["gradcheck", "--quiet", "--run-dir", str(tmp_path), "--set", "model.width=16"])
+    code = main(["gradcheck", *digits_args(), "--quiet", "--run-dir", str(tmp_path), "--set", "model.width=16"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "gradient check PASSED" in out and "reg:1.weight" in out and "kink ops in the objective: relu" in out
@@ -48,7 +49,7 @@ BUGGY_LOSS = textwrap.dedent('''
 def test_wrong_gradient_exits_1_and_the_sweep_is_reported(tmp_path, monkeypatch, capsys):
     (tmp_path / "buggy_loss.py").write_text(BUGGY_LOSS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    code = main(["gradcheck", "-q", "--sweep", "--set", "loss.name=buggy_loss:loss",
+    code = main(["gradcheck", *digits_args(), "-q", "--sweep", "--set", "loss.name=buggy_loss:loss",
                  "--set", "model.width=8", "--set", "gradcheck.coords_per_tensor=3"])
     out = capsys.readouterr().out
     assert code == 1
@@ -66,9 +67,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert "Traceback" not in missing.stderr
     for setting, word in (("gradcheck.h=-1", "positive"), ("gradcheck.dtype=float16", "float64"),
                           ("gradcheck.num_points=0", "num_points")):
-        code = main(["gradcheck", "-q", "--set", setting])
+        code = main(["gradcheck", *digits_args(), "-q", "--set", setting])
         assert code == 2, setting
-    assert main(["gradcheck", "-q", "--set", "gradcheck.hh=1"]) == 2
+    assert main(["gradcheck", *digits_args(), "-q", "--set", "gradcheck.hh=1"]) == 2
     assert "did you mean 'gradcheck.h'" in capsys.readouterr().err
 
 
@@ -94,7 +95,7 @@ ON_THE_KINK_LOSS = textwrap.dedent('''
 def test_a_kink_nothing_resolves_exits_3_with_the_reason(tmp_path, monkeypatch, capsys):
     (tmp_path / "kink_loss.py").write_text(ON_THE_KINK_LOSS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    code = main(["gradcheck", "-q", "--set", "loss.name=kink_loss:loss", "--set", "model.width=8",
+    code = main(["gradcheck", *digits_args(), "-q", "--set", "loss.name=kink_loss:loss", "--set", "model.width=8",
                  "--set", "gradcheck.coords_per_tensor=3", "--run-dir", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 3, out
@@ -104,7 +105,7 @@ def test_a_kink_nothing_resolves_exits_3_with_the_reason(tmp_path, monkeypatch, 
 
 
 def test_the_sweep_is_drawn_into_the_run_directory(tmp_path, capsys):
-    code = main(["gradcheck", "-q", "--sweep", "--run-dir", str(tmp_path), "--set", "model.width=8",
+    code = main(["gradcheck", *digits_args(), "-q", "--sweep", "--run-dir", str(tmp_path), "--set", "model.width=8",
                  "--set", "gradcheck.coords_per_tensor=3"])
     assert code == 0, capsys.readouterr().out
     png = tmp_path / "gradcheck" / "plots" / "h_sweep.png"
@@ -121,7 +122,7 @@ def test_an_inconclusive_check_does_not_fail_the_preflight(tmp_path, monkeypatch
     monkeypatch.syspath_prepend(str(tmp_path))
     skip = ["--skip", "initial_loss", "--skip", "reg_increases_loss", "--skip", "overfit_tiny",
             "--skip", "input_dependence", "--skip", "deterministic"]  # their float64 calls come first
-    code = main(["preflight", "-q", "--set", "loss.name=preflight_kink_loss:loss", "--set", "model.width=8",
+    code = main(["preflight", *digits_args(), "-q", "--set", "loss.name=preflight_kink_loss:loss", "--set", "model.width=8",
                  *skip, "--run-dir", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -6,17 +6,62 @@ import numpy as np
 import pytest
 import torch
 
-from babysit.data import DataSplit, load_data
+from babysit.data import DataSplit, TestSplitLocked, load_data, split_and_standardize
 from babysit.errors import UserError
 
 
 def test_digits_is_the_embedded_default_with_image_shape():
     data = load_data("digits")
     assert isinstance(data, DataSplit)
-    assert len(data.y_train) + len(data.y_val) == 1797
+    assert len(data.y_train) + len(data.y_val) + data.n_test == 1797
     assert data.input_shape == (1, 8, 8) and data.is_image
     assert data.num_classes == 10
-    assert abs(len(data.y_val) / 1797 - 0.2) < 0.01
+    assert data.n_test == round(0.2 * 1797)  # data.test_fraction, drawn first
+    assert len(data.y_val) == round(0.2 * (1797 - data.n_test))  # val_fraction of what remains
+    assert data.test_source == "held out: data.test_fraction=0.2"
+
+
+def _ids(tensor):
+    return tensor.flatten().long().tolist()
+
+
+@pytest.mark.parametrize("test_fraction, limit", [(0.2, 0), (0.3, 0), (0.2, 500), (0.0, 0)])
+def test_the_three_splits_never_overlap_and_cover_the_data(test_fraction, limit):
+    """Each example carries its index as its one feature: the splits' indices must be disjoint."""
+    n = 1000
+    x, y = torch.arange(n, dtype=torch.float32)[:, None], torch.arange(n) % 10
+    data = split_and_standardize("ids", x, y, val_fraction=0.2, test_fraction=test_fraction,
+                                 split_seed=7, standardize=False, limit=limit)
+    with data.unlocked_test():
+        test = set(_ids(data.x_test)) if data.n_test else set()
+    train, val = set(_ids(data.x_train)), set(_ids(data.x_val))
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert len(train) + len(val) + len(test) == (limit or n)
+    assert len(test) == round((limit or n) * test_fraction)
+    # the labels travelled with their examples
+    assert all(int(i) % 10 == int(label) for i, label in zip(data.x_train.flatten(), data.y_train))
+
+
+def test_mnist1d_keeps_its_official_test_split_apart():
+    data = load_data("mnist1d", kwargs={"num_samples": 1000}, standardize=False)
+    assert data.test_source == "MNIST-1D official test split"
+    assert data.n_test == 200 and len(data.y_train) + len(data.y_val) == 800  # the package's 80/20
+    seen = {tuple(r) for r in torch.cat([data.x_train, data.x_val]).tolist()}
+    with data.unlocked_test():
+        assert not any(tuple(r) in seen for r in data.x_test.tolist())
+
+
+def test_the_test_split_is_locked_until_unlocked_and_moves_locked():
+    data = load_data("digits")
+    with pytest.raises(TestSplitLocked):
+        data.x_test
+    moved = data.to("cpu").subset(100)
+    with pytest.raises(TestSplitLocked):
+        moved.y_test
+    with moved.unlocked_test():
+        assert len(moved.y_test) == data.n_test == 359
+    with pytest.raises(TestSplitLocked):  # locked again after the block
+        moved.y_test
 
 
 def test_split_is_fixed_by_its_seed_and_disjoint():
@@ -36,15 +81,19 @@ def test_standardization_uses_training_statistics_only():
     channel_mean = data.x_train.mean(dim=(0, 2, 3))
     assert torch.allclose(channel_mean, torch.zeros(1), atol=1e-4)
     assert torch.allclose(data.x_train.std(dim=(0, 2, 3)), torch.ones(1), atol=1e-3)
-    assert not torch.allclose(data.x_val.mean(), torch.zeros(()), atol=1e-4)  # val not re-centred
     raw = load_data("digits", standardize=False)
+    # validation and test are not re-centred on their own: the training statistics apply
+    assert torch.allclose(data.x_val, (raw.x_val - data.mean) / data.std, atol=1e-5)
+    with data.unlocked_test(), raw.unlocked_test():
+        assert torch.allclose(data.x_test, (raw.x_test - data.mean) / data.std, atol=1e-5)
+        assert not torch.allclose(data.x_test.mean(), torch.zeros(()), atol=1e-3)
     assert torch.allclose(data.mean.flatten(), raw.x_train.mean(dim=(0, 2, 3)))
 
 
 def test_mnist1d_generated_offline():
     data = load_data("mnist1d", kwargs={"num_samples": 600})
     assert data.input_shape == (40,) and not data.is_image
-    assert len(data.y_train) + len(data.y_val) == 600
+    assert len(data.y_train) + len(data.y_val) == 480 and data.n_test == 120
     assert set(data.y_train.tolist()) == set(range(10))
 
 
@@ -64,7 +113,7 @@ def test_cifar10_python_batches(tmp_path):
         write_cifar_batch(folder / f"data_batch_{i}", 30, seed=i)
     data = load_data("cifar10", path=str(tmp_path), val_fraction=0.2)
     assert data.input_shape == (3, 32, 32)
-    assert len(data.y_train) + len(data.y_val) == 60
+    assert len(data.y_train) + len(data.y_val) + data.n_test == 60
     assert data.class_names[0] == "airplane"
 
 
@@ -108,7 +157,7 @@ def test_mnist_idx_files(tmp_path, gz):
     write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", np.arange(50) % 10, gz)
     data = load_data("mnist", path=str(tmp_path))
     assert data.input_shape == (1, 28, 28)
-    assert len(data.y_train) + len(data.y_val) == 50
+    assert len(data.y_train) + len(data.y_val) + data.n_test == 50
 
 
 def test_mnist_bad_input(tmp_path):

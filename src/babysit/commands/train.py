@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from .. import experiment
+from .. import evaluation, experiment
+from ..stats import Accuracy
+from ..train import latest_checkpoint
 from .common import (add_experiment_args, add_run_dir_args, add_trust_arg, config_from_args,
                      discarded_on_user_error, resumed_config, run_dir_from_args)
 
@@ -37,10 +39,17 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.nullcontext() if args.resume else discarded_on_user_error(run_dir):
         exp, state = experiment.train(config, run_dir, quiet=args.quiet, resume=bool(args.resume))
     print(exp.data.summary())
+    report = None
     if state.history:
+        n_val = len(exp.data.y_val)
         best = max(state.history, key=lambda r: r["val_acc"])
-        print(f"best val acc {best['val_acc']:.4f} at epoch {best['epoch']}; "
-              f"final val acc {state.history[-1]['val_acc']:.4f}")
+        print(f"best val acc {val_accuracy(best['val_acc'], n_val)} at epoch {best['epoch']}; "
+              f"final {val_accuracy(state.history[-1]['val_acc'], n_val)}")
+        # The test split, read once, now that training has chosen nothing more.
+        checkpoint = latest_checkpoint(run_dir / "checkpoints") if config["train"]["checkpoints"] else None
+        report = evaluation.evaluate_training(config, run_dir, exp.model,
+                                              state.checkpoint_extra.get("average"), checkpoint,
+                                              data=exp.data)
     if state.stop_reason:
         print(f"training stopped early: {state.stop_reason}")
     diagnoses = run_dir.read_json("watch/diagnoses.json")
@@ -49,5 +58,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"{d['severity']:>7}  {d['code']}: {d['message']}")
         print(f"monitor: {len(diagnoses) or 'no'} problem{'s' * (len(diagnoses) != 1)} found; "
               f"plots: babysit plots {run_dir.path}")
+    if state.history:
+        for line in evaluation.summary_lines(report):
+            print(line)
     print(f"run directory: {run_dir.path}")
     return 1 if state.stop_reason and "loss" in state.stop_reason else 0
+
+
+def val_accuracy(acc: float, n: int) -> str:
+    """A validation accuracy as the user reads it: with its n and 95% Wilson interval."""
+    return str(Accuracy.from_rate(acc, n))

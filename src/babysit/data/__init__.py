@@ -1,5 +1,8 @@
 """Data sets by name: ``digits`` (the embedded default), ``mnist1d``, ``cifar10``, ``mnist``,
-or a user's ``package.module:function`` returning ``(x, y)`` or ``(x, y, num_classes)``."""
+or a user's ``package.module:function`` returning ``(x, y)`` or ``(x, y, num_classes)``.
+
+Each is split into training, validation and test parts (:mod:`babysit.data.split`): MNIST-1D
+keeps its official test split, every other data set holds out ``data.test_fraction``."""
 
 from __future__ import annotations
 
@@ -8,22 +11,24 @@ import torch
 from ..errors import UserError
 from ..plugins import call_user, is_reference, load_callable
 from . import builtin, files
-from .split import DataSplit, split_and_standardize, validate
+from .split import DataSplit, TestSplitLocked, split_and_standardize, validate
 
 DATASETS = ("digits", "mnist1d", "cifar10", "mnist")
 
 
 def load_data(dataset: str = "digits", *, path: str = "", val_fraction: float = 0.2,
-              split_seed: int = 0, standardize: bool = True, limit: int = 0,
-              kwargs: dict | None = None) -> DataSplit:
-    """Load a data set and split it into training and validation parts (see ``[data]`` in the config)."""
+              test_fraction: float = 0.2, split_seed: int = 0, standardize: bool = True,
+              limit: int = 0, kwargs: dict | None = None) -> DataSplit:
+    """Load a data set and split it into training, validation and test parts (see ``[data]``
+    in the config)."""
     kwargs = kwargs or {}
-    class_names = None
+    class_names, test, test_source = None, None, ""
     if kwargs and dataset in DATASETS and dataset != "mnist1d":
         raise UserError(f"data.kwargs {kwargs} given, but data set {dataset!r} takes none: remove "
                         "[data.kwargs] (it is for mnist1d and package.module:function data sets)")
     if dataset == "mnist1d":
-        x, y, c = call_user("mnist1d", "data set", builtin.mnist1d, **kwargs)
+        x, y, c, test = call_user("mnist1d", "data set", builtin.mnist1d, **kwargs)
+        test_source = "MNIST-1D official test split"
     elif dataset == "digits":
         x, y, c = builtin.digits()
     elif dataset == "cifar10":
@@ -37,8 +42,9 @@ def load_data(dataset: str = "digits", *, path: str = "", val_fraction: float = 
         raise UserError(f"unknown data set {dataset!r}: use one of {', '.join(DATASETS)} "
                         "or package.module:function")
     return split_and_standardize(dataset, x, y, val_fraction=val_fraction,
-                                 split_seed=split_seed, standardize=standardize, num_classes=c,
-                                 class_names=class_names, limit=limit)
+                                 test_fraction=test_fraction, split_seed=split_seed,
+                                 standardize=standardize, num_classes=c, class_names=class_names,
+                                 limit=limit, test=test, test_source=test_source)
 
 
 def from_config(data_config: dict) -> DataSplit:
@@ -71,4 +77,4 @@ def as_tensor(value, what: str) -> torch.Tensor:
 INTEGER_TYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)
 
 
-__all__ = ["DataSplit", "load_data", "from_config", "split_and_standardize", "validate", "DATASETS"]
+__all__ = ["DataSplit", "TestSplitLocked", "load_data", "from_config", "split_and_standardize", "validate", "DATASETS"]

@@ -14,17 +14,19 @@ def digits() -> tuple[np.ndarray, np.ndarray, int]:
     return x, bunch.target.astype(np.int64), 10
 
 
-def mnist1d(num_samples: int = 5000, seed: int = 42) -> tuple[np.ndarray, np.ndarray, int]:
+def mnist1d(num_samples: int = 5000, seed: int = 42) -> tuple[np.ndarray, np.ndarray, int, tuple]:
     """MNIST-1D (Greydanus 2020): 40-sample 1-D signals of 10 digit templates, generated offline.
 
     ``make_dataset`` builds the data from templates in the package; nothing is downloaded.
-    Training and test parts are pooled; babysit makes its own fixed validation split.
+    Returns ``(x, y, 10, (x_test, y_test))``: the package's own split (4,000 training and
+    1,000 test examples at the default size) is kept, so the published test accuracies
+    (Greydanus' table) compare with babysit's; validation is carved from the training part.
     """
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
     args.num_samples, args.seed = num_samples, seed
     data = make_dataset(args)
-    x = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)
-    y = np.concatenate([data["y"], data["y_test"]]).astype(np.int64)
-    return x, y, 10
+    x, y = data["x"].astype(np.float32), data["y"].astype(np.int64)
+    test = (data["x_test"].astype(np.float32), data["y_test"].astype(np.int64))
+    return x, y, 10, test
