@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import torch
 from torch import nn
@@ -32,6 +32,7 @@ from .rundir import RunDir
 from .stats import Accuracy, PairedDifference
 
 TEST_FILE = "test.json"
+T = TypeVar("T")
 
 
 @dataclass
@@ -94,6 +95,16 @@ def evaluate(data: DataSplit, candidates: Sequence[Candidate],
                 entry["diff"] = PairedDifference.of(hits[c.name], baseline).to_dict()
             results[c.name] = entry
     return results
+
+
+def on_test(data: DataSplit, measure: Callable[[torch.Tensor, torch.Tensor], T],
+            device: str | torch.device = "cpu") -> T | None:
+    """``measure(x_test, y_test)`` for a final figure that is more than an accuracy (an
+    ensemble's members curve), read here like every other; None when there is no test split."""
+    if not data.n_test:
+        return None
+    with data.unlocked_test():
+        return measure(data.x_test.to(device), data.y_test.to(device))
 
 
 def record(run_dir: RunDir | str | Path, data: DataSplit, results: dict[str, dict], *,

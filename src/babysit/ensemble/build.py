@@ -7,10 +7,11 @@ ensemble's soft targets).
 
 Validation chooses: a top trial by its validation score, an ensemble's "best member" by its
 validation accuracy, the teacher of the student. Every row is measured on the validation
-split of `config`; when the data has a test split (``DataSplit.x_test``), each row is also
-measured there once, after every choice is made: its ``test`` accuracy and the paired
-``test_gain`` over the same baseline (the member best on validation, the raw weights), and
-the members curve and disagreement read the test split.
+split of `config`. Once every row is built, the final evaluation (:mod:`babysit.evaluation`)
+scores them on the test split, when the data has one: each ensemble against its best member,
+the student against its teacher's best member, the average against the raw weights, into
+``test.json`` and the rows' ``test``, ``test_best_member`` and ``test_gain``; the members
+curve and disagreement are then those of the test split.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .. import experiment
+from .. import evaluation, experiment
 from ..errors import UserError
 from ..rundir import RunDir
 from ..train import resolve_device
@@ -73,7 +74,9 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
         row = getattr(stage, kind)(explicit)
         if row is not None:
             rows.append(row)
-            stage.say(f"{kind}: {row.summary()}")
+    test_rows(stage, rows)
+    for row in rows:
+        stage.say(f"{row.kind}: {row.summary()}")
     write_table(run_dir, rows)
     if rows:
         from .plots import plot_members_curve, plot_table
@@ -94,14 +97,33 @@ def check_members_exist(run_dir: RunDir, kinds: list[str], k: int, explicit: boo
         sources.available_checkpoints(run_dir, k)
 
 
-def test_split(data, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The data's test split on `device`, or (None, None) when it has none (read only to
-    report, after every choice: the members, the best member and the teacher are picked on
-    validation)."""
-    x, y = getattr(data, "x_test", None), getattr(data, "y_test", None)
-    if x is None or y is None or len(y) == 0:
-        return None, None
-    return x.to(device), y.to(device)
+def test_rows(stage: "_Stage", rows: list[EnsembleRow]) -> None:
+    """The final evaluation of the rows built: each on the test split (its baseline chosen on
+    validation), into ``test.json`` and each row's ``test``, ``test_best_member`` and
+    ``test_gain``; the members curves on the test split; the student's share of its teacher's
+    gain, on test. Nothing here chooses: every choice was made before."""
+    if not stage.data.n_test:
+        return
+    candidates = [stage.tested[row.kind] for row in rows if row.kind in stage.tested]
+    if row_of_average := next((r for r in rows if r.kind == "average"), None):
+        candidates.insert(0, stage.tested["final"])  # the raw weights the average is compared with
+    results = evaluation.evaluate(stage.data, candidates, stage.device)
+    evaluation.record(stage.run_dir, stage.data, results)
+    for row in rows:
+        entry = results.get("average" if row is row_of_average else f"ensemble:{row.kind}")
+        if entry is None:
+            continue
+        row.test = {k: entry[k] for k in ("acc", "n", "low", "high")}
+        row.test_gain = entry.get("diff")
+        baseline = entry.get("baseline") or results.get(entry.get("vs") or "")  # "final" for the average
+        row.test_best_member = {k: baseline[k] for k in ("acc", "n", "low", "high")} if baseline else None
+        if row.kind in stage.members_of and len(stage.members_of[row.kind]) >= 2:
+            models = stage.members_of[row.kind]
+            row.curve, row.disagreement = evaluation.on_test(
+                stage.data, lambda x, y: members_curve(models, x, y), stage.device)
+            row.curve_split = "test"
+    if stage.student_row is not None and stage.teacher is not None:
+        stage.student_row.detail = stage.student_detail(kept_share(stage.student_row, stage.teacher[2]))
 
 
 class _Stage:
@@ -111,12 +133,15 @@ class _Stage:
         self.config, self.run_dir, self.k, self.quiet = config, run_dir, k, quiet
         sources.check_k(k)
         self.device = resolve_device(config["device"])
-        data = experiment.load_split(config)
+        self.data = data = experiment.load_split(config)  # its test split locked until test_rows
         self.x_val, self.y_val = data.x_val.to(self.device), data.y_val.to(self.device)
-        self.x_test, self.y_test = test_split(data, self.device)
         self.num_classes = data.num_classes
         # (kind, members, its row, its best member): what the distilled student learns from
         self.teacher: tuple[str, list[sources.Member], EnsembleRow, nn.Module] | None = None
+        self.student_row: EnsembleRow | None = None
+        # What each row puts to the test split at the end: by row kind ("final": raw weights)
+        self.tested: dict[str, evaluation.Candidate] = {}
+        self.members_of: dict[str, list[nn.Module]] = {}  # each ensemble's members, in order
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -153,6 +178,11 @@ class _Stage:
         raw, averaged, ckpt = sources.average_from_checkpoint(path, self.config)
         raw, averaged = raw.to(self.device), averaged.to(self.device)
         cost, single = compare_cost([averaged], [raw], self.x_val)
+        file = str(path.relative_to(self.run_dir.path)) if path.is_relative_to(self.run_dir.path) else str(path)
+        self.tested["final"] = evaluation.Candidate("final", [raw], file=file,
+                                                    detail="the weights training ended with")
+        self.tested["average"] = evaluation.Candidate("average", [averaged], vs="final", file=file,
+                                                      detail="the running average of the parameters")
         return self._row("average", [averaged], [raw], cost, single,
                          f"epoch {int(ckpt['epoch'])}, decay {ckpt.get('average_decay', '?')} "
                          "vs its raw weights")
@@ -171,8 +201,14 @@ class _Stage:
         student.to(self.device).eval()
         cost, single = compare_cost([student], [members[0].model], self.x_val)
         row = self._row("distill", [student], [best_member], cost, single, "")
-        row.detail = (f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); "
-                      f"{kept_share(row, teacher_row)}; T={temperature:g}, alpha={alpha:g}")
+        self.tested["distill"] = evaluation.Candidate(
+            "ensemble:distill", [student], vs="best member", baseline_models=[best_member],
+            detail=f"student of the {name} ensemble")
+        self.student_detail = lambda kept: (
+            f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); {kept}; "
+            f"T={temperature:g}, alpha={alpha:g}, mix={section['mix']:g}")
+        row.detail = self.student_detail(kept_share(row, teacher_row))
+        self.student_row = row
         return row
 
     # -- shared measurements ---------------------------------------------------------------
@@ -189,21 +225,24 @@ class _Stage:
         detail = detail + self._data_warning(members)
         models = [m.model for m in members]
         # The best member is the one best on validation (the first on ties): chosen, not peeked at.
-        best = max(models, key=lambda model: int(self._hits([model]).sum()))
+        member_hits = [int(self._hits([model]).sum()) for model in models]
+        best = max(range(len(models)), key=lambda i: member_hits[i])
         cost, single = compare_cost(models, models[:1], self.x_val)
-        row = self._row(kind, models, [best], cost, single, detail)
-        x, y = (self.x_test, self.y_test) if self.x_test is not None else (self.x_val, self.y_val)
-        row.curve, row.disagreement = members_curve(models, x, y)
-        row.curve_split = "test" if self.x_test is not None else "validation"
+        row = self._row(kind, models, [models[best]], cost, single, detail)
+        row.curve, row.disagreement = members_curve(models, self.x_val, self.y_val)  # test: at the end
         if self.teacher is None:
-            self.teacher = (kind, members, row, best)
+            self.teacher = (kind, members, row, models[best])
+        self.members_of[kind] = models
+        self.tested[kind] = evaluation.Candidate(
+            f"ensemble:{kind}", models, vs="best member", baseline_models=[models[best]],
+            detail=f"{len(models)} members; best member {members[best].name} (on validation)")
         return row
 
     def _row(self, kind: str, models: list[nn.Module], baseline: list[nn.Module], cost, single,
              detail: str) -> EnsembleRow:
         """A row comparing the prediction of `models` with the `baseline`'s on the same
-        examples: accuracies with their Wilson intervals, the gain with its paired interval;
-        on validation, and on the test split when there is one."""
+        validation examples: accuracies with their Wilson intervals, the gain with its paired
+        interval."""
         hits, baseline_hits = self._hits(models), self._hits(baseline)
         acc, best = Accuracy.of(hits.tolist()), Accuracy.of(baseline_hits.tolist())
         gain = PairedDifference.of(hits.tolist(), baseline_hits.tolist())
@@ -213,12 +252,6 @@ class _Stage:
                           memory_ratio=cost.memory_mb / single.memory_mb, detail=detail, n=acc.n,
                           val_low=val_low, val_high=val_high, gain_low=gain_low,
                           gain_high=gain_high, verdict=gain.verdict)
-        if self.x_test is not None:
-            test_hits = self._hits(models, self.x_test, self.y_test)
-            baseline_test = self._hits(baseline, self.x_test, self.y_test)
-            row.test = Accuracy.of(test_hits.tolist()).to_dict()
-            row.test_best_member = Accuracy.of(baseline_test.tolist()).to_dict()
-            row.test_gain = PairedDifference.of(test_hits.tolist(), baseline_test.tolist()).to_dict()
         return row
 
     def _data_warning(self, members: list[sources.Member]) -> str:
@@ -238,12 +271,9 @@ class _Stage:
                             f"{self.num_classes} classes: evaluate them with the config they were "
                             "trained with (--config)")
 
-    def _hits(self, models: list[nn.Module], x: torch.Tensor | None = None,
-              y: torch.Tensor | None = None) -> torch.Tensor:
-        """Per example (validation unless `x`, `y` are given): does the (ensemble's) most
-        probable class match the label?"""
-        x, y = (self.x_val, self.y_val) if x is None else (x, y)
-        return (ensemble_probabilities(models, x).argmax(dim=1) == y).cpu()
+    def _hits(self, models: list[nn.Module]) -> torch.Tensor:
+        """Per validation example: does the (ensemble's) most probable class match the label?"""
+        return (ensemble_probabilities(models, self.x_val).argmax(dim=1) == self.y_val).cpu()
 
 
 def kept_share(student: EnsembleRow, teacher: EnsembleRow) -> str:

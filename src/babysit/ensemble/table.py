@@ -10,11 +10,12 @@ paired 95% interval of the gain, :mod:`babysit.stats`) and verdict ("gain", "los
 together: the notes' diminishing gains) and disagreement (the members' mean pairwise share of
 examples labelled differently), both on ``curve_split``.
 
-When the data has a test split, the same rows measured there once every choice is made on
-validation: ``test`` ({acc, n, low, high}: the ensemble's test accuracy and 95% Wilson
-interval), ``test_best_member`` (the same for the baseline: the member best on validation,
-or the raw weights for ``average``) and ``test_gain`` ({diff, low, high, verdict, ...}: the
-paired difference, :meth:`babysit.stats.PairedDifference.to_dict`); None without a test split.
+When the data has a test split, the rows measured there once, at the end, after validation
+made every choice (:mod:`babysit.evaluation`, ``RUN_DIR/test.json``): ``test`` ({acc, n,
+low, high}: the test accuracy and its 95% Wilson interval), ``test_best_member`` (the same for
+the baseline: the member best on validation, or the raw weights for ``average``) and
+``test_gain`` ({diff, low, high, verdict, ...}: the paired difference,
+:meth:`babysit.stats.PairedDifference.to_dict`); None without a test split.
 """
 
 from __future__ import annotations
