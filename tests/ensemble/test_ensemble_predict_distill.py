@@ -128,70 +128,24 @@ def test_the_student_trains_as_every_training_of_its_config(tmp_path, small):
     at a constant 0.05), its momentum ramp, the parameter average and the monitor."""
     config = small("optim.name=momentum", "optim.lr=0.05", "optim.schedule=step",
                    "optim.step_every=1", "optim.factor=0.5", "optim.mu_start=0.5",
-                   "optim.mu_epochs=2", "ensemble.ema_decay=0.9")
+                   "optim.mu_epochs=2", "ensemble.ema_decay=0.9", "ensemble.student_budget=2")
     teachers = [experiment.new_model(small("seed=1"), experiment.load_split(config))]
     _, state = distill(config, teachers, RunDir(tmp_path / "student"), seed=7, quiet=True)
-    assert [round(r["lr"], 6) for r in state.history] == [0.05, 0.025, 0.0125]
+    # train.epochs = 3, the student twice as many: the same schedule, continued
+    assert [r["lr"] for r in state.history] == pytest.approx([0.05 / 2 ** e for e in range(6)])
     assert state.optimizer.param_groups[0]["mu"] == 0.9  # ramped from 0.5 up to the rule's mu
     assert all("val_acc_avg" in r for r in state.history)  # the running average, evaluated
     assert (tmp_path / "student" / "watch").is_dir()  # watched like any training
 
 
-def _batch_state(x, y):
-    from types import SimpleNamespace
-    return SimpleNamespace(xb=x.clone(), yb=y.clone(), data=SimpleNamespace(x_train=x))
 
-
-def test_mixed_batches_are_convex_mixtures_the_teachers_are_asked_about():
-    from babysit.ensemble.distill import SoftTargets
-    torch.manual_seed(3)
-    x, y = torch.randn(16, 8), torch.arange(16) % 4
-    teachers = [mlp((8,), 4, depth=1, width=8) for _ in range(2)]
-    soft = SoftTargets(teachers, temperature=2.0, mix=1.0, seed=5)
-    state = _batch_state(x, y)
-    soft.on_train_begin(state)
-    soft.on_batch_begin(state)
-    lam = soft.weight
-    assert lam.shape == (16,) and bool(((lam >= 0) & (lam <= 1)).all()) and lam.std() > 0.05
-    # Each mixed input is lam * its example + (1 - lam) * the example whose label is its partner's.
-    other = (state.xb - lam[:, None] * x) / (1 - lam[:, None])
-    matches = (other[:, None, :] - x[None, :, :]).abs().amax(dim=2).argmin(dim=1)
-    assert torch.equal(y[matches], soft.partner)
-    assert torch.allclose(soft.current, ensemble_probabilities(teachers, state.xb, 2.0))
-    # The same seed gives the same mixtures; mix = 0 leaves the batch as it is.
-    again = SoftTargets(teachers, 2.0, mix=1.0, seed=5)
-    again_state = _batch_state(x, y)
-    again.on_train_begin(again_state)
-    again.on_batch_begin(again_state)
-    assert torch.equal(again_state.xb, state.xb)
-    plain = SoftTargets(teachers, 2.0, mix=0.0)
-    plain_state = _batch_state(x, y)
-    plain.on_train_begin(plain_state)
-    plain.on_batch_begin(plain_state)
-    assert torch.equal(plain_state.xb, x) and plain.weight is None
-
-
-def test_the_loss_of_a_mixed_batch_weighs_both_labels_as_mixed():
-    from babysit.ensemble.distill import SoftTargets
-    torch.manual_seed(4)
-    s, p = torch.randn(6, 5), torch.softmax(torch.randn(6, 5), dim=1)
-    y, partner = torch.randint(0, 5, (6,)), torch.randint(0, 5, (6,))
-    lam = torch.rand(6)
-    soft = SoftTargets([], temperature=2.0, mix=1.0)
-    soft.current, soft.weight, soft.partner = p, lam, partner
-    loss = DistillationLoss(soft, 2.0, 0.7)(s, y)
-    kl = (p * (p.log() - torch.log_softmax(s / 2.0, dim=1))).sum(1)
-    expected = (0.7 * 4.0 * kl + 0.3 * (lam * F.cross_entropy(s, y, reduction="none")
-                                        + (1 - lam) * F.cross_entropy(s, partner, reduction="none"))).mean()
-    assert torch.allclose(loss, expected, atol=1e-6)
-    soft.weight = torch.ones(6)  # lam = 1: the plain distillation loss on (s, y)
-    assert torch.allclose(DistillationLoss(soft, 2.0, 0.7)(s, y), distillation_loss(s, p, y, 2.0, 0.7), atol=1e-6)
-
-
-def test_distill_takes_mix_and_its_epochs_from_the_config(tmp_path, small):
-    config = small("train.epochs=1", "ensemble.mix=0.5", "ensemble.distill_epochs=2")
+def test_the_student_trains_its_budget_of_epochs(tmp_path, small):
+    """ensemble.student_budget multiplies train.epochs (its schedules stay the config's)."""
+    config = small("train.epochs=2", "ensemble.student_budget=1.5")
     teachers = [experiment.new_model(small("seed=1"), experiment.load_split(config))]
     _, state = distill(config, teachers, RunDir(tmp_path / "student"), seed=7, quiet=True)
-    assert len(state.history) == 2
+    assert len(state.history) == 3
     saved = read_toml(tmp_path / "student" / "config.toml")
-    assert saved["ensemble"]["mix"] == 0.5 and saved["train"]["epochs"] == 2
+    assert saved["ensemble"]["student_budget"] == 1.5 and saved["train"]["epochs"] == 3
+    _, state = distill(config, teachers, None, seed=7, budget=0.1, quiet=True)
+    assert len(state.history) == 1  # at least one epoch

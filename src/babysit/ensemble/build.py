@@ -206,7 +206,7 @@ class _Stage:
             detail=f"student of the {name} ensemble")
         self.student_detail = lambda kept: (
             f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); {kept}; "
-            f"T={temperature:g}, alpha={alpha:g}, mix={section['mix']:g}")
+            f"T={temperature:g}, alpha={alpha:g}, {section['student_budget']:g}x train.epochs")
         row.detail = self.student_detail(kept_share(row, teacher_row))
         self.student_row = row
         return row

@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,47 +52,22 @@ def distillation_loss(student_scores: torch.Tensor, teacher_probs: torch.Tensor,
 
 
 class SoftTargets(Callback):
-    """The teachers' softened probabilities for the current training batch, computed as it begins.
+    """The teachers' softened probabilities for the current training batch, computed as it begins."""
 
-    With `mix` > 0 the batch is first replaced by mixtures of its examples (function matching,
-    Beyer et al. 2022, "Knowledge distillation: a good teacher is patient and consistent"):
-    ``x' = lam * x + (1 - lam) * x[perm]``, lam ~ Beta(mix, mix) per example, and the teachers
-    are asked about x' itself. On its training examples an ensemble is as sure as each of its
-    members (they fit them), so its soft targets there say little; between the examples its
-    members disagree, and that is the knowledge the student is to learn. The hard-label term
-    becomes ``lam * CE(s, y) + (1 - lam) * CE(s, y[perm])``.
-    """
-
-    def __init__(self, teachers: Sequence[nn.Module], temperature: float, mix: float = 0.0,
-                 seed: int = 0):
-        self.teachers, self.temperature, self.mix, self.seed = list(teachers), temperature, mix, seed
+    def __init__(self, teachers: Sequence[nn.Module], temperature: float):
+        self.teachers, self.temperature = list(teachers), temperature
         self.current: torch.Tensor | None = None
-        self.partner: torch.Tensor | None = None  # y[perm] of the mixed batch
-        self.weight: torch.Tensor | None = None  # lam per example
 
     def on_train_begin(self, state: TrainState) -> None:
         device = state.data.x_train.device
         for teacher in self.teachers:
             teacher.to(device).eval()
-        # Its own stream of mixtures: torch's (shuffling, dropout) stays the config's.
-        self.rng = np.random.default_rng(self.seed)
 
     def on_batch_begin(self, state: TrainState) -> None:
-        if self.mix > 0 and len(state.yb) > 1:
-            self._mix_batch(state)
         self.current = ensemble_probabilities(self.teachers, state.xb, self.temperature)
 
-    def _mix_batch(self, state: TrainState) -> None:
-        n, device = len(state.yb), state.xb.device
-        lam = torch.as_tensor(self.rng.beta(self.mix, self.mix, n), dtype=state.xb.dtype, device=device)
-        perm = torch.as_tensor(self.rng.permutation(n), device=device)
-        shape = (n,) + (1,) * (state.xb.dim() - 1)
-        state.xb = lam.view(shape) * state.xb + (1 - lam.view(shape)) * state.xb[perm]
-        self.weight, self.partner = lam, state.yb[perm]
-
     def on_batch_end(self, state: TrainState) -> None:
-        # outside a training batch (validation) the loss is the plain one
-        self.current = self.partner = self.weight = None
+        self.current = None  # outside a training batch (validation) the loss is the plain one
 
 
 class DistillationLoss:
@@ -106,32 +80,20 @@ class DistillationLoss:
         self.soft_targets, self.temperature, self.alpha = soft_targets, temperature, alpha
 
     def __call__(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        soft = self.soft_targets
-        if soft.current is None:
+        p = self.soft_targets.current
+        if p is None:
             return softmax_loss(scores, targets)
-        if soft.weight is None:
-            return distillation_loss(scores, soft.current, targets, self.temperature, self.alpha)
-        # A mixed batch: its hard labels are the two sources' labels, weighted as mixed.
-        lam = soft.weight
-        return (lam * self._loss(scores, soft.current, targets)
-                + (1 - lam) * self._loss(scores, soft.current, soft.partner)).mean()
-
-    def _loss(self, scores: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Per example: alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(s, y)."""
-        log_q = F.log_softmax(scores / self.temperature, dim=1)
-        soft = (teacher * (teacher.clamp_min(1e-12).log() - log_q)).sum(dim=1)
-        hard = F.cross_entropy(scores, targets, reduction="none")
-        return self.alpha * self.temperature ** 2 * soft + (1.0 - self.alpha) * hard
+        return distillation_loss(scores, p, targets, self.temperature, self.alpha)
 
 
 def distill(config: dict, teachers: Sequence[nn.Module], run_dir: RunDir | None = None, *,
             temperature: float | None = None, alpha: float | None = None, seed: int | None = None,
-            mix: float | None = None, epochs: int | None = None,
-            quiet: bool = False) -> tuple[nn.Module, TrainState]:
+            budget: float | None = None, quiet: bool = False) -> tuple[nn.Module, TrainState]:
     """Train one student of `config`'s architecture on the `teachers`' softened outputs.
 
-    `temperature`, `alpha`, `mix` (0: no mixing) and `epochs` default to ``ensemble.temperature``,
-    ``ensemble.alpha``, ``ensemble.mix`` and ``ensemble.distill_epochs`` (0: ``train.epochs``). The student starts from `seed` (a seed no teacher used, so its gain is not its
+    `temperature`, `alpha` and `budget` default to ``ensemble.temperature``, ``ensemble.alpha``
+    and ``ensemble.student_budget`` of `config`; the student trains ``round(budget *
+    train.epochs)`` epochs (at least 1). The student starts from `seed` (a seed no teacher used, so its gain is not its
     init's) and trains as :func:`babysit.experiment.train` trains any experiment of `config`
     (its optimizer, schedules and companions), writing ``config.toml``, ``metrics.jsonl``,
     checkpoints and the monitor's records into `run_dir` when given.
@@ -139,17 +101,15 @@ def distill(config: dict, teachers: Sequence[nn.Module], run_dir: RunDir | None 
     section = {**DEFAULTS["ensemble"], **config.get("ensemble", {})}
     temperature = section["temperature"] if temperature is None else temperature
     alpha = section["alpha"] if alpha is None else alpha
-    mix = section["mix"] if mix is None else mix
-    epochs = section["distill_epochs"] if epochs is None else epochs
+    budget = section["student_budget"] if budget is None else budget
     config = copy.deepcopy(config)
     if seed is not None:
         config["seed"] = seed
-    if epochs:
-        config["train"]["epochs"] = epochs
     config["name"] = f"{config['name']}-student"
-    config["ensemble"] = {**section, "temperature": temperature, "alpha": alpha, "mix": mix,
-                          "distill_epochs": epochs}  # as trained
-    soft = SoftTargets(teachers, temperature, mix, seed=config["seed"])
+    config["train"]["epochs"] = max(1, round(budget * config["train"]["epochs"]))
+    config["ensemble"] = {**section, "temperature": temperature, "alpha": alpha,
+                          "student_budget": budget}  # as trained
+    soft = SoftTargets(teachers, temperature)
     if run_dir is not None:
         # A new student replaces the last one: its files would mix with this one's.
         for stale in list_checkpoints(run_dir / "checkpoints"):
