@@ -3,9 +3,10 @@
 Three disjoint groups (seeds b..b+4 for b = 0, 10, 20; the student and its twin from b+5).
 Per group it trains the experiment into a fresh run directory, calls
 ``babysit.ensemble.build_ensembles`` with K=5 (seed members, the run's last checkpoints, the
-parameter average, the distilled student), trains the student's twin on the hard labels alone,
-and reads every figure on the official 1,000 MNIST-1D test examples. Validation (carved from
-the 4,000 training examples) picks the best member and the teacher; the test split only reports.
+parameter average, the distilled student), trains the student's twin (its seed and epochs) on
+the hard labels alone, and reads every figure on the official 1,000 MNIST-1D test examples.
+Validation (carved from the 4,000 training examples) picks the best member and the teacher;
+the test split only reports.
 
 Targets (medians over the 3 groups):
   * the 5-seed ensemble >= +1.0 point over its best member, the paired 95% interval above 0
@@ -74,8 +75,11 @@ def one_group(base: int, overrides: list[str], root: Path) -> dict:
             latest_checkpoint(run_dir / "ensemble" / "seeds" / str(seed) / "checkpoints"), config)
         averaged_hits += test_hits(averaged, data)
         raw_hits += test_hits(raw, data)
-    # The student's twin: the student's seed and config, trained on the hard labels alone.
-    twin_config = load_config(overrides=[*overrides, f"seed={base + K}", "train.checkpoints=true"])
+    # The student's twin: the student's seed, config and epochs, trained on the hard labels
+    # alone -- what the student's longer training would give without its teachers.
+    student_epochs = max(1, round(config["ensemble"]["student_budget"] * config["train"]["epochs"]))
+    twin_config = load_config(overrides=[*overrides, f"seed={base + K}", "train.checkpoints=true",
+                                         f"train.epochs={student_epochs}"])
     twin_dir = RunDir(root / f"twin{base}")
     experiment.train(twin_config, twin_dir, quiet=True)
     twin = load_member(latest_checkpoint(twin_dir / "checkpoints"), "twin", config).model
@@ -185,7 +189,8 @@ def main() -> int:
           f"{config['model']['depth']} width {config['model']['width']}, {config['optim']['name']} lr "
           f"{config['optim']['lr']} {config['optim']['schedule']}, batch {config['train']['batch_size']}, "
           f"{config['train']['epochs']} epochs; K={K}; ema_decay {config['ensemble']['ema_decay']}, "
-          f"T={config['ensemble']['temperature']}, alpha={config['ensemble']['alpha']}; "
+          f"T={config['ensemble']['temperature']}, alpha={config['ensemble']['alpha']}, student "
+          f"{config['ensemble']['student_budget']:g}x the epochs; "
           f"overrides {args.overrides or 'none'}", flush=True)
     groups = []
     started = time.perf_counter()
