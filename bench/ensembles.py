@@ -158,8 +158,11 @@ def summarize(groups: list[dict]) -> list[tuple[str, str, str, bool]]:
     curve = [statistics.median(g["curve"][m] for g in groups) for m in range(K)]
     print(f"  members curve (test, first 1..{K}): {' '.join(f'{a:.4f}' for a in curve)}; pairwise "
           f"disagreement {med(lambda g: g['disagreement']):.1%}")
+    student_gain = med(lambda g: g["rows"]["distill"].test_gain["diff"])
     print(f"  student over its hard-label twin {pt(lambda g: g['student_over_twin'].value)}; "
-          f"student over the best member {pt(lambda g: g['rows']['distill'].test_gain['diff'])}")
+          f"student over the best member {100 * student_gain:+.2f} pt, "
+          + (f"{student_gain / gain:.0%} of the median ensemble gain (the ratio of medians)"
+             if gain > 0 else "no median ensemble gain"))
     shares = ", ".join(f"{s:.0%}" if s == s else "no gain" for s in (kept_share(g) for g in groups))
     return [
         ("5-seed ensemble gain over its best member", f"{100 * gain:+.2f} pt (low {100 * gain_low:+.2f})",
