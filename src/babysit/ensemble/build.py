@@ -117,11 +117,9 @@ def test_rows(stage: "_Stage", rows: list[EnsembleRow]) -> None:
         row.test_gain = entry.get("diff")
         baseline = entry.get("baseline") or results.get(entry.get("vs") or "")  # "final" for the average
         row.test_best_member = {k: baseline[k] for k in ("acc", "n", "low", "high")} if baseline else None
-        if row.kind in stage.members_of and len(stage.members_of[row.kind]) >= 2:
-            models = stage.members_of[row.kind]
-            row.curve, row.disagreement = evaluation.on_test(
-                stage.data, lambda x, y: members_curve(models, x, y), stage.device)
-            row.curve_split = "test"
+        if "curve" in entry:  # the members curve and disagreement, on the test split
+            row.curve = [point["acc"] for point in entry["curve"]]
+            row.disagreement, row.curve_split = entry["disagreement"], "test"
     if stage.student_row is not None and stage.teacher is not None:
         stage.student_row.detail = stage.student_detail(kept_share(stage.student_row, stage.teacher[2]))
 
@@ -141,7 +139,6 @@ class _Stage:
         self.student_row: EnsembleRow | None = None
         # What each row puts to the test split at the end: by row kind ("final": raw weights)
         self.tested: dict[str, evaluation.Candidate] = {}
-        self.members_of: dict[str, list[nn.Module]] = {}  # each ensemble's members, in order
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -232,10 +229,10 @@ class _Stage:
         row.curve, row.disagreement = members_curve(models, self.x_val, self.y_val)  # test: at the end
         if self.teacher is None:
             self.teacher = (kind, members, row, models[best])
-        self.members_of[kind] = models
         self.tested[kind] = evaluation.Candidate(
             f"ensemble:{kind}", models, vs="best member", baseline_models=[models[best]],
-            detail=f"{len(models)} members; best member {members[best].name} (on validation)")
+            detail=f"{len(models)} members; best member {members[best].name} (on validation)",
+            curve=True)
         return row
 
     def _row(self, kind: str, models: list[nn.Module], baseline: list[nn.Module], cost, single,
