@@ -74,3 +74,29 @@ def test_pairing_narrows_the_interval():
     width = lambda d: d.interval[1] - d.interval[0]  # noqa: E731
     assert width(together) < width(apart) / 2
     assert together.verdict == "gain" and apart.verdict == "within noise"
+
+
+def test_unpaired_difference_by_hand():
+    """Newcombe's method 10 for independent proportions: 0.90 on 200 vs 0.85 on 200, transcribed
+    from the formula with SciPy's Wilson intervals."""
+    from babysit.stats import UnpairedDifference
+
+    a, b = Accuracy(180, 200), Accuracy(170, 200)
+    wa = binomtest(180, 200).proportion_ci(confidence_level=0.95, method="wilson")
+    wb = binomtest(170, 200).proportion_ci(confidence_level=0.95, method="wilson")
+    low = 0.05 - math.sqrt((0.90 - wa.low) ** 2 + (wb.high - 0.85) ** 2)
+    high = 0.05 + math.sqrt((wa.high - 0.90) ** 2 + (0.85 - wb.low) ** 2)
+    diff = UnpairedDifference(a, b)
+    assert diff.value == pytest.approx(0.05)
+    assert diff.interval == pytest.approx((low, high), abs=1e-9)
+    assert diff.verdict == "within noise" and "unpaired" in str(diff)
+    # never narrower than the paired interval of the same accuracies on shared examples
+    paired = PairedDifference(only_a=10, only_b=0, both=170, n=200)
+    assert diff.interval[0] < paired.interval[0] and diff.interval[1] > paired.interval[1]
+    assert UnpairedDifference(Accuracy(950, 1000), Accuracy(900, 1000)).verdict == "gain"
+
+
+def test_accuracy_from_a_rate_counts_the_examples():
+    acc = Accuracy.from_rate(0.9375, 288)
+    assert (acc.correct, acc.n) == (270, 288)
+    assert str(acc) == "0.9375 (n=288, 95% CI " + f"{acc.interval[0]:.4f}-{acc.interval[1]:.4f})"

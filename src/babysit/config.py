@@ -151,7 +151,7 @@ TABLE: dict[str, Any] = {
         "test_fraction": (0.2, Range(0, 1, high_open=True, fix="the share held out for the final test, e.g. 0.2 (0: no test split)")),
         "split_seed": (0, SEED),  # the test and validation splits are fixed by this seed, apart from `seed`
         "standardize": (True, None),  # statistics from the training split only
-        "limit": (0, whole(0, "use only the first N examples (0: all)")),
+        "limit": (0, whole(0, "use only the first N examples to train and validate on (0: all)")),
         "kwargs": ({}, None),
     },
     "model": {

@@ -20,6 +20,11 @@ two is luck. Two intervals, both closed-form (no resampling, so the same numbers
 
   Pairing matters: two models that miss mostly the same examples differ by much less noise
   than two independent samples would. An interval that holds 0 is "within noise".
+
+* **Unpaired**: the same formula with phi = 0 (Newcombe's method 10 for two independent
+  proportions), for accuracies whose per-example hits are not at hand (search trials). On the
+  same examples it is wider than the paired interval: it says "within noise" more often,
+  never less.
 """
 
 from __future__ import annotations
@@ -105,20 +110,14 @@ class PairedDifference:
             return -1.0, 1.0
         a, b, c = self.both, self.only_a, self.only_b
         d = n - a - b - c
-        p1, p2 = (a + b) / n, (a + c) / n
-        l1, u1 = wilson_interval(a + b, n)
-        l2, u2 = wilson_interval(a + c, n)
         denominator = (a + b) * (c + d) * (a + c) * (b + d)
         phi = (a * d - b * c) / math.sqrt(denominator) if denominator > 0 else 0.0
-        below = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
-        above = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
-        return max(-1.0, self.value - below), min(1.0, self.value + above)
+        return newcombe_interval(Accuracy(a + b, n), Accuracy(a + c, n), phi)
 
     @property
     def verdict(self) -> str:
         """"gain" or "loss" when the interval excludes 0, else "within noise"."""
-        low, high = self.interval
-        return "gain" if low > 0 else "loss" if high < 0 else "within noise"
+        return verdict(self.interval)
 
     def to_dict(self) -> dict:
         low, high = self.interval
@@ -129,3 +128,51 @@ class PairedDifference:
         low, high = self.interval
         return (f"{100 * self.value:+.2f} pt (95% CI {100 * low:+.2f} to {100 * high:+.2f}, "
                 f"n={self.n}): {self.verdict}")
+
+
+@dataclass(frozen=True)
+class UnpairedDifference:
+    """Accuracy `a` minus accuracy `b` with Newcombe's interval for independent proportions
+    (phi = 0): for two models whose per-example hits are not kept. Conservative when they were
+    scored on the same examples (see the module's docstring)."""
+
+    a: Accuracy
+    b: Accuracy
+
+    @property
+    def value(self) -> float:
+        return self.a.value - self.b.value
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return newcombe_interval(self.a, self.b, 0.0)
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.interval)
+
+    def to_dict(self) -> dict:
+        low, high = self.interval
+        return {"diff": self.value, "low": low, "high": high, "verdict": self.verdict,
+                "paired": False}
+
+    def __str__(self) -> str:
+        low, high = self.interval
+        return (f"{100 * self.value:+.2f} pt (95% CI {100 * low:+.2f} to {100 * high:+.2f}, "
+                f"unpaired): {self.verdict}")
+
+
+def newcombe_interval(a: Accuracy, b: Accuracy, phi: float = 0.0) -> tuple[float, float]:
+    """Newcombe's 95% interval of p_a - p_b from the two Wilson intervals and their
+    correlation `phi` (0: independent samples). See the module's docstring."""
+    p1, p2 = a.value, b.value
+    (l1, u1), (l2, u2) = a.interval, b.interval
+    below = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    above = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return max(-1.0, p1 - p2 - below), min(1.0, p1 - p2 + above)
+
+
+def verdict(interval: tuple[float, float]) -> str:
+    """"gain" or "loss" when the interval excludes 0, else "within noise"."""
+    low, high = interval
+    return "gain" if low > 0 else "loss" if high < 0 else "within noise"

@@ -36,8 +36,12 @@ def test_the_three_splits_never_overlap_and_cover_the_data(test_fraction, limit)
         test = set(_ids(data.x_test)) if data.n_test else set()
     train, val = set(_ids(data.x_train)), set(_ids(data.x_val))
     assert not (train & val) and not (train & test) and not (val & test)
-    assert len(train) + len(val) + len(test) == (limit or n)
-    assert len(test) == round((limit or n) * test_fraction)
+    unlimited = split_and_standardize("ids", x, y, val_fraction=0.2, test_fraction=test_fraction,
+                                      split_seed=7, standardize=False)
+    with unlimited.unlocked_test():
+        assert test == (set(_ids(unlimited.x_test)) if unlimited.n_test else set())
+    assert len(test) == round(n * test_fraction)  # the same test split with or without a limit
+    assert len(train) + len(val) == (limit or n - len(test))
     # the labels travelled with their examples
     assert all(int(i) % 10 == int(label) for i, label in zip(data.x_train.flatten(), data.y_train))
 

@@ -74,4 +74,9 @@ def run(args: argparse.Namespace) -> int:
         from ..ensemble import format_table
         print(format_table(rows), end="")
     print(f"table written to {run_dir / 'ensemble' / 'table.txt'}")
+    from ..evaluation import read, summary_lines
+
+    built = {"average" if r.kind == "average" else f"ensemble:{r.kind}" for r in rows}
+    for line in summary_lines(read(run_dir), names=sorted(built | {"final"})):
+        print(line)
     return 0

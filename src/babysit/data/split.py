@@ -181,8 +181,8 @@ def split_and_standardize(name: str, x: torch.Tensor, y: torch.Tensor, *, val_fr
     The test split is `test` when the data set has one of its own (MNIST-1D's official test
     examples); otherwise a share `test_fraction` of the examples, drawn first. Validation is
     then a share `val_fraction` of what remains, the rest is the training split. `limit` keeps
-    only that many examples (drawn at random by `split_seed`) before the test split is drawn;
-    an official test split is kept whole. Images are standardized per channel (one mean and
+    only that many of the remaining examples (drawn at random by `split_seed`) to train and
+    validate on: the test split is the same with or without it, so figures compare. Images are standardized per channel (one mean and
     std per channel, so filters keep their look); vectors per feature; all three splits with
     the training split's statistics.
     """
@@ -195,8 +195,6 @@ def split_and_standardize(name: str, x: torch.Tensor, y: torch.Tensor, *, val_fr
     check_value("data.limit", limit)
     generator = torch.Generator().manual_seed(split_seed)
     order = torch.randperm(len(y), generator=generator)
-    if limit:
-        order = order[:limit]
     if test is not None:
         x_test, y_test = torch.as_tensor(test[0]).float(), torch.as_tensor(test[1])
         validate(x_test, y_test, f"{name} (test split)", num_classes)
@@ -210,6 +208,8 @@ def split_and_standardize(name: str, x: torch.Tensor, y: torch.Tensor, *, val_fr
     else:
         x_test = y_test = None
         source = ""
+    if limit:  # fewer examples to train and validate on; the test split stays as it is
+        order = order[:limit]
     if len(order) < MIN_EXAMPLES:
         raise UserError(f"{name}: {len(order)} examples are too few to train and validate on: give "
                         f"at least {MIN_EXAMPLES}" + (" (raise data.limit)" if limit else "")

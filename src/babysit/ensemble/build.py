@@ -3,7 +3,10 @@
 Kinds: ``seeds`` (same model, different initializations), ``top_trials`` (the best models of
 a search), ``checkpoints`` (the last epochs of one run), ``average`` (the running average of
 the parameters against the raw weights) and ``distill`` (one student trained on an
-ensemble's soft targets). Every row is measured on the validation split of `config`.
+ensemble's soft targets). Every row is measured on the validation split of `config`, which
+also picks each ensemble's best member; once every row is built, the ensembles (and their best
+members) are scored on the test split by :mod:`babysit.evaluation` (``test.json``, and the
+rows' ``test`` and ``test_gain``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .. import experiment
+from .. import evaluation, experiment
 from ..errors import UserError
 from ..rundir import RunDir
 from ..train import resolve_device
@@ -69,6 +72,7 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
             stage.say(f"{kind}: val acc {row.val_acc:.4f} (n={row.n}, 95% CI {row.val_low:.4f}-{row.val_high:.4f}), "
                       f"best member {row.best_member_acc:.4f}, gain {100 * row.gain:+.2f} pt "
                       f"({100 * row.gain_low:+.2f} to {100 * row.gain_high:+.2f}): {row.verdict}")
+    test_rows(stage, rows)
     write_table(run_dir, rows)
     if rows:
         from .plots import plot_members_curve, plot_table
@@ -89,6 +93,21 @@ def check_members_exist(run_dir: RunDir, kinds: list[str], k: int, explicit: boo
         sources.available_checkpoints(run_dir, k)
 
 
+def test_rows(stage: "_Stage", rows: list[EnsembleRow]) -> None:
+    """The final evaluation of the rows built: each ensemble and its best member (chosen on
+    validation) on the test split, into ``test.json`` and each row's ``test``/``test_gain``."""
+    candidates = [stage.tested[row.kind] for row in rows if row.kind in stage.tested]
+    if row_of_average := next((r for r in rows if r.kind == "average"), None):
+        candidates.insert(0, stage.tested["final"])  # the raw weights the average is compared with
+    results = evaluation.evaluate(stage.data, candidates, stage.device)
+    evaluation.record(stage.run_dir, stage.data, results)
+    for row in rows:
+        entry = results.get("average" if row is row_of_average else f"ensemble:{row.kind}")
+        if entry is not None:
+            row.test = {k: entry[k] for k in ("acc", "n", "low", "high")}
+            row.test_gain = entry.get("diff")
+
+
 class _Stage:
     """One call of :func:`build_ensembles`: the validation data, the device and the teacher."""
 
@@ -97,10 +116,14 @@ class _Stage:
         sources.check_k(k)
         self.device = resolve_device(config["device"])
         data = experiment.load_split(config)
+        self.data = data  # its test split stays locked until test_rows
         self.x_val, self.y_val = data.x_val.to(self.device), data.y_val.to(self.device)
         self.num_classes = data.num_classes
         # (kind, members, its row, its best member's hits): what the distilled student learns from
         self.teacher: tuple[str, list[sources.Member], EnsembleRow, torch.Tensor] | None = None
+        self.teacher_best: nn.Module | None = None  # the teacher's best member (on validation)
+        # What each row puts to the test split at the end: by row kind ("final": raw weights)
+        self.tested: dict[str, evaluation.Candidate] = {}
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -137,6 +160,11 @@ class _Stage:
         raw, averaged, ckpt = sources.average_from_checkpoint(path, self.config)
         raw, averaged = raw.to(self.device), averaged.to(self.device)
         cost, single = compare_cost([averaged], [raw], self.x_val)
+        file = str(path.relative_to(self.run_dir.path)) if path.is_relative_to(self.run_dir.path) else str(path)
+        self.tested["final"] = evaluation.Candidate("final", [raw], file=file,
+                                                    detail="the weights training ended with")
+        self.tested["average"] = evaluation.Candidate("average", [averaged], vs="final", file=file,
+                                                      detail="the running average of the parameters")
         return self._row("average", 1, self._hits([averaged]), self._hits([raw]), cost, single,
                          f"epoch {int(ckpt['epoch'])}, decay {ckpt.get('average_decay', '?')} "
                          "vs its raw weights")
@@ -155,6 +183,9 @@ class _Stage:
         student.to(self.device).eval()
         cost, single = compare_cost([student], [members[0].model], self.x_val)
         row = self._row("distill", 1, self._hits([student]), best_hits, cost, single, "")
+        self.tested["distill"] = evaluation.Candidate(
+            "ensemble:distill", [student], vs="best member", baseline_models=[self.teacher_best],
+            detail=f"student of the {name} ensemble")
         kept = (f"keeps {row.gain / teacher_row.gain:.0%} of its gain" if teacher_row.verdict == "gain"
                 else f"the ensemble's gain was {teacher_row.verdict or 'not measured'}: nothing to keep")
         row.detail = (f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); "
@@ -174,12 +205,18 @@ class _Stage:
         self._check_classes(members)
         detail = detail + self._data_warning(members)
         models = [m.model for m in members]
-        best_hits = max((self._hits([m]) for m in models), key=lambda hits: int(hits.sum()))
+        member_hits = [self._hits([m]) for m in models]
+        best = max(range(len(models)), key=lambda i: int(member_hits[i].sum()))  # validation picks
+        best_hits = member_hits[best]
         cost, single = compare_cost(models, models[:1], self.x_val)
         row = self._row(kind, len(members), self._hits(models), best_hits, cost, single, detail)
         row.curve, row.disagreement = members_curve(models, self.x_val, self.y_val)
         if self.teacher is None:
             self.teacher = (kind, members, row, best_hits)
+            self.teacher_best = models[best]
+        self.tested[kind] = evaluation.Candidate(
+            f"ensemble:{kind}", models, vs="best member", baseline_models=[models[best]],
+            detail=f"{len(models)} members; best member {members[best].name} (on validation)")
         return row
 
     def _row(self, kind: str, members: int, hits: torch.Tensor, baseline_hits: torch.Tensor,

@@ -8,7 +8,8 @@ examples), val_low/val_high (the accuracy's 95% Wilson interval), gain_low/gain_
 paired 95% interval of the gain, :mod:`babysit.stats`) and verdict ("gain", "loss" or
 "within noise" when that interval holds 0); curve (the accuracy of the first 1..K members
 together: the notes' diminishing gains) and disagreement (the members' mean pairwise share of
-examples labelled differently).
+examples labelled differently); test and test_gain (the same on the test split, once, at the
+end: ``RUN_DIR/test.json``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class EnsembleRow:
     verdict: str = ""
     curve: list[float] = field(default_factory=list)  # accuracy of the first 1..K members
     disagreement: float | None = None  # mean share of examples two members label differently
+    # the final evaluation (babysit.evaluation): {"acc", "n", "low", "high"} on the test split,
+    # and the paired difference with the best member (the raw weights for "average"); None
+    # when the data has no test split
+    test: dict | None = None
+    test_gain: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

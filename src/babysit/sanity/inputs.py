@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..stats import Accuracy, UnpairedDifference
 from .pipeline import Pipeline
 from .report import CheckResult
 from .training import train_steps
@@ -29,13 +30,20 @@ def check_input_dependence(p: Pipeline) -> CheckResult:
         results[kind] = p.measure(model, inputs[n_train:], y[n_train:])
     (real_loss, real_acc), (zero_loss, zero_acc) = results["real"], results["zeroed"]
     gain = real_acc - zero_acc
+    n_held = len(y) - n_train
+    # The two models are scored on the same examples, but only their accuracies are kept:
+    # the unpaired interval (wider than the paired one) says how sure the gain is.
+    noise = UnpairedDifference(Accuracy.from_rate(real_acc, n_held), Accuracy.from_rate(zero_acc, n_held))
+    gain_low, gain_high = noise.interval
     values = {"real_acc": real_acc, "zeroed_acc": zero_acc, "gain": gain,
               "margin": opts.dependence_margin, "real_loss": real_loss, "zeroed_loss": zero_loss,
-              "train_examples": n_train, "heldout_examples": len(y) - n_train,
+              "train_examples": n_train, "heldout_examples": n_held,
+              "gain_low": gain_low, "gain_high": gain_high,
               "steps": opts.dependence_steps, "real_curve": curves["real"],
               "zeroed_curve": curves["zeroed"]}
-    summary = (f"held-out acc {real_acc:.1%} (real inputs) vs {zero_acc:.1%} (zeroed): "
-               f"gain {gain:+.1%} (needs >= {opts.dependence_margin:.0%})")
+    summary = (f"held-out acc {real_acc:.1%} (real inputs) vs {zero_acc:.1%} (zeroed), n={n_held}: "
+               f"gain {gain:+.1%} (95% CI {gain_low:+.1%} to {gain_high:+.1%}, unpaired; "
+               f"needs >= {opts.dependence_margin:.0%})")
     setting = (f"trained {opts.dependence_steps} steps on {n_train} examples and scored on "
                f"{len(y) - n_train} held-out ones")
     if gain >= opts.dependence_margin:

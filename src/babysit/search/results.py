@@ -1,6 +1,8 @@
 """What a search found, as records and pictures in ``run_dir/search/``.
 
-- ``leaderboard.json`` / ``leaderboard.txt``: every trial of every stage, best first.
+- ``leaderboard.json`` / ``leaderboard.txt``: every trial of every stage, best first, each
+  validation accuracy with its n and 95% Wilson interval (``n``, ``val_low``, ``val_high``)
+  where the trial recorded its n, and the best trial against the runner-up.
 - ``plots/scores_vs_params.png``: validation accuracy against each hyperparameter on its own
   scale (log axes for log ranges), one row per stage, so the narrowing is visible.
 - ``plots/learning_curves.png``: validation (and training) accuracy per epoch of the top trials.
@@ -16,6 +18,7 @@ import math
 from pathlib import Path
 
 from ..rundir import RunDir, read_jsonl
+from ..stats import Accuracy, UnpairedDifference
 from ..train import best_checkpoint
 from .retry import trial_dir_id
 from .space import Space
@@ -33,16 +36,60 @@ def trial_record(frozen, stage: int) -> dict:
     fail = state == "fail"
     value = frozen.value if frozen.value is not None else (
         max(frozen.intermediate_values.values()) if frozen.intermediate_values else None)
+    noise = interval_fields(value if not fail else None, trained.get("val_n"))
     return {"trial": trial_dir_id(frozen), "number": frozen.number, "stage": stage,
             "params": dict(frozen.params), "val_acc": value if not fail else None,
             "epochs": trained.get("epochs", len(frozen.intermediate_values)),
             "epochs_trained": trained.get("epochs_trained", 0), "state": "failed" if fail else state,
+            **noise,
             "checkpoint_dir": f"trials/{trial_dir_id(frozen)}",
             "continued_from": attrs.get("continue_from"), "seconds": trained.get("seconds"),
             "started": frozen.datetime_start.timestamp() if frozen.datetime_start else None,
             "finished": frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
             "note": attrs.get("diverged") or attrs.get("pruned") or attrs.get("retry_reason")
             or attrs.get("error") or "", **({"error": attrs["error"]} if "error" in attrs else {})}
+
+
+def interval_fields(value, n) -> dict:
+    """``n``, ``val_low``, ``val_high`` of a validation accuracy measured on n examples (none
+    when the trial did not record its n: a user's objective reports a bare fraction)."""
+    if not isinstance(n, int) or n <= 0 or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return {}
+    low, high = Accuracy.from_rate(value, n).interval
+    return {"n": n, "val_low": low, "val_high": high}
+
+
+def top_difference(ranked: list[dict]) -> tuple[dict, dict, UnpairedDifference] | None:
+    """(best, runner-up, their difference) among the scored trials, or None with fewer than two.
+
+    The trials' per-example hits are not kept, so the interval is the unpaired one
+    (:class:`babysit.stats.UnpairedDifference`): on the same validation examples it is
+    wider than the paired one would be, so "within noise" here errs on the side of caution.
+    """
+    scored = [r for r in ranked if r["state"] in ("complete", "pruned")
+              and isinstance(r.get("val_acc"), (int, float)) and isinstance(r.get("n"), int)]
+    if len(scored) < 2:
+        return None
+    best, second = scored[0], scored[1]
+    return best, second, UnpairedDifference(Accuracy.from_rate(best["val_acc"], best["n"]),
+                                            Accuracy.from_rate(second["val_acc"], second["n"]))
+
+
+def top_comparison(ranked: list[dict]) -> str | None:
+    """The best trial against the runner-up, in words (see :func:`top_difference`)."""
+    found = top_difference(ranked)
+    if found is None:
+        return None
+    best, second, diff = found
+    return (f"best trial {best['trial']} vs runner-up trial {second['trial']}: {diff} "
+            "(per-example hits are not kept: the unpaired interval, the cautious one)")
+
+
+def best_accuracy(ranked: list[dict], value: float) -> str:
+    """The search's best validation accuracy as a user reads it: with its n and interval when
+    the best trial recorded its n."""
+    n = next((r.get("n") for r in ranked if r.get("val_acc") == value and isinstance(r.get("n"), int)), None)
+    return str(Accuracy.from_rate(value, n)) if n else f"{value:.4f} (n not recorded)"
 
 
 def rank(records: list[dict]) -> list[dict]:
@@ -60,15 +107,30 @@ def write_leaderboard(run_dir: RunDir, ranked: list[dict]) -> None:
 
 
 def leaderboard_table(ranked: list[dict], limit: int | None = None) -> str:
+    """The leaderboard as text: validation accuracy with its 95% interval, then a footer with
+    the n and the best trial against the runner-up."""
     keys = sorted({k for r in ranked for k in r["params"]})
-    header = ["rank", "trial", "stage", "val_acc", "epochs", "state"] + keys
+    header = ["rank", "trial", "stage", "val_acc (95% CI)", "epochs", "state"] + keys
     rows = [header]
     for r in ranked[:limit]:
-        acc = f"{r['val_acc']:.4f}" if isinstance(r["val_acc"], float) else "-"
-        rows.append([str(r["rank"]), str(r["trial"]), str(r["stage"]), acc, str(r["epochs"]), r["state"]]
-                    + [fmt(r["params"].get(k)) for k in keys])
+        rows.append([str(r["rank"]), str(r["trial"]), str(r["stage"]), _acc_cell(r), str(r["epochs"]),
+                     r["state"]] + [fmt(r["params"].get(k)) for k in keys])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows) + "\n"
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    sizes = sorted({r["n"] for r in ranked if isinstance(r.get("n"), int)})
+    if sizes:
+        lines.append(f"validation accuracies on n = {', '.join(map(str, sizes))} examples, 95% Wilson intervals")
+    if (top := top_comparison(ranked)) is not None:
+        lines.append(top)
+    return "\n".join(lines) + "\n"
+
+
+def _acc_cell(r: dict) -> str:
+    if not isinstance(r["val_acc"], float):
+        return "-"
+    if "val_low" in r:
+        return f"{r['val_acc']:.4f} ({r['val_low']:.3f}-{r['val_high']:.3f})"
+    return f"{r['val_acc']:.4f}"
 
 
 def fmt(value) -> str:

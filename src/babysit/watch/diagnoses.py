@@ -70,7 +70,8 @@ class Thresholds:
     straight_bend: float = 0.5  # ... and the second half dropped at least this share of the first
     noise: float = 0.15  # spread of the loss around its trend, as a share of the starting loss
     gap: float = 0.1  # train - val accuracy
-    gap_growth: float = 0.03  # the gap grew by this much since its smallest
+    gap_growth: float = 0.03  # the gap grew by this much since its smallest, or ...
+    memorized: float = 0.99  # ... training accuracy (eval mode) reached this: nothing left to fit
     low_accuracy: float = 0.8  # underfitting: training accuracy below this ...
     tracking_gap: float = 0.1  # ... validation within this of it ...
     flat: float = 0.15  # ... the last third of training lowered the loss by less than this share
@@ -253,7 +254,10 @@ def overfitting(h: History, t: Thresholds) -> Diagnosis | None:
     if len(rows) < t.min_epochs:
         return None
     gaps = [r["train_acc"] - r["val_acc"] for r in rows]
-    if gaps[-1] < t.gap or gaps[-1] - min(gaps) < t.gap_growth:
+    # The training accuracy is measured in eval mode on training examples, so a small data set
+    # memorized within the first epoch shows its gap from the start: it need not grow then.
+    memorized = rows[-1]["train_acc"] >= t.memorized
+    if gaps[-1] < t.gap or (gaps[-1] - min(gaps) < t.gap_growth and not memorized):
         return None
     last = rows[-1]
     return Diagnosis("overfitting", "warning",

@@ -2,13 +2,17 @@
 
     gradient check -> preflight -> coarse-to-fine search (local workers)
       -> final training of the best configuration (monitor + parameter average)
-      -> ensembles -> report.html
+      -> ensembles -> the test split (once) -> report.html
 
 Each stage prints one verdict line and is recorded in ``run.json`` as it starts and ends. A
 failed gradient check or preflight stops the run (exit code 1) with the reason, unless
 ``force``: training on wrong gradients or a broken pipeline wastes the search budget. Each
 stage returns an :class:`Outcome`, its status and one-line verdict; a search that finished no
 trial leaves the final training with the given config.
+
+Validation chooses everything (the search, the epoch, the ensembles' members); the held-out
+test split is read once, at the end (:mod:`babysit.evaluation`, ``test.json``), and the run's
+headline is the final model's test accuracy with its n and 95% interval.
 
 Whatever happens — a failure, an error, Ctrl-C — run.json says so and report.html shows what
 exists, before the exception travels on.
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from .. import experiment
+from .. import evaluation, experiment
 from ..check import gradcheck_experiment
 from ..config import DEFAULTS
 from ..ensemble import build_ensembles
@@ -32,6 +36,9 @@ from ..report import write_report
 from ..rundir import RunDir, list_checkpoints
 from ..sanity import preflight_experiment
 from ..search import run_search
+from ..search.results import best_accuracy, top_difference
+from ..stats import Accuracy
+from ..train import latest_checkpoint
 from .runlog import RunLog
 
 STAGES = ("gradcheck", "preflight", "search", "train", "ensemble", "report")
@@ -110,6 +117,7 @@ class Workflow:
         except BaseException as exc:
             self._abort("failed", f"{type(exc).__name__}: {exc}")
             raise
+        self.headline()
         self.log.finish("finished")
         self.report()
         return 0
@@ -193,9 +201,11 @@ class Workflow:
                                      "training uses the given config")
         self.final_config = result.best_config
         changed = changed_keys(self.config, self.final_config)
-        verdict = f"{len(board)} trials, best val acc {float(result.best_value):.4f}"
+        verdict = f"{len(board)} trials, best val acc {best_accuracy(board, float(result.best_value))}"
         if changed:
             verdict += " with " + ", ".join(f"{k}={_short(v)}" for k, v in changed.items())
+        if (top := top_difference(board)) is not None:
+            verdict += f"; over the runner-up (trial {top[1]['trial']}): {top[2]}"
         if alarms:
             verdict += f"; {len(alarms)} border alarm{'s' if len(alarms) > 1 else ''}"
         return Outcome("done", verdict)
@@ -203,12 +213,14 @@ class Workflow:
     def train(self) -> Outcome:
         config = with_monitoring(self.final_config)
         self.final_config = config
-        _, state = experiment.train(config, self.run_dir.path, quiet=self.quiet)
+        exp, state = experiment.train(config, self.run_dir.path, quiet=self.quiet)
         if not state.history:
             raise StopRun("final training finished no epoch")
+        n_val = len(exp.data.y_val)
         best = max(state.history, key=lambda r: r["val_acc"])
-        verdict = (f"{len(state.history)} epochs, best val acc {best['val_acc']:.4f} at epoch "
-                   f"{best['epoch']}, final {state.history[-1]['val_acc']:.4f}")
+        verdict = (f"{len(state.history)} epochs, best val acc "
+                   f"{Accuracy.from_rate(best['val_acc'], n_val)} at epoch {best['epoch']}, final "
+                   f"{Accuracy.from_rate(state.history[-1]['val_acc'], n_val)}")
         averaged = state.history[-1].get("val_acc_avg")
         if isinstance(averaged, float):
             verdict += f" (averaged weights {averaged:.4f})"
@@ -218,6 +230,11 @@ class Workflow:
             verdict += f"; diagnoses: {', '.join(codes) if codes else 'none'}"
         if state.stop_reason:
             raise StopRun(f"final training stopped: {state.stop_reason} ({verdict})")
+        # The final model and its parameter average on the test split: nothing chooses after
+        # this but the ensembles' members, and they are chosen on validation.
+        checkpoint = latest_checkpoint(self.run_dir / "checkpoints") if config["train"]["checkpoints"] else None
+        evaluation.evaluate_training(config, self.run_dir, exp.model,
+                                     state.checkpoint_extra.get("average"), checkpoint, data=exp.data)
         return Outcome("done", verdict)
 
     def ensemble(self) -> Outcome:
@@ -230,9 +247,35 @@ class Workflow:
         rows = build_ensembles(self.final_config, self.run_dir.path, **kwargs)
         if not rows:
             return Outcome("done", "no ensemble could be built from this run")
-        best = max(rows, key=lambda r: r.val_acc)
-        return Outcome("done", f"{len(rows)} ensembles; best {best.kind} at val acc {best.val_acc:.4f} "
-                               f"(n={best.n}; {100 * best.gain:+.2f} pt over its best member, {best.verdict})")
+        best = max(rows, key=lambda r: r.val_acc)  # on validation: the test split reports
+        return Outcome("done", f"{len(rows)} ensembles; best {best.kind} at val acc "
+                               f"{best.val_acc:.4f} (n={best.n}, 95% CI {best.val_low:.4f}-{best.val_high:.4f}; "
+                               f"{100 * best.gain:+.2f} pt over its best member, paired 95% CI "
+                               f"{100 * best.gain_low:+.2f} to {100 * best.gain_high:+.2f}: {best.verdict})")
+
+    def headline(self) -> None:
+        """The run's result, printed last and kept in run.json: the final model's test accuracy
+        with n and interval, and the ensemble that validation picked, on the test split."""
+        report = evaluation.read(self.run_dir)
+        if report is None or "final" not in report["models"]:
+            lines = ["no test split evaluated (data.test_fraction = 0 or no final training): "
+                     "the figures above are validation accuracies, which chose the model"]
+        else:
+            models = report["models"]
+            lines = [f"test acc final model {evaluation.describe(models['final'])} "
+                     f"[{report['source']}, evaluated once, at the end]"]
+            if "average" in models:
+                lines.append(f"test acc average {evaluation.describe(models['average'])}")
+            rows = self.run_dir.read_json("ensemble/table.json", default=[]) or []
+            ensembles = [r for r in rows if isinstance(r, dict) and f"ensemble:{r.get('kind')}" in models]
+            if ensembles:  # the best on validation: picking the best on test would choose on it
+                picked = max(ensembles, key=lambda r: r.get("val_acc", 0))
+                entry = models[f"ensemble:{picked['kind']}"]
+                lines.append(f"test acc ensemble {picked['kind']} (best on validation) "
+                             f"{evaluation.describe(entry)}")
+        self.log.data["headline"] = lines
+        for line in lines:
+            self.echo(line)
 
     def _quick_kinds(self) -> tuple[str, ...]:
         """Ensembles that need no extra training (no seeds, no distillation), of what exists."""
