@@ -11,6 +11,7 @@ the other stages one).
 
     python bench/workflow_budget.py            # both
     python bench/workflow_budget.py --quick    # only --quick
+    python bench/workflow_budget.py --default --set seed=1   # only the default, another seed
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 BUDGETS = {"--quick": 60.0, "default": 180.0}
+EXTRA: list[str] = []  # more arguments of babysit run (--set key=value)
 
 
 def run(mode: str) -> tuple[float, float, dict, int]:
@@ -33,6 +35,7 @@ def run(mode: str) -> tuple[float, float, dict, int]:
         args = [sys.executable, "-m", "babysit.cli", "run", "--quiet", "--run-dir", str(run_dir)]
         if mode != "default":
             args.append(mode)
+        args += EXTRA
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy())
@@ -59,7 +62,10 @@ def test_line(test: dict | None) -> str:
 
 
 def main() -> int:
-    modes = ["--quick"] if "--quick" in sys.argv[1:] else ["--quick", "default"]
+    argv = sys.argv[1:]
+    modes = ["--quick"] if "--quick" in argv else ["default"] if "--default" in argv else ["--quick", "default"]
+    global EXTRA
+    EXTRA = [a for a in argv if a not in ("--quick", "--default")]  # e.g. --set seed=1
     print(f"babysit run budget on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
     worst = 0.0
     for mode in modes:
