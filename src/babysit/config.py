@@ -220,6 +220,11 @@ TABLE: dict[str, Any] = {
         "epochs": (10, whole(1, "how many passes over the training split")),
         "batch_size": (64, whole(1, "examples per step, e.g. 64")),
         "checkpoints": (True, None),  # one checkpoint per epoch in checkpoints/
+        # torch CPU threads while a model trains (0: torch's own, or what the process set).
+        # The default convnet is tiny: 3 epochs took 0.8 s CPU on 1 thread and 12-14 s CPU on
+        # 2 (OpenMP threads spin-waiting on each other; 2-core machine shared with other jobs).
+        # Raise it (or 0) for large models on many cores.
+        "threads": (1, whole(0, "torch CPU threads while training (0: torch's own setting)", 4096)),
         # stop when the loss exceeds this (explodes) or is not finite
         "max_loss": (1e6, above(0, "training stops when the loss exceeds it (it explodes)")),
     },

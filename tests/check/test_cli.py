@@ -56,6 +56,32 @@ def test_wrong_gradient_exits_1_and_the_sweep_is_reported(tmp_path, monkeypatch,
     assert "gradient check FAILED" in out and "h sweep" in out and "<-- fails" in out
 
 
+def test_with_a_burn_in_the_check_runs_at_initialization_and_after_it(tmp_path, monkeypatch, capsys):
+    """The notes' "characteristic mode" (the default burn-in) and initialization: both shown,
+    in the table, report.txt and report.json; the outcome is the worse of the two."""
+    code = main(["gradcheck", *digits_args(), "-q", "--run-dir", str(tmp_path / "ok"), "--set", "model.width=16",
+                 "--set", "gradcheck.burn_in=5", "--set", "gradcheck.coords_per_tensor=3"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "== after 5 burn-in steps" in out and "== at initialization ==" in out and "both: PASSED" in out
+    report = json.loads((tmp_path / "ok" / "gradcheck" / "report.json").read_text())
+    assert report["burn_in"] == 5 and report["outcome"] == "passed"
+    assert report["at_init"]["outcome"] == report["after_burn_in"]["outcome"] == "passed"
+    assert report["rows"] and report["at_init"]["rows"]  # the two points were checked apart
+    after = {(r["name"], tuple(r["index"])): r["analytic"] for r in report["rows"]}
+    before = {(r["name"], tuple(r["index"])): r["analytic"] for r in report["at_init"]["rows"]}
+    assert any(after[k] != before[k] for k in after.keys() & before.keys())  # training moved the point
+    assert "after 5 burn-in steps" in report["summary"] and "at initialization" in report["summary"]
+    text = (tmp_path / "ok" / "gradcheck" / "report.txt").read_text()
+    assert "== after 5 burn-in steps" in text and "== at initialization ==" in text
+
+    (tmp_path / "buggy_loss.py").write_text(BUGGY_LOSS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = main(["gradcheck", *digits_args(), "-q", "--set", "loss.name=buggy_loss:loss", "--set", "model.width=8",
+                 "--set", "gradcheck.burn_in=5", "--set", "gradcheck.coords_per_tensor=3"])
+    assert code == 1 and "both: FAILED" in capsys.readouterr().out
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     def babysit(*args):
         return subprocess.run([sys.executable, "-m", "babysit.cli", "gradcheck", *args],

@@ -70,9 +70,10 @@ def gradcheck_experiment(config: dict, run_dir: RunDir | str | Path | None = Non
     """Check the gradients of the experiment in `config` (see the ``[gradcheck]`` section):
     at initialization, and also after ``burn_in`` training steps when it is above 0."""
     settings = validated(config["gradcheck"])
-    at_init = check_at(config, settings, 0, quiet)
-    report = at_init if not settings["burn_in"] else \
-        TwoPointCheck(at_init, check_at(config, settings, settings["burn_in"], quiet), settings["burn_in"])
+    with experiment.cpu_threads(config["train"].get("threads", 0)):  # small models: see train.threads
+        at_init = check_at(config, settings, 0, quiet)
+        report = at_init if not settings["burn_in"] else \
+            TwoPointCheck(at_init, check_at(config, settings, settings["burn_in"], quiet), settings["burn_in"])
     if run_dir is not None:
         write_report(report, run_dir)
     return report
