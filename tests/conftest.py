@@ -10,7 +10,9 @@ torch.set_num_threads(1)
 
 @pytest.fixture
 def small_config():
-    """The default experiment, shrunk to a couple of fast epochs."""
+    """The digits MLP (tests/digits.py), shrunk to a couple of fast epochs."""
     from babysit.config import load_config
 
-    return load_config(overrides=["train.epochs=2", "model.width=32", "train.batch_size=128"])
+    from tests.digits import DIGITS
+
+    return load_config(overrides=[*DIGITS, "train.epochs=2", "model.width=32", "train.batch_size=128"])

@@ -8,6 +8,7 @@ import pytest
 from babysit.cli import main
 
 from babysit.rundir import list_checkpoints, read_jsonl
+from tests.digits import digits_args
 
 
 def babysit(*args, cwd=None):
@@ -22,21 +23,21 @@ def test_help_lists_the_verbs():
 
 
 def test_train_default_end_to_end(tmp_path):
-    result = babysit("train", "--set", "train.epochs=2", "--quiet", cwd=tmp_path)
+    result = babysit("train", *digits_args(), "--set", "train.epochs=2", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "default"
     assert "run directory: runs/default" in result.stdout
     assert len(read_jsonl(run_dir / "metrics.jsonl")) == 2
     assert len(list_checkpoints(run_dir / "checkpoints")) == 2
     assert (run_dir / "config.toml").is_file()
-    again = babysit("train", "--set", "train.epochs=1", "--quiet", cwd=tmp_path)
+    again = babysit("train", *digits_args(), "--set", "train.epochs=1", "--quiet", cwd=tmp_path)
     assert "runs/default-2" in again.stdout  # a second run never overwrites the first
 
 
 def test_train_from_a_config_file_and_resume(tmp_path):
     config = tmp_path / "exp.toml"
     config.write_text('name = "tiny"\n[model]\nwidth = 16\n[train]\nepochs = 2\n')
-    result = babysit("train", str(config), "--run-dir", str(tmp_path / "r"), "--quiet")
+    result = babysit("train", *digits_args(), str(config), "--run-dir", str(tmp_path / "r"), "--quiet")
     assert result.returncode == 0, result.stderr
     more = babysit("train", "--resume", str(tmp_path / "r"), "--set", "train.epochs=3", "--quiet")
     assert more.returncode == 0, more.stderr
@@ -64,7 +65,7 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, messag
 
 
 def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
-    result = babysit("train", "--set", "train.batch_size=0", "--quiet", cwd=tmp_path)
+    result = babysit("train", *digits_args(), "--set", "train.batch_size=0", "--quiet", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("babysit: error:") and "Traceback" not in result.stderr
 
@@ -74,7 +75,25 @@ def test_config_prints_the_resolved_toml(capsys):
 
     assert main(["config", "--set", "lr=0.125"]) == 0
     printed = tomllib.loads(capsys.readouterr().out)
-    assert printed["optim"]["lr"] == 0.125 and printed["data"]["dataset"] == "digits"
+    assert printed["optim"]["lr"] == 0.125 and printed["data"]["dataset"] == "mnist1d"
+
+
+def test_config_shows_the_default_experiment_and_the_notes_defaults(capsys):
+    """What `babysit config` prints is what a run uses: MNIST-1D with the 1-D convnet, and the
+    notes' defaults (issue 16, item 5), each visible there."""
+    import tomllib
+
+    assert main(["config"]) == 0
+    config = tomllib.loads(capsys.readouterr().out)
+    assert config["data"]["dataset"] == "mnist1d" and config["model"]["name"] == "convnet"
+    assert config["optim"]["schedule"] == "step"  # "decay your learning rate": annealing on
+    assert config["gradcheck"]["burn_in"] > 0  # checked after a burn-in (and at initialization)
+    space = config["search"]["space"]
+    assert space["optim.lr"] == {"low": 1e-6, "high": 10.0, "log": True}  # 10 ** uniform(-6, 1)
+    assert space["model.dropout"]["log"] is False  # dropout on its plain scale
+    assert "step" in space["optim.schedule"]["choices"]  # the schedule is searched
+    assert space["optim.mu"]["when"] == {"optim.name": ["momentum", "nesterov"]}  # mu, conditional
+
 
 
 @pytest.mark.parametrize("args, message", [

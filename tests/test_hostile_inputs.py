@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from babysit.cli import main
+from tests.digits import digits_args
 
 PLUGINS = "tests.hostile_plugins"
 
@@ -174,8 +175,9 @@ BAD_SETTINGS = [
     ("flush_every=0", "watch.flush_every takes"),
     ("flush_seconds=-1", "watch.flush_seconds takes a number >= 0"),
     ("ensemble.k=0", "ensemble.k takes a whole number >= 1"),
-    ("data.kwargs={a=1}", "data.kwargs {'a': 1} given, but data set 'digits' takes none"),
-    ("model.kwargs={a=1}", "model.kwargs {'a': 1} given, but model 'mlp' takes none"),
+    # the default experiment: MNIST-1D (whose generator takes num_samples and seed) and the convnet
+    ("data.kwargs={a=1}", "data set 'mnist1d' cannot be called this way (mnist1d() got an unexpected keyword argument 'a')"),
+    ("model.kwargs={a=1}", "model.kwargs {'a': 1} given, but model 'convnet' takes none"),
     ("optim.lrr=0.1", "unknown config key 'optim.lrr'"),
     ("k=3", "config key 'k' is ambiguous"),
     ("noequals", "--set takes key=value"),
@@ -216,7 +218,7 @@ BAD_PLUGINS = [
     (f"model.name={PLUGINS}:model_gives_vector", "gives scores of shape (2,) for 2 examples; expected (2, 10)"),
     (f"model.name={PLUGINS}:model_gives_float", "gives scores of shape float"),
     (f"model.name={PLUGINS}:model_forward_raises", "raised ValueError: forward fails"),
-    (f"model.name={PLUGINS}:model_no_parameters", "gives scores of shape (2, 64)"),
+    (f"model.name={PLUGINS}:model_no_parameters", "gives scores of shape (2, 40)"),  # MNIST-1D's 40 samples
     (f"loss.name={PLUGINS}:loss_raises", "raised ValueError: my loss is broken (at hostile_plugins.py"),
     (f"loss.name={PLUGINS}:loss_string", "returned a str: it must return the batch's mean loss"),
     (f"loss.name={PLUGINS}:loss_vector", "returned a tensor of shape (2,)"),
@@ -383,8 +385,8 @@ QUIET_VERBS = ("train", "run", "preflight", "gradcheck", "search", "worker", "en
 def base_run(tmp_path_factory) -> Path:
     """A small finished ``babysit train`` run (2 epochs) that run-directory cases copy."""
     path = tmp_path_factory.mktemp("base") / "run"
-    assert main(["train", "--quiet", "--run-dir", str(path), "--set", "epochs=2", "--set", "width=16",
-                 "--set", "data.limit=300"]) == 0
+    assert main(["train", "--quiet", "--run-dir", str(path), *digits_args(), "--set", "epochs=2",
+                 "--set", "width=16", "--set", "data.limit=300"]) == 0
     return path
 
 

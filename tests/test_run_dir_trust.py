@@ -17,8 +17,9 @@ from babysit.cli import main
 from babysit.config import load_config, to_toml
 from babysit.errors import UserError
 from babysit.rundir import RunDir, list_checkpoints
+from tests.digits import DIGITS
 
-SMALL = ["train.epochs=2", "model.width=16", "train.batch_size=128", "data.limit=300",
+SMALL = [*DIGITS, "train.epochs=2", "model.width=16", "train.batch_size=128", "data.limit=300",
          "ensemble.ema_decay=0.9"]
 
 

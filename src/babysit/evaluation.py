@@ -12,7 +12,8 @@ What it writes, ``RUN_DIR/test.json`` (atomically)::
     {"n": 1000, "source": "MNIST-1D official test split", "headline": "final",
      "models": {"final":   {"acc", "n", "low", "high", "file"},
                 "average": {..., "vs": "final", "diff": {"diff", "low", "high", "verdict", ...}},
-                "ensemble:seeds": {..., "vs": "best member", "baseline": {...}, "diff": {...}}}}
+                "ensemble:seeds": {..., "vs": "best member", "baseline": {...}, "diff": {...},
+                                   "curve": [{"acc", "n", "low", "high"} of members 1..K]}}}
 
 ``babysit train`` writes ``final`` and ``average``; ``babysit ensemble`` adds one
 ``ensemble:<kind>`` entry per ensemble (keeping the others).
@@ -48,6 +49,8 @@ class Candidate:
     baseline_models: Sequence[nn.Module] | None = None
     file: str | None = None  # the checkpoint it was read from, relative to the run directory
     detail: str = ""
+    curve: bool = False  # also the accuracy of the first 1..K members together (the notes'
+    #                      "more members, diminishing gains"), as ``curve`` in its entry
 
 
 @torch.no_grad()
@@ -64,8 +67,27 @@ def probabilities(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> 
 def test_hits(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> list[bool]:
     """Per test example: is the most probable class of the models' averaged softmax the label?
     (One model: its argmax. The ensemble rule is that of :mod:`babysit.ensemble.predict`.)"""
-    total = sum(probabilities(model, x) for model in models)
-    return (total.argmax(dim=1) == y).cpu().tolist()
+    return curve_hits(models, x, y)[-1]
+
+
+def curve_hits(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> list[list[bool]]:
+    """The hits of the first m members together, for m = 1..K (one softmax pass per member)."""
+    total, out = None, []
+    for model in models:
+        p = probabilities(model, x)
+        total = p if total is None else total + p
+        out.append((total.argmax(dim=1) == y).cpu().tolist())
+    return out
+
+
+@torch.no_grad()
+def disagreement(models: Sequence[nn.Module], x: torch.Tensor) -> float:
+    """The share of examples on which two members predict different classes, averaged over the
+    K(K-1)/2 pairs (members that agree everywhere have nothing to add to each other)."""
+    predicted = [probabilities(model, x).argmax(dim=1) for model in models]
+    pairs = [(i, j) for i in range(len(models)) for j in range(i + 1, len(models))]
+    return (sum((predicted[i] != predicted[j]).float().mean().item() for i, j in pairs) / len(pairs)
+            if pairs else 0.0)
 
 
 def evaluate(data: DataSplit, candidates: Sequence[Candidate],
@@ -80,8 +102,12 @@ def evaluate(data: DataSplit, candidates: Sequence[Candidate],
     with data.unlocked_test():
         x, y = data.x_test.to(device), data.y_test.to(device)
         for c in candidates:
-            hits[c.name] = test_hits(c.models, x, y)
+            prefixes = curve_hits(c.models, x, y)
+            hits[c.name] = prefixes[-1]
             entry = Accuracy.of(hits[c.name]).to_dict()
+            if c.curve and len(prefixes) > 1:
+                entry["curve"] = [Accuracy.of(h).to_dict() for h in prefixes]
+                entry["disagreement"] = disagreement(c.models, x)
             if c.file:
                 entry["file"] = c.file
             if c.detail:

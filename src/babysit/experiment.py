@@ -6,6 +6,7 @@ search trial and each ensemble member build their data, model, loss and optimize
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass
@@ -155,12 +156,28 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
     if not quiet:
         cbs.append(ProgressBar(desc=config["name"]))
     cbs.extend(callbacks)
-    state = fit(exp.model, exp.data, optimizer=exp.optimizer, loss_fn=exp.loss_fn,
-                epochs=config["train"]["epochs"], batch_size=config["train"]["batch_size"],
-                reg=exp.reg, callbacks=cbs, device=resolve_device(config["device"]),
-                seed=config["seed"], max_loss=config["train"]["max_loss"], config=config,
-                resume=resume_state)
+    with cpu_threads(config["train"].get("threads", 0)):
+        state = fit(exp.model, exp.data, optimizer=exp.optimizer, loss_fn=exp.loss_fn,
+                    epochs=config["train"]["epochs"], batch_size=config["train"]["batch_size"],
+                    reg=exp.reg, callbacks=cbs, device=resolve_device(config["device"]),
+                    seed=config["seed"], max_loss=config["train"]["max_loss"], config=config,
+                    resume=resume_state)
     return exp, state
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int):
+    """Run with `threads` intra-op CPU threads (0: as they are), restored afterwards.
+
+    ``train.threads``: small models train faster on one thread than on several that wait
+    on each other (see its comment in :mod:`babysit.config`)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Callback]:

@@ -9,8 +9,9 @@ import torch
 from babysit import experiment
 from babysit.config import load_config
 from babysit.rundir import RunDir
+from tests.digits import DIGITS
 
-SMALL = ["train.epochs=3", "model.width=32", "train.batch_size=64", "data.limit=600"]
+SMALL = [*DIGITS, "train.epochs=3", "model.width=32", "train.batch_size=64", "data.limit=600"]
 
 
 def small_config(*extra: str) -> dict:

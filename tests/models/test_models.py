@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from babysit.errors import UserError
-from babysit.models import (ACTIVATIONS, Maxout, build_model, chance_loss, l2_penalty, make_loss,
-                            softmax_loss, svm_loss)
+from babysit.models import (ACTIVATIONS, Maxout, build_model, chance_loss, convnet, convnet1d,
+                            l2_penalty, make_loss, softmax_loss, svm_loss)
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -22,7 +22,32 @@ def test_convnet_keeps_working_on_tiny_and_large_images():
     assert build_model("convnet", (1, 8, 8), 10, depth=2, width=8)(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     assert build_model("convnet", (3, 32, 32), 10, depth=3, width=4)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(UserError, match="needs image inputs"):
-        build_model("convnet", (40,), 10)
+        convnet((40,), 10)
+
+
+def test_convnet_on_vectors_is_the_1d_convnet():
+    """MNIST-1D's (N, 40) signals: depth conv blocks of `width` channels, scores per example."""
+    model = build_model("convnet", (40,), 10, depth=3, width=8, dropout=0.1)
+    assert model(torch.randn(5, 40)).shape == (5, 10)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 8), (8, 8), (8, 8)]
+    assert any(isinstance(m, nn.Dropout) for m in model)
+    # signals with channels (C, D) too, and lengths too short to pool every block
+    assert build_model("convnet", (2, 3), 4, depth=3, width=4)(torch.randn(2, 2, 3)).shape == (2, 4)
+    with pytest.raises(UserError, match="needs vector inputs"):
+        convnet1d((1, 8, 8), 10)
+
+
+def test_1d_convnet_scores_do_not_depend_on_where_a_pattern_lies():
+    """The global average pool: a bump shifted by a whole pooling stride scores alike (the
+    templates of MNIST-1D lie anywhere along the signal)."""
+    torch.manual_seed(0)
+    model = build_model("convnet", (128,), 3, depth=3, width=8).eval()
+    signal = torch.zeros(2, 128)
+    signal[0, 32:40] = 1.0  # far enough from the ends that no response is cut off there
+    signal[1, 64:72] = 1.0  # shifted by 32 = 4 strides of 8 (three pools of 2)
+    scores = model(signal)
+    assert torch.allclose(scores[0], scores[1], atol=1e-5)
 
 
 def test_bad_model_input():

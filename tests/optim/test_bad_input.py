@@ -7,6 +7,7 @@ from babysit import UserError, cli, make_optimizer
 from babysit.optim import OPTIMIZERS
 from babysit.train import schedule_callbacks
 from babysit.config import load_config
+from tests.digits import digits_args
 
 
 def params():
@@ -51,7 +52,7 @@ def test_mu_of_other_rules_is_ignored_not_refused():
     ("optim.lr=-1", "optim.lr takes a number in [0, 1e6], not -1.0"),
 ])
 def test_cli_refuses_with_exit_code_2(setting, expected, capsys, tmp_path):
-    code = cli.main(["train", "--quiet", "--run-dir", str(tmp_path / "run"), "--set", setting,
+    code = cli.main(["train", "--quiet", "--run-dir", str(tmp_path / "run"), *digits_args(), "--set", setting,
                      "--set", "train.epochs=1", "--set", "data.limit=100"])
     err = capsys.readouterr().err
     assert code == 2

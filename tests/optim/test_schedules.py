@@ -10,6 +10,7 @@ from babysit.optim import SCHEDULES, from_config, learning_rate, momentum_ramp
 from babysit.train.schedules import (IterationLRSchedule, LRSchedule, MomentumSchedule,
                                      PlateauSchedule, schedule_callbacks)
 from babysit.train import TrainState
+from tests.digits import DIGITS
 
 
 def test_schedule_names_are_exported():
@@ -49,7 +50,7 @@ def test_plateau_halves_after_patience_epochs_without_improvement():
 
 
 def test_config_picks_the_callbacks():
-    cfg = load_config(None)["optim"]
+    cfg = load_config(None, DIGITS)["optim"]
     assert schedule_callbacks(cfg) == []
     cfg.update(schedule="step", mu_epochs=3.0)
     kinds = [type(c) for c in schedule_callbacks(cfg)]
@@ -62,13 +63,13 @@ def test_config_picks_the_callbacks():
 
 def test_from_config_ignores_schedule_keys():
     import torch
-    cfg = load_config(None, ["optim.name=momentum", "optim.schedule=step", "optim.mu_epochs=2"])["optim"]
+    cfg = load_config(None, [*DIGITS, "optim.name=momentum", "optim.schedule=step", "optim.mu_epochs=2"])["optim"]
     opt = from_config(cfg, [torch.zeros(3, requires_grad=True)])
     assert opt.param_groups[0]["lr"] == cfg["lr"] and opt.param_groups[0]["mu"] == cfg["mu"]
 
 
 def _train(*overrides):
-    cfg = load_config(None, ["train.epochs=5", "model.width=16", "data.limit=300", "train.batch_size=100",
+    cfg = load_config(None, [*DIGITS, "train.epochs=5", "model.width=16", "data.limit=300", "train.batch_size=100",
                              "train.checkpoints=false", *overrides])
     return experiment.train(cfg, None, quiet=True)
 
@@ -100,7 +101,7 @@ def test_momentum_ramp_per_epoch_inside_training():
             if state.batch == 0:
                 seen.append(state.optimizer.param_groups[0]["mu"])
 
-    cfg = load_config(None, ["train.epochs=4", "model.width=16", "data.limit=200", "optim.name=momentum",
+    cfg = load_config(None, [*DIGITS, "train.epochs=4", "model.width=16", "data.limit=200", "optim.name=momentum",
                              "optim.mu=0.9", "optim.mu_start=0.5", "optim.mu_epochs=2",
                              "train.checkpoints=false"])
     experiment.train(cfg, None, quiet=True, callbacks=[Spy()])
@@ -111,9 +112,9 @@ def test_a_resumed_run_continues_the_schedule_exactly(tmp_path):
     """The schedule's a0 and the velocity live in the optimizer state: resume == never stopped."""
     overrides = ["model.width=16", "data.limit=300", "train.batch_size=100", "optim.name=nesterov",
                  "optim.lr=0.08", "optim.schedule=step", "optim.step_every=1", "optim.mu_epochs=3"]
-    whole = load_config(None, [*overrides, "train.epochs=4"])
+    whole = load_config(None, [*DIGITS, *overrides, "train.epochs=4"])
     _, straight = experiment.train(whole, tmp_path / "straight", quiet=True)
-    experiment.train(load_config(None, [*overrides, "train.epochs=2"]), tmp_path / "cut", quiet=True)
+    experiment.train(load_config(None, [*DIGITS, *overrides, "train.epochs=2"]), tmp_path / "cut", quiet=True)
     _, resumed = experiment.train(whole, tmp_path / "cut", quiet=True, resume=True)
     assert [h["epoch"] for h in resumed.history] == [3, 4]
     for a, b in zip(straight.history[2:], resumed.history):

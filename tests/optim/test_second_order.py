@@ -9,11 +9,12 @@ from babysit.experiment import load_split
 from babysit.config import load_config
 from babysit.models import build_model
 from babysit.train import Callback
+from tests.digits import DIGITS
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_split(load_config(None))
+    return load_split(load_config(None, DIGITS))
 
 
 class HookCounter(Callback):
@@ -83,7 +84,7 @@ def test_newton_solves_a_quadratic_in_one_step():
 
 def test_newton_trains_a_linear_classifier_full_batch():
     # a 200-example subset: the 650 x 650 Hessian costs 650 backward passes over the batch
-    digits = load_split(load_config(None, ["data.limit=200"]))
+    digits = load_split(load_config(None, [*DIGITS, "data.limit=200"]))
     torch.manual_seed(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, depth=0, width=1)  # 650 params
     state = fit(model, digits, optimizer=make_optimizer("newton", model.parameters(), damping=1e-3),

@@ -6,14 +6,16 @@ import shutil
 
 import pytest
 
+from tests.digits import DIGITS, digits_args
+
 
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory):
-    """``babysit run --quick`` on the default experiment: the end-to-end workflow, once."""
+    """``babysit run --quick`` on the digits MLP: the end-to-end workflow, once."""
     from babysit.cli import main
 
     path = tmp_path_factory.mktemp("workflow") / "quick"
-    code = main(["run", "--quick", "--quiet", "--run-dir", str(path)])
+    code = main(["run", "--quick", "--quiet", "--run-dir", str(path), *digits_args()])
     return code, path
 
 
@@ -24,7 +26,7 @@ def plain_run(tmp_path_factory):
     from babysit.config import load_config
 
     path = tmp_path_factory.mktemp("plain") / "run"
-    config = load_config(overrides=["train.epochs=3", "model.width=32", "train.batch_size=128"])
+    config = load_config(overrides=[*DIGITS, "train.epochs=3", "model.width=32", "train.batch_size=128"])
     experiment.train(config, path, quiet=True)
     return path
 

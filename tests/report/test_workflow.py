@@ -9,6 +9,7 @@ from babysit.cli import main
 from babysit.config import load_config
 from babysit.rundir import RunDir, read_jsonl
 from babysit.workflow import STAGES, quick_config, run_workflow
+from tests.digits import DIGITS, digits_args
 
 ALLOWED = {"passed", "failed", "done", "unavailable", "skipped"}
 
@@ -67,7 +68,7 @@ def test_diverging_final_training_stops_with_the_reason_and_still_reports(tmp_pa
     """An exploding learning rate: the run ends with exit code 1, run.json and the report say why."""
     from html import escape
 
-    config = load_config(overrides=["optim.lr=1e4", "optim.name=sgd", "train.epochs=2", "model.width=16",
+    config = load_config(overrides=[*DIGITS, "optim.lr=1e4", "optim.name=sgd", "train.epochs=2", "model.width=16",
                                     "train.max_loss=1e3"])
     lines = []
     code, rd = run_workflow(config, tmp_path / "bad", quick=True, quiet=True, echo=lines.append,
@@ -91,9 +92,10 @@ def test_failed_preflight_stops_the_run_unless_forced(tmp_path):
     """Weights initialized far too large: the initial loss is far above chance, preflight fails."""
     only_initial_loss = "preflight.skip=['reg_increases_loss', 'overfit_tiny', 'input_dependence', " \
                         "'deterministic', 'gradcheck']"
-    config = load_config(overrides=["model.init_scale=100", "train.epochs=1", "model.width=16", only_initial_loss])
+    # (weights 100x too large start at a loss ~1e5: a max_loss above it lets --force go on to train)
+    config = load_config(overrides=[*DIGITS, "model.init_scale=100", "train.epochs=1", "model.width=16",
+                                    "train.max_loss=1e9", only_initial_loss])
     lines = []
-    config["train"]["max_loss"] = 1e9  # weights 100x too large start at a loss ~1e5: --force trains on
     code, rd = run_workflow(config, tmp_path / "stop", quiet=True, echo=lines.append, skip=("gradcheck",))
     info = RunDir(rd.path).read_json("run.json")
     stages = {s["name"]: s["status"] for s in info["stages"]}
@@ -121,7 +123,7 @@ def test_a_killed_run_is_reported_as_interrupted(tmp_path):
     path = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(Path(babysit.__file__).parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "babysit.cli", "run", "--quiet", "--run-dir", str(path),
-                             "--skip", "gradcheck,preflight,search", "--set", "train.epochs=200",
+                             "--skip", "gradcheck,preflight,search", *digits_args(), "--set", "train.epochs=200",
                              "--set", "model.width=16"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(read_jsonl(path / "metrics.jsonl")) < 1:
@@ -137,7 +139,7 @@ def test_a_killed_run_is_reported_as_interrupted(tmp_path):
 
 def test_failed_gradient_check_stops_the_run(tmp_path):
     """A loss whose backward is off by a factor 2: the run stops at the gradient check, exit 1."""
-    config = load_config(overrides=["loss.name=report_bad_loss:half_gradient_softmax", "model.width=16"])
+    config = load_config(overrides=[*DIGITS, "loss.name=report_bad_loss:half_gradient_softmax", "model.width=16"])
     lines = []
     code, rd = run_workflow(config, tmp_path / "bad-grad", quick=True, quiet=True, echo=lines.append)
     info = RunDir(rd.path).read_json("run.json")

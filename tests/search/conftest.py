@@ -13,10 +13,12 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _tiny_config(**search):
-    """The default experiment on 500 digits with a small MLP; `search` overrides [search]."""
+    """The digits MLP (tests/digits.py) on 500 digits with a small MLP; `search` overrides [search]."""
     from babysit.config import load_config
 
-    config = load_config(overrides=["data.limit=500", "model.width=16", "model.depth=1",
+    from tests.digits import DIGITS
+
+    config = load_config(overrides=[*DIGITS, "data.limit=500", "model.width=16", "model.depth=1",
                                     "train.batch_size=50", "train.epochs=3"])
     config["search"].update({"workers": 2, "pruner": "none", **search})
     return config

@@ -86,10 +86,10 @@ def test_a_killed_extra_worker_does_not_hang_the_search(tmp_path, tiny_config, c
 
     url = reachable_url()
     name = f"babysit-test-{uuid.uuid4().hex[:10]}"
-    config = tiny_config(stages=[{"trials": 2, "epochs": 3}], study=name, grace_period=3)
+    config = tiny_config(stages=[{"trials": 2, "epochs": 8}], study=name, grace_period=3)
     config["data"]["limit"] = 0
     config["model"].update(width=64)
-    config["train"]["batch_size"] = 16  # about 0.2 s an epoch: caught mid-trial
+    config["train"]["batch_size"] = 16  # about 0.1-0.2 s an epoch on one thread: caught mid-trial
     config["search"]["space"] = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True}}
     (tmp_path / "exp.toml").write_text(to_toml(config))
     run_dir = tmp_path / "run"
@@ -123,7 +123,7 @@ def test_a_killed_extra_worker_does_not_hang_the_search(tmp_path, tiny_config, c
         assert failed.state.name == "FAIL"
         [retry] = [t for t in trials if t.user_attrs.get("retry_of") == victim.number]
         assert retry.state.name == "COMPLETE" and retry.user_attrs["continue_from"] == victim._trial_id
-        assert retry.user_attrs["trained"]["epochs"] == 3 > retry.user_attrs["trained"]["epochs_trained"]
+        assert retry.user_attrs["trained"]["epochs"] == 8 > retry.user_attrs["trained"]["epochs_trained"]
         assert sum(t.state.name == "COMPLETE" for t in trials) == 2
     finally:
         for proc in (joiner, master):

@@ -28,7 +28,7 @@ def test_every_stage_is_recorded_and_the_second_is_narrower(search):
     assert [s["status"] for s in stages] == ["done", "done"]
     assert [s["spec"]["epochs"] for s in stages] == [1, 2]
     wide, fine = (s["spec"]["space"]["optim.lr"] for s in stages)
-    assert wide == {"low": 1e-6, "high": 1.0, "log": True, "int": False}
+    assert wide == {"low": 1e-6, "high": 10.0, "log": True, "int": False}  # the notes: 10 ** uniform(-6, 1)
     assert fine["low"] >= wide["low"] and fine["high"] <= wide["high"]
     assert fine["high"] / fine["low"] < wide["high"] / wide["low"]
     # stage 2 first continued the two best settings of stage 1

@@ -89,3 +89,49 @@ def test_cli_reports_a_bad_range_in_one_line(tmp_path, cli_env, cli):
         "babysit: error: search.space.lr: a log range needs low > 0 (got low=0): use a positive "
         "low like 1e-6, or log = false"]
     assert "Traceback" not in proc.stderr
+
+
+def test_the_default_space_is_the_notes_space():
+    """lr = 10 ** uniform(-6, 1) as the notes write it; dropout on its plain scale; the rule,
+    the schedule, and momentum's mu (only for a momentum rule) among the searched."""
+    space = Space.from_config(load_config())
+    lr = space["optim.lr"]
+    assert (lr.low, lr.high, lr.log) == (1e-6, 10.0, True)
+    assert not space["model.dropout"].log
+    assert set(space["optim.schedule"].choices) >= {"step", "exponential", "inverse_time"}
+    assert space["optim.mu"].when == (("optim.name", ("momentum", "nesterov")),)
+    assert "nesterov" in space["optim.name"].choices
+
+
+def test_momentum_is_sampled_only_in_trials_of_a_momentum_rule():
+    space = space_of({"optim": {"choices": ["nesterov", "adam", "momentum"]},
+                      "mu": {"low": 0.5, "high": 0.99, "when": {"optim.name": ["momentum", "nesterov"]}},
+                      "lr": {"low": 1e-4, "high": 1.0}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    rules = set()
+    for _ in range(60):
+        trial = study.ask()
+        params = space.suggest(trial)
+        rules.add(params["optim.name"])
+        assert ("optim.mu" in params) == (params["optim.name"] != "adam"), params
+        assert trial.params == params  # the study records exactly what the trial used
+        study.tell(trial, 0.0)
+    assert rules == {"nesterov", "adam", "momentum"}
+    assert "if optim.name in {momentum, nesterov}" in space.describe()
+    assert Space.from_dict(space.to_dict()).to_dict() == space.to_dict()  # as the stages store it
+
+
+def test_a_condition_on_a_key_the_search_does_not_vary_is_decided_from_the_config(tmp_path):
+    path = tmp_path / "exp.toml"  # TOML's dotted key inside when is a nested table: still read
+    path.write_text('[optim]\nname = "nesterov"\n[search.space]\n'
+                    'optim.mu = {low = 0.5, high = 0.99, when = {optim.name = ["nesterov"]}}\n')
+    space = Space.from_config(load_config(path))
+    assert space["optim.mu"].when == ()  # nesterov is fixed: mu is always searched
+    with pytest.raises(UserError, match=r"searched only when optim.name is one of nesterov, but "
+                                        r"optim.name = 'adam' and is not searched"):
+        Space.from_config(load_config(path, ["optim.name=adam"]))
+    with pytest.raises(UserError, match="when must be a table"):
+        space_of({"mu": {"low": 0.5, "high": 0.9, "when": "optim.name"}})
+    with pytest.raises(UserError, match="not an unconditional choices"):
+        space_of({"lr": {"low": 1e-4, "high": 1.0},
+                  "mu": {"low": 0.5, "high": 0.9, "when": {"optim.lr": [0.1]}}})

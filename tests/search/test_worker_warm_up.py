@@ -6,11 +6,12 @@ import torch
 from babysit import experiment
 from babysit.config import load_config
 from babysit.search.worker import warm_up
+from tests.digits import DIGITS
 
 
 def test_warm_up_loads_the_data_once_for_every_trial():
     experiment._cached_data.cache_clear()
-    config = load_config(overrides=["data.limit=300"])
+    config = load_config(overrides=[*DIGITS, "data.limit=300"])
     warm_up(config)
     assert experiment._cached_data.cache_info().currsize == 1
     before = experiment._cached_data.cache_info().hits
@@ -23,7 +24,7 @@ def test_warm_up_loads_the_data_once_for_every_trial():
 def test_warm_up_takes_one_real_step_with_every_kind_of_update_rule(rule):
     """Closure rules (L-BFGS, Newton, Nesterov's lookahead form) included: a warm-up that
     called step() without a closure killed every worker of such a search."""
-    config = load_config(overrides=["data.limit=300", "model.depth=0", "model.width=1", rule])
+    config = load_config(overrides=[*DIGITS, "data.limit=300", "model.depth=0", "model.width=1", rule])
     start = experiment.build(config).model.state_dict()
     warmed = warm_up(config).model.state_dict()
     assert start.keys() == warmed.keys()

@@ -19,8 +19,9 @@ import pytest
 
 from babysit import Callback, experiment
 from babysit.config import load_config
+from tests.digits import DIGITS
 
-OVERRIDES = ["data.limit=300", "model.width=16", "epochs=8", "train.checkpoints=true"]
+OVERRIDES = [*DIGITS, "data.limit=300", "model.width=16", "epochs=8", "train.checkpoints=true"]
 STEPS_PER_EPOCH = 4  # 240 training examples in batches of 64
 
 

@@ -10,12 +10,13 @@ import pytest
 from babysit import experiment
 from babysit.cli import main
 from babysit.config import load_config
+from tests.digits import DIGITS
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("companion")
-    config = load_config(overrides=["epochs=2", "model.name=convnet", "model.width=8",
+    config = load_config(overrides=[*DIGITS, "epochs=2", "model.name=convnet", "model.width=8",
                                     "data.limit=600", "train.checkpoints=false"])
     experiment.train(config, run_dir, quiet=True)
     return run_dir
@@ -32,7 +33,7 @@ def test_training_is_watched_by_default(trained):
 
 
 def test_watch_can_be_switched_off(tmp_path):
-    config = load_config(overrides=["epochs=1", "data.limit=200", "watch.enabled=false",
+    config = load_config(overrides=[*DIGITS, "epochs=1", "data.limit=200", "watch.enabled=false",
                                     "train.checkpoints=false"])
     experiment.train(config, tmp_path, quiet=True)
     assert not (tmp_path / "watch").exists()
@@ -59,7 +60,7 @@ def test_plots_verb_on_a_folder_without_records(tmp_path, capsys):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard extra not installed")
 def test_tensorboard_export(tmp_path):
-    config = load_config(overrides=["epochs=1", "data.limit=300", "watch.tensorboard=true",
+    config = load_config(overrides=[*DIGITS, "epochs=1", "data.limit=300", "watch.tensorboard=true",
                                     "train.checkpoints=false"])
     experiment.train(config, tmp_path, quiet=True)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -72,7 +73,7 @@ def test_tensorboard_export(tmp_path):
 
 
 def test_resumed_training_continues_the_records(tmp_path):
-    overrides = ["data.limit=300", "train.checkpoints=true", "model.width=16"]
+    overrides = [*DIGITS, "data.limit=300", "train.checkpoints=true", "model.width=16"]
     experiment.train(load_config(overrides=overrides + ["epochs=2"]), tmp_path, quiet=True)
     # the run "died" during epoch 3: records past the epoch-2 checkpoint must be dropped
     with open(tmp_path / "watch" / "steps.jsonl", "a") as f:

@@ -8,6 +8,7 @@ from torch import nn
 from ..errors import UserError
 from ..plugins import call_user, is_reference, load_callable
 from .convnet import convnet
+from .convnet1d import convnet1d
 from .layers import ACTIVATIONS, Maxout
 from .losses import LOSSES, chance_loss, check_loss, make_loss, softmax_loss, step_loss, svm_loss
 from .mlp import mlp
@@ -32,9 +33,10 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, *, de
     if name == "mlp":
         model = mlp(input_shape, num_classes, depth=depth, width=width,
                     activation_name=activation, dropout=dropout)
-    elif name == "convnet":
-        model = convnet(input_shape, num_classes, depth=depth, width=width,
-                        activation_name=activation, dropout=dropout)
+    elif name == "convnet":  # images (C, H, W) get 2-D convolutions, vectors (D,) 1-D ones
+        build = convnet if len(input_shape) == 3 else convnet1d
+        model = build(input_shape, num_classes, depth=depth, width=width,
+                      activation_name=activation, dropout=dropout)
     elif is_reference(name):
         model = call_user(name, "model", load_callable(name, "model"), input_shape, num_classes,
                           **(kwargs or {}))
@@ -54,6 +56,6 @@ def from_config(model_config: dict, input_shape: tuple[int, ...], num_classes: i
                        **{k: v for k, v in model_config.items() if k != "name"})
 
 
-__all__ = ["build_model", "from_config", "mlp", "convnet", "Maxout", "make_loss", "softmax_loss",
+__all__ = ["build_model", "from_config", "mlp", "convnet", "convnet1d", "Maxout", "make_loss", "softmax_loss",
            "svm_loss", "step_loss", "chance_loss", "check_loss", "l2_penalty", "regularized_parameters", "MODELS", "LOSSES",
            "ACTIVATIONS"]

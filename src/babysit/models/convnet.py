@@ -17,8 +17,8 @@ def convnet(input_shape: tuple[int, ...], num_classes: int, *, depth: int = 2, w
     to ReLU in the conv blocks and is used in a hidden layer before the classifier.
     """
     if len(input_shape) != 3:
-        raise UserError(f"the convnet needs image inputs (C, H, W), but the data has shape "
-                        f"{input_shape}: use model.name = 'mlp' for vector data")
+        raise UserError(f"the 2-D convnet needs image inputs (C, H, W), but the data has shape "
+                        f"{input_shape}: model.name = 'convnet' builds the 1-D one for vectors")
     check_activation(activation_name)
     if depth < 1 or width < 1:
         raise UserError(f"convnet needs depth >= 1 and width >= 1, got depth={depth}, width={width}")

@@ -7,6 +7,12 @@ Declared in the config's ``[search.space]`` table, one entry per hyperparameter:
     dropout = {low = 0, high = 0.6}             # plain uniform
     depth = {low = 1, high = 4}                 # integer (the config key holds an int)
     optim = {choices = ["nesterov", "adam"]}    # categorical
+    mu = {low = 0.5, high = 0.99, when = {"optim.name" = ["momentum", "nesterov"]}}
+
+A ``when`` table makes a parameter conditional: it is sampled only in trials whose searched
+categorical parameters (here the update rule) take one of the listed values; other trials keep
+the config's value and record none (momentum's mu means nothing to Adam, so an Adam trial
+should neither spend a dimension of the search on it nor be compared by it).
 
 Keys are config keys, dotted (``optim.lr``) or bare where unambiguous (``lr``; ``optim`` alone
 means ``optim.name``). Learning rates and regularization strengths are searched on a log scale
@@ -19,13 +25,13 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import all_keys, get_key, resolve_key, set_key
 from ..errors import UserError
 
-SPEC_KEYS = {"low", "high", "log", "int", "choices", "step"}
+SPEC_KEYS = {"low", "high", "log", "int", "choices", "step", "when"}
 
 # Leaf names searched on a log scale by default: their effect is multiplicative.
 LOG_BY_DEFAULT = ("lr", "learning_rate", "reg", "weight_decay", "l2")
@@ -41,10 +47,16 @@ class Param:
     log: bool = False
     int: bool = False
     choices: tuple = field(default_factory=tuple)
+    # ((key, (value, ...)), ...): sampled only where every such key took one of its values
+    when: tuple = field(default_factory=tuple)
 
     @property
     def numeric(self) -> bool:
         return not self.choices
+
+    def applies(self, sampled: dict[str, Any]) -> bool:
+        """Whether this parameter is sampled in a trial whose values so far are `sampled`."""
+        return all(sampled.get(key) in values for key, values in self.when)
 
     def distribution(self):
         """The equivalent Optuna distribution."""
@@ -76,18 +88,21 @@ class Param:
         if self.int:
             low, high = math.floor(low + 1e-9), math.ceil(high - 1e-9)
             high = max(high, low)
-        return Param(self.key, low, high, self.log, self.int)
+        return Param(self.key, low, high, self.log, self.int, when=self.when)
 
     def to_dict(self) -> dict:
-        if not self.numeric:
-            return {"choices": list(self.choices)}
-        return {"low": self.low, "high": self.high, "log": self.log, "int": self.int}
+        spec = ({"choices": list(self.choices)} if not self.numeric else
+                {"low": self.low, "high": self.high, "log": self.log, "int": self.int})
+        if self.when:
+            spec["when"] = {key: list(values) for key, values in self.when}
+        return spec
 
     def describe(self) -> str:
+        condition = "".join(f" if {key} in {{{', '.join(map(str, values))}}}" for key, values in self.when)
         if not self.numeric:
-            return f"{self.key} in {{{', '.join(map(str, self.choices))}}}"
+            return f"{self.key} in {{{', '.join(map(str, self.choices))}}}{condition}"
         kind = ("log-" if self.log else "") + ("int" if self.int else "uniform")
-        return f"{self.key} ~ {kind}[{self.low:g}, {self.high:g}]"
+        return f"{self.key} ~ {kind}[{self.low:g}, {self.high:g}]{condition}"
 
 
 class Space:
@@ -110,13 +125,14 @@ class Space:
         duplicate = next((k for k in keys if keys.count(k) > 1), None)
         if duplicate:
             raise UserError(f"search.space names config key '{duplicate}' twice: keep one entry")
-        return cls(params)
+        return cls([settle_condition(config, p, params, free=free) for p in params])
 
     @classmethod
     def from_dict(cls, table: dict) -> "Space":
         """The inverse of :meth:`to_dict` (already checked, full keys)."""
         return cls([Param(key, spec.get("low"), spec.get("high"), spec.get("log", False),
-                          spec.get("int", False), tuple(spec.get("choices", ())))
+                          spec.get("int", False), tuple(spec.get("choices", ())),
+                          tuple((k, tuple(v)) for k, v in spec.get("when", {}).items()))
                     for key, spec in table.items()])
 
     def to_dict(self) -> dict:
@@ -135,8 +151,11 @@ class Space:
         return [p for p in self if p.numeric]
 
     def suggest(self, trial) -> dict[str, Any]:
-        """Sample every hyperparameter through an Optuna trial (the study's sampler decides)."""
-        return {p.key: p.suggest(trial) for p in self}
+        """Sample every hyperparameter through an Optuna trial (the study's sampler decides):
+        the unconditional ones first, then each conditional one whose condition they meet."""
+        sampled = {p.key: p.suggest(trial) for p in self if not p.when}
+        sampled.update({p.key: p.suggest(trial) for p in self if p.when and p.applies(sampled)})
+        return {key: sampled[key] for key in self.params if key in sampled}
 
     def distributions(self) -> dict:
         return {p.key: p.distribution() for p in self}
@@ -172,11 +191,13 @@ def parse_param(config: dict, name: str, spec: Any, *, free: bool = False) -> Pa
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise UserError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}: "
-                        f"use low, high, log, int or choices")
+                        f"use low, high, log, int, choices or when")
     key = name if free else resolve_space_key(config, name)
     current = None if free else get_key(config, key)
+    when = parse_when(config, where, spec.get("when"), free=free)
+    spec = {k: v for k, v in spec.items() if k != "when"}
     if "choices" in spec:
-        return parse_choices(config, key, where, spec, free=free)
+        return replace(parse_choices(config, key, where, spec, free=free), when=when)
     if "low" not in spec or "high" not in spec:
         raise UserError(f"{where} needs both low and high (or choices): {example}")
     low, high = spec["low"], spec["high"]
@@ -195,7 +216,59 @@ def parse_param(config: dict, name: str, spec: Any, *, free: bool = False) -> Pa
     if isinstance(current, bool) or isinstance(current, str):
         raise UserError(f"{where}: '{key}' is not a number ({current!r}): give choices = [...] instead")
     return Param(key, float(low) if not is_int else int(low), float(high) if not is_int else int(high),
-                 bool(log), bool(is_int))
+                 bool(log), bool(is_int), when=when)
+
+
+def parse_when(config: dict, where: str, table: Any, *, free: bool = False) -> tuple:
+    """``{"optim.name" = ["momentum", "nesterov"]}`` -> ``(("optim.name", ("momentum", "nesterov")),)``."""
+    if table is None:
+        return ()
+    example = 'e.g. when = {"optim.name" = ["momentum", "nesterov"]}'
+    if not isinstance(table, dict) or not table:
+        raise UserError(f"{where}: when must be a table of key = [values], {example}")
+    conditions = []
+    for name, values in flatten_when(table).items():
+        if not isinstance(values, list) or not values:
+            raise UserError(f"{where}: when.{name} must be a non-empty list of values, {example}")
+        key = name if free else resolve_space_key(config, name)
+        conditions.append((key, tuple(values)))
+    return tuple(conditions)
+
+
+def flatten_when(table: dict, prefix: str = "") -> dict[str, Any]:
+    """TOML reads ``when = {optim.name = [...]}`` as nested tables: join the dotted name back."""
+    flat = {}
+    for name, value in table.items():
+        if isinstance(value, dict):
+            flat.update(flatten_when(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def settle_condition(config: dict, param: Param, params: list[Param], *, free: bool = False) -> Param:
+    """A condition on a searched categorical parameter stays; one on a key the search does not
+    vary is decided now from the config: it holds (the parameter is always searched) or it
+    does not, which is an error (the parameter could never be sampled)."""
+    searched = {p.key: p for p in params}
+    kept = []
+    for key, values in param.when:
+        if key == param.key:
+            raise UserError(f"search.space.{param.key}: its when names the parameter itself: "
+                            "name another searched parameter, such as optim.name")
+        if key in searched:
+            if searched[key].numeric or searched[key].when:
+                raise UserError(f"search.space.{param.key}: when names {key}, which is not an "
+                                "unconditional choices = [...] parameter: condition on a "
+                                "categorical parameter, such as optim.name")
+            kept.append((key, values))
+            continue
+        value = None if free else get_key(config, key)
+        if value not in values:
+            raise UserError(f"search.space.{param.key} is searched only when {key} is one of "
+                            f"{', '.join(map(str, values))}, but {key} = {value!r} and is not searched: "
+                            f"search {key} as well, or remove {param.key} from [search.space]")
+    return replace(param, when=tuple(kept))
 
 
 def parse_choices(config: dict, key: str, where: str, spec: dict, *, free: bool = False) -> Param:

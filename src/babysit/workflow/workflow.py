@@ -97,7 +97,15 @@ class Workflow:
     # -- driving --------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Run every stage; the exit code: 0 done, 1 stopped by a failed check or training."""
+        """Run every stage; the exit code: 0 done, 1 stopped by a failed check or training.
+
+        The stages run in this process (all but the search's workers) use ``train.threads``
+        torch threads: on the default's small models more threads only wait on each other."""
+        threads = self.config.get("train", {}).get("threads", 0)
+        with experiment.cpu_threads(threads if isinstance(threads, int) else 0):
+            return self._run()
+
+    def _run(self) -> int:
         self.log = RunLog.start(self.run_dir, name=self.config["name"], config=self.config,
                                 argv=self.argv, quick=self.quick, force=self.force)
         self.final_config = self.config
