@@ -73,6 +73,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..search import run_search
     from ..search.objective import Objective
+    from ..search.budget import summary_lines
     from ..search.results import leaderboard_table
 
     check_workers(args.workers)
@@ -100,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     if result.best_value is not None:
         print(f"best val acc {result.best_value:.4f} with "
               + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
+    for line in summary_lines(result.stages):
+        print(line)
     for alarm in result.alarms:
         print(f"border alarm (stage {alarm['stage']}): {alarm['message']}")
     print(f"run directory: {run_dir.path}  (search/leaderboard.txt, search/plots/)")

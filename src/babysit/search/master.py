@@ -35,6 +35,7 @@ from ..errors import UserError
 from ..rundir import RunDir
 from . import fingerprint, results
 from .alarms import border_alarms
+from .budget import stage_budget, summary_lines
 from .heartbeat import SilentWorkers
 from .retry import (budget_used, fail_and_retry, has_waiting, is_duplicate, orphaned, retried_numbers, retry,
                     worker_tag)
@@ -311,9 +312,11 @@ class Master:
             next_space = extend_to_edges(next_space, limits, alarms, self.search["margin"])
         record = self._recorded(spec.index)
         record.update(self._stage_summary(ranked, alarms, next_space))
+        everything = self._ranked_all()
+        stage_budget([r for r in self.records if r["status"] == "done"], everything)
         self._write_stages()
         self.run_dir.write_json("search/alarms.json", self.alarms)
-        results.write_leaderboard(self.run_dir, self._ranked_all())  # plots: once, at the end
+        results.write_leaderboard(self.run_dir, everything)  # plots: once, at the end
         if not self.quiet:
             self._print_stage(spec, ranked, alarms)
         complete = [r for r in useful if r["state"] == "complete"]
@@ -375,6 +378,7 @@ class Master:
         if best and best["val_acc"] is not None:
             lines.append(f"  best: trial {best['trial']} val acc {best['val_acc']:.4f}  "
                          + ", ".join(f"{k}={results.fmt(v)}" for k, v in best["params"].items()))
+        lines += [f"  {line}" for line in summary_lines([record])]
         lines += [f"  border alarm: {a['message']}" for a in alarms]
         lines += [f"  trial {r['trial']} failed: {r['error']}" for r in ranked if r.get("error")]
         print("\n".join(lines), file=sys.stderr)
