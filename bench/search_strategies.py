@@ -251,9 +251,12 @@ def main() -> None:
         print(f"  c2f - best peer ({best_peer}) test accuracy, median of per-seed differences: {gap:+.1f} pt "
               f"(per seed {', '.join(f'{g:+.1f}' for g in gaps)}; one seed's 95% interval on n=1000 is "
               f"about +-2.5 pt); target >= +1.0: {'met' if ok else 'MISSED'}")
-        if args.peer_budget == 2:
-            half = median_pt(rows["c2f"], "test") >= max(median_pt(rows2[p], "test") for p in PEERS)
-            print(f"  c2f at B epochs vs the best peer at 2B: {'as good or better' if half else 'behind'}")
+        if args.peer_budget == 2:  # the other reading of the target: as good in half the epochs
+            best2 = max(PEERS, key=lambda p: median_pt(rows2[p], "test"))
+            gaps2 = [100 * (c["test"].value - p["test"].value) for c, p in zip(rows["c2f"], rows2[best2])]
+            print(f"  c2f at B epochs - best peer ({best2}) at 2B epochs, median of per-seed differences: "
+                  f"{statistics.median(gaps2):+.1f} pt (per seed {', '.join(f'{g:+.1f}' for g in gaps2)}); "
+                  f"same accuracy in half the epochs: {'met' if statistics.median(gaps2) >= 0 else 'MISSED'}")
         print()
     print(f"total {time.time() - started:.0f} s (a shared 2-core machine); targets met: "
           f"{sum(verdicts)}/{len(verdicts)}")

@@ -80,3 +80,12 @@ def test_heartbeat_and_idle_times_are_checked(key, value):
     config["search"][key] = value  # set from Python, past the loader: the stages check it too
     with pytest.raises(UserError, match=f"search.{key} takes a number >= "):
         parse_stages(config)
+
+
+def test_a_stage_may_be_a_fraction_of_an_epoch_but_not_more_than_one_as_a_float():
+    config = load_config()
+    config["search"]["stages"] = [{"trials": 8, "epochs": 0.5}, {"trials": 2, "epochs": 3}]
+    assert parse_stages(config)[0] == {"trials": 8, "epochs": 0.5}
+    config["search"]["stages"] = [{"trials": 8, "epochs": 1.5}]
+    with pytest.raises(UserError, match="a whole number >= 0 or a fraction of an epoch in"):
+        parse_stages(config)

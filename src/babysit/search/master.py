@@ -41,7 +41,7 @@ from .retry import (budget_used, fail_and_retry, has_waiting, is_duplicate, orph
                     worker_tag)
 from .samplers import check_names, grid_size
 from .space import Space, apply
-from .stages import StageSpec, extend_to_edges, narrow, parse_stages, widen_limits
+from .stages import StageSpec, extend_to_edges, is_fraction, narrow, parse_stages, widen_limits
 from .storage import default_storage, is_database, redact
 from .worker import SEARCH_ATTR, STAGE_ATTR, remove_partial_files
 
@@ -82,6 +82,9 @@ class Master:
         check_names(self.search["sampler"], self.search["pruner"])
         self.base_space = Space.from_config(config, free=objective is not None)
         self.stage_plans = parse_stages(config)
+        if objective is not None and any(is_fraction(p["epochs"]) for p in self.stage_plans):
+            raise UserError("a stage of a fraction of an epoch needs babysit's own experiment (the trial "
+                            "stops after that share of the steps): give your objective's stages whole epochs")
         self.run_dir = RunDir(run_dir)
         self.resume, self.quiet = resume, quiet
         self.storage_url = storage or self.search["storage"] or default_storage(self.run_dir.path)
@@ -262,10 +265,12 @@ class Master:
     def _queue_carried(self, study, spec: StageSpec) -> None:
         """The previous stage's best settings, first in line, continuing from their checkpoints."""
         previous = {r["trial"]: r for r in self._ranked_all()}
+        # Part of an epoch is not an epoch: a setting from such a stage starts afresh.
+        afresh = spec.index > 1 and is_fraction(self._recorded(spec.index - 1)["spec"]["epochs"])
         for trial_id in spec.carried:
             row = previous[trial_id]
-            study.enqueue_trial(row["params"], user_attrs={"carried_from": trial_id,
-                                                           "continue_from": trial_id})
+            attrs = {"carried_from": trial_id} if afresh else {"carried_from": trial_id, "continue_from": trial_id}
+            study.enqueue_trial(row["params"], user_attrs=attrs)
 
     def _retry_leftovers(self, study) -> None:
         """On --resume: trials left RUNNING by dead workers, or failed by Ctrl-C, run again."""
