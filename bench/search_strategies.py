@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import statistics
 import sys
 import tempfile
@@ -127,7 +128,7 @@ def run_c2f(config: dict, tmp: Path, stages) -> dict:
     chosen = apply(config, best["params"])
     return {"spent": spent, "val": best["val_acc"],
             "test": test_accuracy(chosen, result.run_dir / best["checkpoint_dir"]),
-            "trials": len(result.leaderboard)}
+            "trials": len(result.leaderboard), "stages": result.stages}
 
 
 def peer_study(name: str, seed: int):
@@ -204,16 +205,18 @@ def main() -> None:
     parser.add_argument("--peer-budget", type=int, default=1, choices=(1, 2),
                         help="run the peers to 1x (or also 2x) coarse-to-fine's epochs")
     parser.add_argument("--stages", default=None,
-                        help="coarse-to-fine stages as trials x epochs, e.g. 24x1,10x5,3x0 "
+                        help="coarse-to-fine stages as trials x epochs, e.g. 48x0.5,10x5,3x0 "
                              "(default: the product's search.stages)")
+    parser.add_argument("--set", dest="c2f_set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a search.* key for coarse-to-fine only, e.g. search.sampler=tpe")
     args = parser.parse_args()
     stages = None
     if args.stages:
-        stages = [{"trials": int(t), "epochs": int(e)} for t, e in
+        stages = [{"trials": int(t), "epochs": float(e) if "." in e else int(e)} for t, e in
                   (s.split("x") for s in args.stages.split(","))]
     torch.set_num_threads(1)  # as the search's single worker trains (search.threads = 1)
     started = time.time()
-    print(f"c2f stages {args.stages or 'product default'}; peers {', '.join(PEERS)}; "
+    print(f"c2f stages {args.stages or 'product default'} {' '.join(args.c2f_set)}; peers {', '.join(PEERS)}; "
           f"full training {EPOCHS} epochs; {args.seeds} seeds; test: MNIST-1D official 1,000")
     verdicts = []
     for key in args.experiments.split(","):
@@ -223,9 +226,10 @@ def main() -> None:
         for seed in range(args.seeds):
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
-                c2f = run_c2f(base_config(overrides, seed), tmp, stages)
+                c2f = run_c2f(base_config(overrides + args.c2f_set, seed), tmp, stages)
                 rows["c2f"].append(c2f)
-                budgets = [c2f["spent"] * k for k in range(1, args.peer_budget + 1)]
+                # Peers train whole epochs: a fractional budget is rounded up, in their favour.
+                budgets = [math.ceil(c2f["spent"] * k) for k in range(1, args.peer_budget + 1)]
                 line = [f"c2f {fmt(c2f['test'])} val {100 * c2f['val']:.1f} ({c2f['spent']} ep)"]
                 for peer in PEERS:
                     snaps = run_peer(peer, base_config(overrides, seed), tmp, budgets, seed)
@@ -243,6 +247,10 @@ def main() -> None:
             extra = f"   {median_pt(rows2[s], 'test'):.1f}" if rows2.get(s) else ""
             print(f"  {s:<10} {median_pt(r, 'test'):>10.1f} {median_pt(r, 'val'):>10.1f} "
                   f"{statistics.median(x['trials'] for x in r):>7.0f}{extra}")
+        for k in range(len(rows["c2f"][0]["stages"])):  # what each stage spent and bought (stages.json)
+            spent = statistics.median(r["stages"][k]["epochs_spent"] for r in rows["c2f"])
+            after = statistics.median(r["stages"][k]["best_after"]["acc"] for r in rows["c2f"])
+            print(f"  c2f stage {k + 1}: {spent:g} epochs (median), best val acc after it {100 * after:.1f} (median)")
         best_peer = max(PEERS, key=lambda p: median_pt(rows[p], "test"))
         gaps = [100 * (c["test"].value - p["test"].value) for c, p in zip(rows["c2f"], rows[best_peer])]
         gap = statistics.median(gaps)
