@@ -44,14 +44,16 @@ def stage_budget(records: list[dict], rows: list[dict]) -> None:
         record["best_after"] = best_accuracy([row for row in rows if row["stage"] <= k])
 
 
-def summary_lines(records: list[dict]) -> list[str]:
-    """One line per stage: its epochs and share of them, and the best before and after it."""
+def summary_lines(records: list[dict], *, finished: bool = True) -> list[str]:
+    """One line per stage: its epochs and share of them, and the best before and after it
+    (while the search runs, the share is of the epochs spent so far)."""
+    whole = "of the search" if finished else "of the epochs so far"
     lines = []
     for r in records:
         if "epochs_spent" not in r:
             continue
         lines.append(f"stage {r['index']}: {r['epochs_spent']:g} epochs ({100 * r['budget_share']:.0f}% "
-                     f"of the search); best val acc {describe(r['best_before'])} -> "
+                     f"{whole}); best val acc {describe(r['best_before'])} -> "
                      f"{describe(r['best_after'])}{gain(r['best_before'], r['best_after'])}")
     return lines
 

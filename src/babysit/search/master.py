@@ -383,7 +383,7 @@ class Master:
         if best and best["val_acc"] is not None:
             lines.append(f"  best: trial {best['trial']} val acc {best['val_acc']:.4f}  "
                          + ", ".join(f"{k}={results.fmt(v)}" for k, v in best["params"].items()))
-        lines += [f"  {line}" for line in summary_lines([record])]
+        lines += [f"  {line}" for line in summary_lines([record], finished=False)]
         lines += [f"  border alarm: {a['message']}" for a in alarms]
         lines += [f"  trial {r['trial']} failed: {r['error']}" for r in ranked if r.get("error")]
         print("\n".join(lines), file=sys.stderr)
