@@ -57,7 +57,7 @@ def test_stages_parse_with_full_training_for_zero_epochs():
 @pytest.mark.parametrize("stages, fragment", [
     ([], "non-empty list"),
     ([{"trials": 0, "epochs": 1}], "trials takes a whole number >= 1, not 0"),
-    ([{"trials": 3, "epochs": -1}], "epochs takes a whole number >= 0, not -1"),
+    ([{"trials": 3, "epochs": -1}], "epochs takes a whole number >= 0 or a fraction of an epoch in (0, 1), not -1"),
     ([{"trials": 3, "epoch": 1}], "unknown key(s) epoch"),
     ([5], "must be a table"),
 ])
