@@ -306,7 +306,8 @@ TABLE: dict[str, Any] = {
         "batched": (True, None),  # many perturbations per forward pass (falls back to a loop)
     },
     "search": {
-        # random | tpe | gp | grid (grid only for comparison)
+        # random | tpe | gp | grid (grid only for comparison); random: TPE measured no better
+        # (within noise, a worse worst seed: search/samplers.py)
         "sampler": ("random", OneOf(("random", "tpe", "gp", "grid"))),
         # median | halving | none (diverging trials are always pruned)
         "pruner": ("median", OneOf(("median", "halving", "none"))),

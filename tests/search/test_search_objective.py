@@ -314,3 +314,10 @@ def test_a_worker_or_resume_with_another_objective_is_refused_in_one_line(search
     with pytest.raises(UserError, match=re.escape(refused)):
         fingerprint.check_same_experiment(attrs, config, "s", "fix", mine)
     fingerprint.check_same_experiment(attrs, config, "s", "fix", searched)  # the same one passes
+
+
+def test_a_fractional_stage_is_refused_for_an_objective_in_one_line_before_any_run_dir(plain_loop, tmp_path):
+    with pytest.raises(UserError, match="a stage of a fraction of an epoch needs babysit's own experiment"):
+        babysit.search_objective(plain_loop.objective, SPACE, run_dir=tmp_path / "run", quiet=True,
+                                 stages=[{"trials": 4, "epochs": 0.5}, {"trials": 2, "epochs": 3}])
+    assert not (tmp_path / "run").exists()

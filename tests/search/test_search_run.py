@@ -116,3 +116,34 @@ def test_a_best_value_on_the_border_raises_an_alarm_and_auto_widens(tmp_path, ti
     stages = read_json(tmp_path / "search/stages.json")
     assert stages[0]["alarms"] == [alarm["message"]]
     assert stages[1]["spec"]["space"]["optim.lr"]["high"] > 1e-3  # the next stage looks past it
+
+
+def test_each_stage_says_what_it_spent_and_what_it_bought(search):
+    _, run_dir, result = search
+    stages = read_json(run_dir / "search/stages.json")
+    rows = result.leaderboard
+    for stage in stages:  # epochs as trained in the stage's own trials
+        assert stage["epochs_spent"] == sum(r["epochs_trained"] for r in rows if r["stage"] == stage["index"])
+    assert abs(sum(s["budget_share"] for s in stages) - 1) < 1e-9
+    first, second = stages
+    assert first["best_before"] is None
+    stage1_best = max(r["val_acc"] for r in rows if r["stage"] == 1 and r["state"] == "complete")
+    assert first["best_after"]["acc"] == stage1_best
+    assert first["best_after"]["n"] == 100  # 500 digits, 20% validation
+    assert first["best_after"]["low"] < stage1_best < first["best_after"]["high"] or stage1_best == 1.0
+    assert second["best_before"] == first["best_after"]
+    assert second["best_after"]["acc"] == max(r["val_acc"] for r in rows if r["state"] == "complete")
+
+
+def test_a_stage_of_half_an_epoch_stops_halfway_and_its_settings_start_the_next_afresh(tmp_path, tiny_config):
+    # 400 training digits in batches of 50: 8 steps an epoch, 4 in half of one
+    config = tiny_config(stages=[{"trials": 3, "epochs": 0.5}, {"trials": 2, "epochs": 1}], top_k=1)
+    result = run_search(config, tmp_path, workers=1, quiet=True)
+    first = [r for r in result.leaderboard if r["stage"] == 1]
+    assert [r["epochs_trained"] for r in first] == [0.5] * 3 and all(r["state"] == "complete" for r in first)
+    assert all(read_jsonl(tmp_path / r["checkpoint_dir"] / "metrics.jsonl")[0]["step"] == 4 for r in first)
+    carried = next(r for r in result.leaderboard if r["stage"] == 2 and r["continued_from"] is None
+                   and r["params"] == first[0]["params"])
+    assert carried["epochs_trained"] == 1  # a whole epoch from the start, not half of one more
+    stages = read_json(tmp_path / "search/stages.json")
+    assert [s["epochs_spent"] for s in stages] == [1.5, 2.0]

@@ -57,7 +57,7 @@ def test_stages_parse_with_full_training_for_zero_epochs():
 @pytest.mark.parametrize("stages, fragment", [
     ([], "non-empty list"),
     ([{"trials": 0, "epochs": 1}], "trials takes a whole number >= 1, not 0"),
-    ([{"trials": 3, "epochs": -1}], "epochs takes a whole number >= 0, not -1"),
+    ([{"trials": 3, "epochs": -1}], "epochs takes a whole number >= 0 or a fraction of an epoch in (0, 1), not -1"),
     ([{"trials": 3, "epoch": 1}], "unknown key(s) epoch"),
     ([5], "must be a table"),
 ])
@@ -79,4 +79,13 @@ def test_heartbeat_and_idle_times_are_checked(key, value):
     config = load_config()
     config["search"][key] = value  # set from Python, past the loader: the stages check it too
     with pytest.raises(UserError, match=f"search.{key} takes a number >= "):
+        parse_stages(config)
+
+
+def test_a_stage_may_be_a_fraction_of_an_epoch_but_not_more_than_one_as_a_float():
+    config = load_config()
+    config["search"]["stages"] = [{"trials": 8, "epochs": 0.5}, {"trials": 2, "epochs": 3}]
+    assert parse_stages(config)[0] == {"trials": 8, "epochs": 0.5}
+    config["search"]["stages"] = [{"trials": 8, "epochs": 1.5}]
+    with pytest.raises(UserError, match="a whole number >= 0 or a fraction of an epoch in"):
         parse_stages(config)

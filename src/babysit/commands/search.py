@@ -73,6 +73,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..search import run_search
     from ..search.objective import Objective
+    from ..search.budget import summary_lines
     from ..search.results import leaderboard_table
 
     check_workers(args.workers)
@@ -102,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"best val acc {best_accuracy(result.leaderboard, result.best_value)} with "
               + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
+    for line in summary_lines(result.stages):
+        print(line)
     for alarm in result.alarms:
         print(f"border alarm (stage {alarm['stage']}): {alarm['message']}")
     print(f"run directory: {run_dir.path}  (search/leaderboard.txt, search/plots/)")

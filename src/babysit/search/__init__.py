@@ -7,6 +7,7 @@ alarms say when a range was too narrow. Modules, one concept each:
 - :mod:`.space`     the search space in ``[search.space]`` (log/uniform/int/categorical)
 - :mod:`.samplers`  random (default), TPE/GP (Bayesian), grid (for comparison); pruners
 - :mod:`.stages`    coarse-to-fine stages and the narrowing rule
+- :mod:`.budget`    what each stage spent (epochs, share) and bought (best before/after)
 - :mod:`.alarms`    the border alarm
 - :mod:`.worker`    one worker process: sample, train, report, prune
 - :mod:`.objective` a user's own training function as the trial: :func:`search_objective`

@@ -35,12 +35,13 @@ from ..errors import UserError
 from ..rundir import RunDir
 from . import fingerprint, results
 from .alarms import border_alarms
+from .budget import stage_budget, summary_lines
 from .heartbeat import SilentWorkers
 from .retry import (budget_used, fail_and_retry, has_waiting, is_duplicate, orphaned, retried_numbers, retry,
                     worker_tag)
 from .samplers import check_names, grid_size
 from .space import Space, apply
-from .stages import StageSpec, extend_to_edges, narrow, parse_stages, widen_limits
+from .stages import StageSpec, extend_to_edges, is_fraction, narrow, parse_stages, widen_limits
 from .storage import default_storage, is_database, redact
 from .worker import SEARCH_ATTR, STAGE_ATTR, remove_partial_files
 
@@ -81,6 +82,9 @@ class Master:
         check_names(self.search["sampler"], self.search["pruner"])
         self.base_space = Space.from_config(config, free=objective is not None)
         self.stage_plans = parse_stages(config)
+        if objective is not None and any(is_fraction(p["epochs"]) for p in self.stage_plans):
+            raise UserError("a stage of a fraction of an epoch needs babysit's own experiment (the trial "
+                            "stops after that share of the steps): give your objective's stages whole epochs")
         self.run_dir = RunDir(run_dir)
         self.resume, self.quiet = resume, quiet
         self.storage_url = storage or self.search["storage"] or default_storage(self.run_dir.path)
@@ -261,10 +265,12 @@ class Master:
     def _queue_carried(self, study, spec: StageSpec) -> None:
         """The previous stage's best settings, first in line, continuing from their checkpoints."""
         previous = {r["trial"]: r for r in self._ranked_all()}
+        # Part of an epoch is not an epoch: a setting from such a stage starts afresh.
+        afresh = spec.index > 1 and is_fraction(self._recorded(spec.index - 1)["spec"]["epochs"])
         for trial_id in spec.carried:
             row = previous[trial_id]
-            study.enqueue_trial(row["params"], user_attrs={"carried_from": trial_id,
-                                                           "continue_from": trial_id})
+            attrs = {"carried_from": trial_id} if afresh else {"carried_from": trial_id, "continue_from": trial_id}
+            study.enqueue_trial(row["params"], user_attrs=attrs)
 
     def _retry_leftovers(self, study) -> None:
         """On --resume: trials left RUNNING by dead workers, or failed by Ctrl-C, run again."""
@@ -311,9 +317,11 @@ class Master:
             next_space = extend_to_edges(next_space, limits, alarms, self.search["margin"])
         record = self._recorded(spec.index)
         record.update(self._stage_summary(ranked, alarms, next_space))
+        everything = self._ranked_all()
+        stage_budget([r for r in self.records if r["status"] == "done"], everything)
         self._write_stages()
         self.run_dir.write_json("search/alarms.json", self.alarms)
-        results.write_leaderboard(self.run_dir, self._ranked_all())  # plots: once, at the end
+        results.write_leaderboard(self.run_dir, everything)  # plots: once, at the end
         if not self.quiet:
             self._print_stage(spec, ranked, alarms)
         complete = [r for r in useful if r["state"] == "complete"]
@@ -375,6 +383,7 @@ class Master:
         if best and best["val_acc"] is not None:
             lines.append(f"  best: trial {best['trial']} val acc {best['val_acc']:.4f}  "
                          + ", ".join(f"{k}={results.fmt(v)}" for k, v in best["params"].items()))
+        lines += [f"  {line}" for line in summary_lines([record], finished=False)]
         lines += [f"  border alarm: {a['message']}" for a in alarms]
         lines += [f"  trial {r['trial']} failed: {r['error']}" for r in ranked if r.get("error")]
         print("\n".join(lines), file=sys.stderr)

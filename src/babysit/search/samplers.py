@@ -3,6 +3,13 @@
 - ``random`` (the default, as the notes advise after Bergstra & Bengio 2012: with a few
   important hyperparameters among many, random points cover each important axis with as many
   distinct values as there are trials; a grid covers it with only ``points ** (1/d)``).
+  Measured (bench/search_strategies.py, MNIST-1D 1-D convnet, default stages, 5 seeds, test
+  accuracy of the chosen setting on the official 1,000): TPE in every stage gave a median of
+  90.8% against random's 90.6% (within noise), but its worst seed fell to 85.9% where random's
+  was 89.7%; among Optuna's budgeted searches, TPE + successive halving was level with random +
+  successive halving (88.8% and 88.8% at 91 epochs; 60.0% and 60.6% on an MLP). And a stage
+  of 10 trials or fewer gets no TPE at all: Optuna's TPE draws its first 10 trials at random.
+  So random stays the default.
 - ``tpe`` / ``gp``: Bayesian optimization (Optuna's Tree-structured Parzen Estimator, or a
   Gaussian process), on request.
 - ``grid``: for comparison only; each numeric range is cut into ``grid_points`` values (log

@@ -10,7 +10,10 @@ for about 5 epochs; finally train a few settings fully. In the config::
     margin = 0.5    # ...their span, widened by half of it on each side
     carry = true    # and first continue those best settings, longer
 
-``epochs = 0`` means the experiment's ``train.epochs`` (full training).
+``epochs = 0`` means the experiment's ``train.epochs`` (full training). A fraction below 1
+(``epochs = 0.5``) is the notes' "1 epoch or less": each trial stops after that share of one
+epoch's optimizer steps and is judged on the full validation split. A setting carried from
+such a stage starts the next one afresh (its checkpoint holds part of an epoch, not an epoch).
 
 Narrowing, per numeric hyperparameter, on its own scale (log10 for log ranges): with the
 top_k values spanning [a, b], the next range is [a - m, b + m] with m = margin * max(b - a,
@@ -35,7 +38,7 @@ class StageSpec:
 
     index: int  # from 1
     trials: int
-    epochs: int
+    epochs: int | float  # a float below 1: that share of one epoch's steps
     space: dict  # Space.to_dict()
     sampler: str
     pruner: str
@@ -48,7 +51,8 @@ class StageSpec:
 
 
 def parse_stages(config: dict) -> list[dict]:
-    """``search.stages`` checked: a list of {trials >= 1, epochs >= 0 (0: train.epochs)}."""
+    """``search.stages`` checked: a list of {trials >= 1, epochs >= 0 (0: train.epochs; a
+    fraction in (0, 1): that share of an epoch)}."""
     stages = config["search"]["stages"]
     example = "write e.g. stages = [{trials = 24, epochs = 1}, {trials = 10, epochs = 5}]"
     if not isinstance(stages, list) or not stages:
@@ -65,13 +69,18 @@ def parse_stages(config: dict) -> list[dict]:
         if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
             raise UserError(violation(f"search.stages[{i}].trials", "a whole number >= 1", trials,
                                       "trials in the stage"))
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
-            raise UserError(violation(f"search.stages[{i}].epochs", "a whole number >= 0", epochs,
-                                      "0: train.epochs"))
+        if not (is_fraction(epochs) or isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0):
+            raise UserError(violation(f"search.stages[{i}].epochs", "a whole number >= 0 or a fraction "
+                                      "of an epoch in (0, 1)", epochs, "0: train.epochs; 0.5: half an epoch"))
         parsed.append({"trials": trials, "epochs": epochs or config["train"]["epochs"]})
     for key in ("top_k", "grid_points", "border", "margin", "grace_period", "idle_timeout"):
         check_value(f"search.{key}", config["search"][key])
     return parsed
+
+
+def is_fraction(epochs) -> bool:
+    """A stage of part of one epoch (``epochs = 0.5``)."""
+    return isinstance(epochs, float) and 0 < epochs < 1
 
 
 def narrow(space: Space, top: list[dict], *, limits: Space, margin: float = 0.5) -> Space:

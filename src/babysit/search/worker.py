@@ -16,6 +16,7 @@ of the config's experiment; everything else (sampling, duplicates, retries, prun
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -55,6 +56,20 @@ class ReportToStudy(Callback):
         self.trial.report(val_acc, state.epoch)
         if not state.stop_reason and self.trial.should_prune():
             state.stop(f"pruned at epoch {state.epoch} (behind the other trials)")
+
+
+class StopAfterSteps(Callback):
+    """A stage of a fraction of an epoch: stop after that share of the epoch's steps (at least
+    one); the epoch then ends as usual, with its validation accuracy and checkpoint."""
+
+    def __init__(self, fraction: float):
+        self.fraction = fraction
+
+    def on_batch_end(self, state: TrainState) -> None:
+        steps = max(1, round(self.fraction * state.steps_per_epoch))
+        if state.step >= steps and not state.stop_reason:
+            state.stop(f"stopped after {state.step} of {state.steps_per_epoch} steps (a stage of "
+                       f"{self.fraction:g} epoch)")
 
 
 class Worker:
@@ -101,24 +116,27 @@ class Worker:
         if self.user_objective is not None:
             return run_trial(trial, self.user_objective, params, self.spec["epochs"], self.run_dir)
         config = apply(self.config, params)
-        config["train"]["epochs"] = self.spec["epochs"]
+        epochs = self.spec["epochs"]
+        config["train"]["epochs"] = math.ceil(epochs)
         config["train"]["checkpoints"] = True  # the notes' worker: a checkpoint every epoch
         config["name"] = f"{self.config['name']}-trial{tid}"
         trial_dir = self.run_dir / f"trials/{tid}"
-        resumed = continue_from(self.run_dir, sources(trial), trial_dir, config, self.spec["epochs"])
+        resumed = continue_from(self.run_dir, sources(trial), trial_dir, config, epochs)
         for record in read_jsonl(trial_dir / "metrics.jsonl") if resumed else []:
             trial.report(record["val_acc"], record["epoch"])  # the epochs it inherited
         from .. import experiment
 
         started = time.perf_counter()
         try:
-            exp, state = experiment.train(config, trial_dir, callbacks=[ReportToStudy(trial)], quiet=True,
+            partial = [StopAfterSteps(epochs)] if epochs < 1 else []
+            exp, state = experiment.train(config, trial_dir, callbacks=partial + [ReportToStudy(trial)], quiet=True,
                                         checkpoint_dir=trial_dir, resume=resumed)
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # the master queues it again on --resume
             raise
         records = read_jsonl(trial_dir / "metrics.jsonl")
-        trial.set_user_attr("trained", {"epochs": len(records), "epochs_trained": len(state.history),
+        trained = state.step / state.steps_per_epoch if epochs < 1 else len(state.history)
+        trial.set_user_attr("trained", {"epochs": len(records), "epochs_trained": round(trained, 4),
                                         "seconds": round(time.perf_counter() - started, 3),
                                         "val_n": len(exp.data.y_val)})  # for the accuracy's interval
         best = max((r["val_acc"] for r in records if isinstance(r.get("val_acc"), float)), default=0.0)
