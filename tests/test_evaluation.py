@@ -75,7 +75,8 @@ def test_the_workflow_reads_the_test_split_only_at_the_end(tmp_path, openings):
                            echo=lines.append)
     assert code == 0, lines
     assert {o["by"] for o in openings} == {"babysit.evaluation"}
-    assert [o["stage"] for o in openings] == ["train", "ensemble"]
+    stages = [o["stage"] for o in openings]  # once the training is over, then the ensembles
+    assert stages[0] == "train" and stages.count("train") == 1 and set(stages[1:]) == {"ensemble"}
     board = json.loads((run_dir / "search" / "leaderboard.json").read_text())
     assert board and not [r for r in board if r["state"] == "failed"]  # no trial peeked
     # the training's opening came after its last epoch: its test figure names that checkpoint
@@ -125,8 +126,8 @@ def test_train_and_ensemble_end_with_the_test_figures(tmp_path, capsys, openings
     assert {r["kind"]: r["test"]["acc"] for r in rows} == {
         "seeds": report["models"]["ensemble:seeds"]["acc"],
         "distill": report["models"]["ensemble:distill"]["acc"]}
-    # opened once by the training's end, once after the ensembles were built
-    assert [o["by"] for o in openings] == ["babysit.evaluation"] * 2
+    # opened by the final evaluation only: at the training's end, and after the ensembles
+    assert {o["by"] for o in openings} == {"babysit.evaluation"} and len(openings) >= 2
 
 
 def test_without_a_test_split_nothing_is_written_and_the_verb_says_so(tmp_path, capsys):

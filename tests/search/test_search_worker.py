@@ -29,7 +29,7 @@ def trials_of(url, name):
 
 def test_a_diverging_trial_is_pruned_after_its_first_epoch(tmp_path, tiny_config):
     config = tiny_config()
-    space = Space([Param("optim.lr", 50.0, 100.0, log=True)])  # SGD with lr 50+: the loss explodes
+    space = Space([Param("optim.lr", 500.0, 1000.0, log=True)])  # SGD with lr 500+: the loss explodes at once
     url, name = make_stage(tmp_path, space, trials=1, epochs=5)
     assert run_worker(config, url, name, tmp_path, seed=0) == 1
     [trial] = trials_of(url, name)

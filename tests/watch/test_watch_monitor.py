@@ -422,3 +422,23 @@ def test_a_weight_turned_nan_is_found_in_the_ratios(digits, tmp_path, flush_ever
     assert found.evidence == {"weights_step": 8, "first_step": 8}
     again = next(d for d in diagnose(load_history(tmp_path)) if d.code == "nonfinite")
     assert again.evidence == found.evidence
+
+
+def test_epochs_read_back_in_one_batch_keep_their_steps_apart(digits, tmp_path):
+    """A loop of short epochs is read back when `flush_seconds` have passed, not at every
+    epoch end: the steps of three epochs reach the disk in one batch, each in its own epoch,
+    with the unit statistics of each epoch's window."""
+    torch.manual_seed(0)
+    model = build_model("mlp", digits.input_shape, digits.num_classes, depth=1, width=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    mon = Monitor(model, optimizer, run_dir=tmp_path, ratio_every=2, hist_every=3, flush_seconds=3600)
+    data = digits.subset(256)
+    user_loop(model, optimizer, data, mon, epochs=3)
+    assert (tmp_path / "watch" / "steps.jsonl").read_text() == ""  # nothing due yet
+    mon.flush()
+    history = load_history(tmp_path)
+    assert [r["epoch"] for r in history.steps] == [1] * 4 + [2] * 4 + [3] * 4
+    assert [(e["epoch"], e["step"]) for e in history.epochs] == [(1, 4), (2, 8), (3, 12)]
+    assert [sorted(e["dead"]) for e in history.epochs] == [["2"]] * 3  # each epoch had a sampled step
+    assert [r["step"] for r in history.ratios] == [1, 3, 5, 7, 9, 11]
+    mon.close()

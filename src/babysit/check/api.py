@@ -29,6 +29,7 @@ import contextlib
 import copy
 import gc
 import math
+import operator
 import time
 from collections import Counter
 from typing import Callable, Mapping, Sequence
@@ -42,7 +43,7 @@ from ..config import DEFAULTS, check_value, violation
 from ..errors import UserError
 from ..models.losses import step_loss
 from ..train.step import take_steps
-from .batched import differences
+from .batched import CHUNK_SIZE, differences
 from .numeric import Objective, group_positions, numpy_differences, select_coordinates, values_at
 from .resolve import resolve_rows
 from .zeros import exercising_coordinates, explain_zero_rows
@@ -50,12 +51,13 @@ from .report import (TINY_GRADIENT, GradcheckReport, GradRow, band_warnings, bes
                      sweep_entry)
 
 DEFAULT_H = 1e-5
+_NAME, _INDEX = operator.attrgetter("name"), operator.attrgetter("index")  # of a Coordinate
 SWEEP = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 
 def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *, h: float = DEFAULT_H,
               sweep: bool | Sequence[float] = False, coords_per_tensor: int | None = 10, seed: int = 0,
-              scale: float = 1.0, batched: bool = True, chunk_size: int = 2048,
+              scale: float = 1.0, batched: bool = True, chunk_size: int = CHUNK_SIZE,
               progress: bool = False) -> GradcheckReport:
     """Check the gradient autograd computes for ``fn()`` against centered differences.
 
@@ -91,7 +93,7 @@ def gradcheck(fn: Callable[[], torch.Tensor], wrt: Mapping[str, torch.Tensor], *
 def check_objectives(parts: Mapping[str, Callable[[], torch.Tensor]], wrt: Mapping[str, torch.Tensor], *,
                      h: float = DEFAULT_H, sweep: bool | Sequence[float] = False,
                      coords_per_tensor: int | None = 10, seed: int = 0, scale: float = 1.0,
-                     batched: bool = True, chunk_size: int = 2048, progress: bool = False,
+                     batched: bool = True, chunk_size: int = CHUNK_SIZE, progress: bool = False,
                      extra_warnings: Sequence[str] = ()) -> GradcheckReport:
     """The engine: each part (row-name prefix -> objective) checked on the same coordinates."""
     with _gc_paused():
@@ -128,9 +130,10 @@ def _check_objectives(parts, wrt, *, h, sweep, coords_per_tensor, seed, scale, b
                 diffs, reason = differences(objective, checked, step, batched=batched,
                                             chunk_size=chunk_size, analytic=analytic, progress=bar)
                 fallback = fallback or reason
-                rows = make_rows([prefix + c.name for c in checked], [c.index for c in checked],
+                names = list(map(_NAME, checked))
+                rows = make_rows([prefix + n for n in names] if prefix else names, list(map(_INDEX, checked)),
                                  analytic_values, diffs.f_plus, diffs.f_minus, diffs.step, diffs.kink,
-                                 [eps[c.name] for c in checked])
+                                 list(map(eps.__getitem__, names)))
                 resolve_rows(objective, checked, rows, step, at_x, f_x, eps)
                 not_exercised.update(explain_zero_rows(rows, checked, analytic, prefix))
                 rows_by_h[step] += rows
@@ -251,8 +254,10 @@ def gradcheck_numpy(f: Callable[[np.ndarray], float], x: np.ndarray, grad: np.nd
 def tiny_gradient_warnings(rows: list[GradRow], scale: float) -> list[str]:
     """Tensors whose checked gradients are all tiny but not all zero, with a scale that fixes it."""
     warnings = []
-    magnitude = np.maximum(np.abs([r.analytic for r in rows]), np.abs([r.numeric for r in rows]))
-    for name, positions in group_positions([r.name for r in rows]).items():
+    analytic, numeric = (np.fromiter(map(operator.attrgetter(field), rows), np.float64, len(rows))
+                         for field in ("analytic", "numeric"))
+    magnitude = np.maximum(np.abs(analytic), np.abs(numeric))
+    for name, positions in group_positions(list(map(operator.attrgetter("name"), rows))).items():
         largest = float(magnitude[positions].max())
         if 0.0 < largest <= TINY_GRADIENT:
             factor = scale * 10.0 ** math.ceil(-math.log10(largest))
@@ -381,7 +386,8 @@ class _progress_bar:
         from tqdm.auto import tqdm
         import sys
 
-        self.bar = tqdm(total=self.total, desc="gradcheck", unit="coord", leave=False, file=sys.stderr)
+        self.bar = tqdm(total=self.total, desc="gradcheck", unit="coord", leave=False, file=sys.stderr,
+                        disable=None)  # None: no bar where stderr is not a terminal (a log)
         return self.bar
 
     def __exit__(self, *exc):

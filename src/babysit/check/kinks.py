@@ -166,19 +166,31 @@ WINNER_RULES: dict = {
 WINNER_RULES[aten.max_pool1d.default] = _max_pool_indices(
     lambda x, k, *rest, **kw: torch.nn.functional.max_pool1d(x, k, *rest, **kw, return_indices=True))
 
+# Looked up by id for every op a checked function runs: an OpOverload hashes in Python, id() in C.
+_RULES_BY_ID = {id(op): rule for op, rule in WINNER_RULES.items()}
+
 
 class KinkRecorder(TorchDispatchMode):
     """Records the winners of every kink op while active; or compares them with a recording.
 
     ``KinkRecorder()`` records; ``KinkRecorder(reference=recorder)`` compares each op's winners
     with those of `recorder` in order, and afterwards ``.crossed`` says whether any differed
-    (a different op sequence counts as a difference). ``.ops`` counts the kink ops seen and
-    ``.bytes`` the memory their results and those of all other ops took.
+    (a different op sequence counts as a difference). ``.ops`` counts the kink ops seen. With
+    `measure`, ``.bytes`` is the memory the results of all ops hold: each storage counted once
+    (a view, an expand or a transpose allocates nothing), to size batches by.
     """
 
-    def __init__(self, reference: "KinkRecorder | None" = None):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's __torch_dispatch__ so that torch.compile does not trace into it;
+        # nothing compiles here, and the wrapper imported torch._dynamo on the first check (1-4
+        # s of a first call) and cost a few microseconds on every op of every evaluation.
+        return False
+
+    def __init__(self, reference: "KinkRecorder | None" = None, measure: bool = False):
         super().__init__()
         self.reference = reference
+        self._storages: set[int] | None = set() if measure else None
         self.winners: list[torch.Tensor] = []
         self.ops: Counter = Counter()
         self.crossed = False
@@ -189,12 +201,23 @@ class KinkRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if isinstance(out, torch.Tensor):  # what one evaluation allocates, to size batches by
-            self.bytes += out.nbytes
-        rule = WINNER_RULES.get(func)
+        if self._storages is not None and isinstance(out, torch.Tensor):
+            self._measure(args, out)
+        rule = _RULES_BY_ID.get(id(func))
         if rule is not None:
             self._note(func, rule(args, kwargs, out))
         return out
+
+    def _measure(self, args, out: torch.Tensor) -> None:
+        """Add the result's storage unless it is one seen before: an input's (a view of it,
+        the parameters' own memory) or an earlier result's."""
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                self._storages.add(_storage_address(a))
+        address = _storage_address(out)
+        if address is not None and address not in self._storages:
+            self._storages.add(address)
+            self.bytes += out.untyped_storage().nbytes()
 
     def _note(self, func, winners: torch.Tensor) -> None:
         self.ops[func.overloadpacket.__name__] += 1
@@ -211,6 +234,14 @@ class KinkRecorder(TorchDispatchMode):
         if self.reference is not None and self._position != len(self.reference.winners):
             self.crossed = True
         return super().__exit__(*exc)
+
+
+def _storage_address(t: torch.Tensor) -> int | None:
+    """Where a tensor's memory starts; None for layouts without one storage (sparse, nested)."""
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
 
 
 def describe(ops: Counter) -> str:

@@ -106,9 +106,9 @@ def _at_step(at, step: float, f_x: float, eps: float) -> Resolution | None:
 def resolve_rows(objective: Objective, coords: list[Coordinate], rows: list[GradRow], h: float,
                  at_x: KinkRecorder, f_x: float, eps: dict[str, float]) -> None:
     """Replace each crossed row by its resolution (or mark it inconclusive), in place."""
-    for i, (coord, row) in enumerate(zip(coords, rows)):
-        if row.kink:
-            rows[i] = apply(row, resolve(objective, coord, h, row.analytic, at_x, f_x, eps[coord.name]))
+    for i in [i for i, row in enumerate(rows) if row.kink]:
+        coord, row = coords[i], rows[i]
+        rows[i] = apply(row, resolve(objective, coord, h, row.analytic, at_x, f_x, eps[coord.name]))
 
 
 def apply(row: GradRow, found: Resolution) -> GradRow:

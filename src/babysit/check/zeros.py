@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .numeric import Coordinate
+from .numeric import Coordinate, flat_index, group_by_tensor
 from .report import GradRow
 
 
@@ -20,14 +20,11 @@ def exercising_coordinates(coords: list[Coordinate], analytic: dict[str, torch.T
                            seed: int = 0) -> list[Coordinate]:
     """For each tensor whose chosen coordinates all have a zero analytic gradient: up to
     `per_tensor` more, drawn among its entries where the gradient is not zero."""
-    chosen: dict[str, list[int]] = {}
-    for c in coords:
-        chosen.setdefault(c.name, []).append(c.flat)
     generator = torch.Generator().manual_seed(seed)
     extra = []
-    for name, flats in chosen.items():
+    for name, positions in group_by_tensor(coords).items():
         grad = analytic[name].reshape(-1)
-        if bool((grad[torch.tensor(flats, device=grad.device)] != 0).any()):
+        if bool((grad[flat_index(coords, positions, grad.device)] != 0).any()):
             continue
         nonzero = torch.nonzero(grad != 0).reshape(-1).cpu()
         if len(nonzero) == 0:
@@ -42,23 +39,23 @@ def explain_zero_rows(rows: list[GradRow], coords: list[Coordinate], analytic: d
                       prefix: str) -> dict[str, str]:
     """Note on each exactly-zero row why it is zero (rows replaced in place); return the
     tensors not exercised at all (row name -> the plain reason)."""
-    all_zero: dict[str, bool] = {}
-    reasons: dict[str, ZeroReasons] = {}
-    for i, (row, coord) in enumerate(zip(rows, coords)):
-        zero = row.analytic == 0.0 and row.numeric == 0.0
-        all_zero[row.name] = all_zero.get(row.name, True) and zero
-        if zero:
-            if coord.name not in reasons:
-                reasons[coord.name] = ZeroReasons(analytic[coord.name], prefix)
-            rows[i] = row._replace(note=reasons[coord.name].why(coord.index))
     idle = {}
-    for name, zero in all_zero.items():
-        grad = analytic[name[len(prefix):]]
-        if zero and not bool((grad != 0).any()):
-            idle[name] = (f"all {grad.numel()} entries have a gradient of exactly 0 here "
-                          f"({ZeroReasons(grad, prefix).why(None)}): the check says nothing about it"
-                          + ("" if prefix else "; check other datapoints (num_points, a burn-in)"))
+    for name, positions in group_by_tensor(coords).items():
+        zero = [i for i in positions if rows[i].analytic == 0.0 and rows[i].numeric == 0.0]
+        if not zero:
+            continue
+        reasons = ZeroReasons(analytic[name], prefix)
+        for i in zero:  # note= by slicing: _replace is slow by the thousand (dead units)
+            rows[i] = GradRow._make((*rows[i][:_NOTE], reasons.why(coords[i].index), *rows[i][_NOTE + 1:]))
+        if len(zero) == len(positions) and not reasons.exercised:
+            grad = analytic[name]
+            idle[prefix + name] = (f"all {grad.numel()} entries have a gradient of exactly 0 here "
+                                   f"({reasons.why(None)}): the check says nothing about it"
+                                   + ("" if prefix else "; check other datapoints (num_points, a burn-in)"))
     return idle
+
+
+_NOTE = GradRow._fields.index("note")
 
 
 class ZeroReasons:

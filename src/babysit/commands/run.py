@@ -58,4 +58,13 @@ def run(args: argparse.Namespace) -> int:
                                  echo=lambda line: print(line, flush=True))
     print(f"run directory: {run_dir.path}\nreport: {run_dir.path / 'report.html'}"
           f"  (babysit report {run_dir.path} --serve to watch it live)")
+    print_verdict(run_dir.path)
     return code
+
+
+def print_verdict(path) -> None:
+    """The run's verdict, the same the report opens with, as the last lines of the output."""
+    from ..report import RunFiles
+    from ..report.verdict import compute_verdict
+
+    print("\n".join(compute_verdict(RunFiles.open(path)).lines()), flush=True)

@@ -73,7 +73,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..search import run_search
     from ..search.objective import Objective
-    from ..search.results import best_accuracy, leaderboard_table
+    from ..search.results import leaderboard_table
 
     check_workers(args.workers)
     if args.objective:
@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                             quiet=args.quiet, storage=args.storage, objective=args.objective)
     print(leaderboard_table(result.leaderboard, limit=10), end="")
     if result.best_value is not None:
+        from ..search.results import best_accuracy  # with its n and interval
+
         print(f"best val acc {best_accuracy(result.leaderboard, result.best_value)} with "
               + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
     for alarm in result.alarms:

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         best = max(state.history, key=lambda r: r["val_acc"])
         print(f"best val acc {val_accuracy(best['val_acc'], n_val)} at epoch {best['epoch']}; "
               f"final {val_accuracy(state.history[-1]['val_acc'], n_val)}")
+    trained = bool(state.history) or (args.resume and latest_checkpoint(run_dir / "checkpoints"))
+    if trained:  # (a resumed run that had finished: its last checkpoint's weights)
         # The test split, read once, now that training has chosen nothing more.
         checkpoint = latest_checkpoint(run_dir / "checkpoints") if config["train"]["checkpoints"] else None
         report = evaluation.evaluate_training(config, run_dir, exp.model,
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{d['severity']:>7}  {d['code']}: {d['message']}")
         print(f"monitor: {len(diagnoses) or 'no'} problem{'s' * (len(diagnoses) != 1)} found; "
               f"plots: babysit plots {run_dir.path}")
-    if state.history:
+    if trained:
         for line in evaluation.summary_lines(report):
             print(line)
     print(f"run directory: {run_dir.path}")

@@ -3,10 +3,15 @@
 Kinds: ``seeds`` (same model, different initializations), ``top_trials`` (the best models of
 a search), ``checkpoints`` (the last epochs of one run), ``average`` (the running average of
 the parameters against the raw weights) and ``distill`` (one student trained on an
-ensemble's soft targets). Every row is measured on the validation split of `config`, which
-also picks each ensemble's best member; once every row is built, the ensembles (and their best
-members) are scored on the test split by :mod:`babysit.evaluation` (``test.json``, and the
-rows' ``test`` and ``test_gain``).
+ensemble's soft targets).
+
+Validation chooses: a top trial by its validation score, an ensemble's "best member" by its
+validation accuracy, the teacher of the student. Every row is measured on the validation
+split of `config`. Once every row is built, the final evaluation (:mod:`babysit.evaluation`)
+scores them on the test split, when the data has one: each ensemble against its best member,
+the student against its teacher's best member, the average against the raw weights, into
+``test.json`` and the rows' ``test``, ``test_best_member`` and ``test_gain``; the members
+curve and disagreement are then those of the test split.
 """
 
 from __future__ import annotations
@@ -69,10 +74,9 @@ def build_ensembles(config: dict, run_dir: RunDir | str | Path, *, k: int = 5,
         row = getattr(stage, kind)(explicit)
         if row is not None:
             rows.append(row)
-            stage.say(f"{kind}: val acc {row.val_acc:.4f} (n={row.n}, 95% CI {row.val_low:.4f}-{row.val_high:.4f}), "
-                      f"best member {row.best_member_acc:.4f}, gain {100 * row.gain:+.2f} pt "
-                      f"({100 * row.gain_low:+.2f} to {100 * row.gain_high:+.2f}): {row.verdict}")
     test_rows(stage, rows)
+    for row in rows:
+        stage.say(f"{row.kind}: {row.summary()}")
     write_table(run_dir, rows)
     if rows:
         from .plots import plot_members_curve, plot_table
@@ -94,8 +98,12 @@ def check_members_exist(run_dir: RunDir, kinds: list[str], k: int, explicit: boo
 
 
 def test_rows(stage: "_Stage", rows: list[EnsembleRow]) -> None:
-    """The final evaluation of the rows built: each ensemble and its best member (chosen on
-    validation) on the test split, into ``test.json`` and each row's ``test``/``test_gain``."""
+    """The final evaluation of the rows built: each on the test split (its baseline chosen on
+    validation), into ``test.json`` and each row's ``test``, ``test_best_member`` and
+    ``test_gain``; the members curves on the test split; the student's share of its teacher's
+    gain, on test. Nothing here chooses: every choice was made before."""
+    if not stage.data.n_test:
+        return
     candidates = [stage.tested[row.kind] for row in rows if row.kind in stage.tested]
     if row_of_average := next((r for r in rows if r.kind == "average"), None):
         candidates.insert(0, stage.tested["final"])  # the raw weights the average is compared with
@@ -103,25 +111,32 @@ def test_rows(stage: "_Stage", rows: list[EnsembleRow]) -> None:
     evaluation.record(stage.run_dir, stage.data, results)
     for row in rows:
         entry = results.get("average" if row is row_of_average else f"ensemble:{row.kind}")
-        if entry is not None:
-            row.test = {k: entry[k] for k in ("acc", "n", "low", "high")}
-            row.test_gain = entry.get("diff")
+        if entry is None:
+            continue
+        row.test = {k: entry[k] for k in ("acc", "n", "low", "high")}
+        row.test_gain = entry.get("diff")
+        baseline = entry.get("baseline") or results.get(entry.get("vs") or "")  # "final" for the average
+        row.test_best_member = {k: baseline[k] for k in ("acc", "n", "low", "high")} if baseline else None
+        if "curve" in entry:  # the members curve and disagreement, on the test split
+            row.curve = [point["acc"] for point in entry["curve"]]
+            row.disagreement, row.curve_split = entry["disagreement"], "test"
+    if stage.student_row is not None and stage.teacher is not None:
+        stage.student_row.detail = stage.student_detail(kept_share(stage.student_row, stage.teacher[2]))
 
 
 class _Stage:
-    """One call of :func:`build_ensembles`: the validation data, the device and the teacher."""
+    """One call of :func:`build_ensembles`: the data, the device and the teacher."""
 
     def __init__(self, config: dict, run_dir: RunDir, k: int, quiet: bool):
         self.config, self.run_dir, self.k, self.quiet = config, run_dir, k, quiet
         sources.check_k(k)
         self.device = resolve_device(config["device"])
-        data = experiment.load_split(config)
-        self.data = data  # its test split stays locked until test_rows
+        self.data = data = experiment.load_split(config)  # its test split locked until test_rows
         self.x_val, self.y_val = data.x_val.to(self.device), data.y_val.to(self.device)
         self.num_classes = data.num_classes
-        # (kind, members, its row, its best member's hits): what the distilled student learns from
-        self.teacher: tuple[str, list[sources.Member], EnsembleRow, torch.Tensor] | None = None
-        self.teacher_best: nn.Module | None = None  # the teacher's best member (on validation)
+        # (kind, members, its row, its best member): what the distilled student learns from
+        self.teacher: tuple[str, list[sources.Member], EnsembleRow, nn.Module] | None = None
+        self.student_row: EnsembleRow | None = None
         # What each row puts to the test split at the end: by row kind ("final": raw weights)
         self.tested: dict[str, evaluation.Candidate] = {}
 
@@ -165,14 +180,14 @@ class _Stage:
                                                     detail="the weights training ended with")
         self.tested["average"] = evaluation.Candidate("average", [averaged], vs="final", file=file,
                                                       detail="the running average of the parameters")
-        return self._row("average", 1, self._hits([averaged]), self._hits([raw]), cost, single,
+        return self._row("average", [averaged], [raw], cost, single,
                          f"epoch {int(ckpt['epoch'])}, decay {ckpt.get('average_decay', '?')} "
                          "vs its raw weights")
 
     def distill(self, explicit: bool) -> EnsembleRow:
         if self.teacher is None:
             self._teach_with_seeds()
-        name, members, teacher_row, best_hits = self.teacher
+        name, members, teacher_row, best_member = self.teacher
         section = self.config["ensemble"]
         temperature, alpha = section["temperature"], section["alpha"]
         self.say(f"distilling the {name} ensemble ({len(members)} members) into one student "
@@ -182,14 +197,15 @@ class _Stage:
                              alpha=alpha, seed=self.config["seed"] + self.k, quiet=self.quiet)
         student.to(self.device).eval()
         cost, single = compare_cost([student], [members[0].model], self.x_val)
-        row = self._row("distill", 1, self._hits([student]), best_hits, cost, single, "")
+        row = self._row("distill", [student], [best_member], cost, single, "")
         self.tested["distill"] = evaluation.Candidate(
-            "ensemble:distill", [student], vs="best member", baseline_models=[self.teacher_best],
+            "ensemble:distill", [student], vs="best member", baseline_models=[best_member],
             detail=f"student of the {name} ensemble")
-        kept = (f"keeps {row.gain / teacher_row.gain:.0%} of its gain" if teacher_row.verdict == "gain"
-                else f"the ensemble's gain was {teacher_row.verdict or 'not measured'}: nothing to keep")
-        row.detail = (f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); "
-                      f"{kept}; T={temperature:g}, alpha={alpha:g}")
+        self.student_detail = lambda kept: (
+            f"student of the {name} ensemble (val acc {teacher_row.val_acc:.4f}); {kept}; "
+            f"T={temperature:g}, alpha={alpha:g}, {section['student_budget']:g}x train.epochs")
+        row.detail = self.student_detail(kept_share(row, teacher_row))
+        self.student_row = row
         return row
 
     # -- shared measurements ---------------------------------------------------------------
@@ -205,32 +221,34 @@ class _Stage:
         self._check_classes(members)
         detail = detail + self._data_warning(members)
         models = [m.model for m in members]
-        member_hits = [self._hits([m]) for m in models]
-        best = max(range(len(models)), key=lambda i: int(member_hits[i].sum()))  # validation picks
-        best_hits = member_hits[best]
+        # The best member is the one best on validation (the first on ties): chosen, not peeked at.
+        member_hits = [int(self._hits([model]).sum()) for model in models]
+        best = max(range(len(models)), key=lambda i: member_hits[i])
         cost, single = compare_cost(models, models[:1], self.x_val)
-        row = self._row(kind, len(members), self._hits(models), best_hits, cost, single, detail)
-        row.curve, row.disagreement = members_curve(models, self.x_val, self.y_val)
+        row = self._row(kind, models, [models[best]], cost, single, detail)
+        row.curve, row.disagreement = members_curve(models, self.x_val, self.y_val)  # test: at the end
         if self.teacher is None:
-            self.teacher = (kind, members, row, best_hits)
-            self.teacher_best = models[best]
+            self.teacher = (kind, members, row, models[best])
         self.tested[kind] = evaluation.Candidate(
             f"ensemble:{kind}", models, vs="best member", baseline_models=[models[best]],
             detail=f"{len(models)} members; best member {members[best].name} (on validation)")
         return row
 
-    def _row(self, kind: str, members: int, hits: torch.Tensor, baseline_hits: torch.Tensor,
-             cost, single, detail: str) -> EnsembleRow:
-        """A row comparing `hits` (per validation example) with the baseline's on the same
-        examples: accuracies with their Wilson intervals, the gain with its paired interval."""
-        acc, baseline = Accuracy.of(hits.tolist()), Accuracy.of(baseline_hits.tolist())
+    def _row(self, kind: str, models: list[nn.Module], baseline: list[nn.Module], cost, single,
+             detail: str) -> EnsembleRow:
+        """A row comparing the prediction of `models` with the `baseline`'s on the same
+        validation examples: accuracies with their Wilson intervals, the gain with its paired
+        interval."""
+        hits, baseline_hits = self._hits(models), self._hits(baseline)
+        acc, best = Accuracy.of(hits.tolist()), Accuracy.of(baseline_hits.tolist())
         gain = PairedDifference.of(hits.tolist(), baseline_hits.tolist())
         (val_low, val_high), (gain_low, gain_high) = acc.interval, gain.interval
-        return EnsembleRow(kind, members, acc.value, baseline.value, gain.value, cost.seconds, cost.memory_mb,
-                           time_ratio=cost.seconds / single.seconds,
-                           memory_ratio=cost.memory_mb / single.memory_mb, detail=detail, n=acc.n,
-                           val_low=val_low, val_high=val_high, gain_low=gain_low, gain_high=gain_high,
-                           verdict=gain.verdict)
+        row = EnsembleRow(kind, len(models), acc.value, best.value, gain.value, cost.seconds,
+                          cost.memory_mb, time_ratio=cost.seconds / single.seconds,
+                          memory_ratio=cost.memory_mb / single.memory_mb, detail=detail, n=acc.n,
+                          val_low=val_low, val_high=val_high, gain_low=gain_low,
+                          gain_high=gain_high, verdict=gain.verdict)
+        return row
 
     def _data_warning(self, members: list[sources.Member]) -> str:
         """Members trained under other [data] settings may have seen this validation split."""
@@ -252,3 +270,16 @@ class _Stage:
     def _hits(self, models: list[nn.Module]) -> torch.Tensor:
         """Per validation example: does the (ensemble's) most probable class match the label?"""
         return (ensemble_probabilities(models, self.x_val).argmax(dim=1) == self.y_val).cpu()
+
+
+def kept_share(student: EnsembleRow, teacher: EnsembleRow) -> str:
+    """How much of its teacher ensemble's gain the student keeps, on the test split when there
+    is one (else validation); a share only of a gain that is one (its interval above 0)."""
+    if student.test_gain and teacher.test_gain:
+        split, gain, teacher_gain = "test", student.test_gain["diff"], teacher.test_gain
+    else:
+        split, gain = "validation", student.gain
+        teacher_gain = {"diff": teacher.gain, "verdict": teacher.verdict or "not measured"}
+    if teacher_gain["verdict"] != "gain":
+        return f"the ensemble's {split} gain was {teacher_gain['verdict']}: nothing to keep"
+    return f"keeps {gain / teacher_gain['diff']:.0%} of its {split} gain"

@@ -8,8 +8,14 @@ examples), val_low/val_high (the accuracy's 95% Wilson interval), gain_low/gain_
 paired 95% interval of the gain, :mod:`babysit.stats`) and verdict ("gain", "loss" or
 "within noise" when that interval holds 0); curve (the accuracy of the first 1..K members
 together: the notes' diminishing gains) and disagreement (the members' mean pairwise share of
-examples labelled differently); test and test_gain (the same on the test split, once, at the
-end: ``RUN_DIR/test.json``).
+examples labelled differently), both on ``curve_split``.
+
+When the data has a test split, the rows measured there once, at the end, after validation
+made every choice (:mod:`babysit.evaluation`, ``RUN_DIR/test.json``): ``test`` ({acc, n,
+low, high}: the test accuracy and its 95% Wilson interval), ``test_best_member`` (the same for
+the baseline: the member best on validation, or the raw weights for ``average``) and
+``test_gain`` ({diff, low, high, verdict, ...}: the paired difference,
+:meth:`babysit.stats.PairedDifference.to_dict`); None without a test split.
 """
 
 from __future__ import annotations
@@ -39,23 +45,43 @@ class EnsembleRow:
     verdict: str = ""
     curve: list[float] = field(default_factory=list)  # accuracy of the first 1..K members
     disagreement: float | None = None  # mean share of examples two members label differently
-    # the final evaluation (babysit.evaluation): {"acc", "n", "low", "high"} on the test split,
-    # and the paired difference with the best member (the raw weights for "average"); None
-    # when the data has no test split
-    test: dict | None = None
-    test_gain: dict | None = None
+    curve_split: str = "validation"  # the examples curve and disagreement were measured on
+    test: dict | None = None  # {acc, n, low, high} on the test split, when there is one
+    test_best_member: dict | None = None  # the baseline's, on the same test examples
+    test_gain: dict | None = None  # {diff, low, high, verdict, ...}: paired, test over baseline
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line: validation accuracy and gain, and the test figures when measured."""
+        line = (f"val acc {self.val_acc:.4f} (n={self.n}, 95% CI {self.val_low:.4f}-{self.val_high:.4f}), "
+                f"best member {self.best_member_acc:.4f}, gain {100 * self.gain:+.2f} pt "
+                f"({100 * self.gain_low:+.2f} to {100 * self.gain_high:+.2f}): {self.verdict}")
+        if self.test and self.test_gain:
+            t, g = self.test, self.test_gain
+            line += (f"; test acc {t['acc']:.4f} (n={t['n']}, 95% CI {t['low']:.4f}-{t['high']:.4f}), "
+                     f"gain {100 * g['diff']:+.2f} pt ({100 * g['low']:+.2f} to {100 * g['high']:+.2f}): "
+                     f"{g['verdict']}")
+        return line
+
 
 HEADERS = {"kind": "kind", "members": "members", "val_acc": "val acc (95% CI)", "best_member_acc": "best member",
-           "gain": "gain (95% CI)", "verdict": "verdict", "disagreement": "disagree",
+           "gain": "gain (95% CI)", "verdict": "verdict", "test": "test acc (95% CI)",
+           "test_gain": "test gain (95% CI)", "test_verdict": "test verdict", "disagreement": "disagree",
            "eval_seconds": "eval s", "eval_memory_mb": "eval MB",
            "time_ratio": "x time", "memory_ratio": "x memory", "detail": "detail"}
 
 
 def _cell(row: EnsembleRow, name: str) -> str:
+    if name == "test":
+        t = row.test
+        return "-" if not t else f"{t['acc']:.4f} ({t['low']:.3f}-{t['high']:.3f})"
+    if name == "test_gain":
+        g = row.test_gain
+        return "-" if not g else f"{100 * g['diff']:+.2f} pt ({100 * g['low']:+.1f} to {100 * g['high']:+.1f})"
+    if name == "test_verdict":
+        return row.test_gain["verdict"] if row.test_gain else "-"
     value = getattr(row, name)
     if name == "gain":
         return f"{100 * value:+.2f} pt ({100 * row.gain_low:+.1f} to {100 * row.gain_high:+.1f})"
@@ -75,8 +101,10 @@ def _cell(row: EnsembleRow, name: str) -> str:
 
 
 def format_table(rows: list[EnsembleRow]) -> str:
-    """A plain-text table, columns aligned; numbers right-aligned."""
-    names = list(HEADERS)
+    """A plain-text table, columns aligned; numbers right-aligned. The test columns appear
+    when some row was measured on a test split."""
+    tested = any(r.test for r in rows)
+    names = [n for n in HEADERS if tested or not n.startswith("test")]
     cells = [[HEADERS[n] for n in names]] + [[_cell(r, n) for n in names] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(names))]
     left = {"kind", "detail"}
@@ -86,6 +114,14 @@ def format_table(rows: list[EnsembleRow]) -> str:
     n = {r.n for r in rows}
     lines.append(f"accuracies on n = {', '.join(map(str, sorted(n))) or '?'} validation examples; a gain "
                  "whose paired interval holds 0 is within noise")
+    if tested:
+        n_test = sorted({r.test["n"] for r in rows if r.test})
+        lines.append(f"test: n = {', '.join(map(str, n_test))} examples, read once after validation chose "
+                     "the members and the best member (the baseline of every gain)")
+    curves = [r for r in rows if len(r.curve) >= 2]
+    for r in curves:
+        lines.append(f"{r.kind}: {r.curve_split} accuracy of the first 1..{len(r.curve)} members: "
+                     + " ".join(f"{acc:.4f}" for acc in r.curve))
     return "\n".join(lines) + "\n"
 
 

@@ -3,12 +3,12 @@
 A plain ``babysit train`` run has one record per epoch and no monitor plots; these two
 figures still give the notes' first two views of training: the loss against epochs (linear and
 log scale: on a log axis a "stalls high" curve and a slow linear decrease look different), and
-training against validation accuracy (the gap is overfitting, both low is too little capacity).
+training against validation accuracy. The functions return matplotlib figures; the page
+embeds them as SVG (:mod:`babysit.report.figures`).
 """
 
 from __future__ import annotations
 
-import io
 import math
 
 import matplotlib
@@ -30,13 +30,6 @@ def _series(records: list[dict], key: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def _style(ax, xlabel: str, ylabel: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -45,7 +38,7 @@ def _style(ax, xlabel: str, ylabel: str) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def loss_curves(records: list[dict]) -> bytes | None:
+def loss_curves(records: list[dict]):
     """Training and validation loss per epoch, linear and log scale side by side."""
     train, val = _series(records, "train_loss"), _series(records, "val_loss")
     if not train[0] and not val[0]:
@@ -60,10 +53,10 @@ def loss_curves(records: list[dict]) -> bytes | None:
                      else "loss (log scale impossible: values <= 0)")
         _style(ax, "epoch", "loss")
     axes[0].legend(frameon=False)
-    return _png(fig)
+    return fig
 
 
-def accuracy_curves(records: list[dict]) -> bytes | None:
+def accuracy_curves(records: list[dict]):
     """Training against validation accuracy per epoch; the gap between them is the overfit."""
     train, val = _series(records, "train_acc"), _series(records, "val_acc")
     if not train[0] and not val[0]:
@@ -76,7 +69,7 @@ def accuracy_curves(records: list[dict]) -> bytes | None:
         ax.annotate(f"gap {gap:+.3f}", (val[0][-1], val[1][-1]), textcoords="offset points",
                     xytext=(-60, -18), fontsize=9)
     ax.set_ylim(0, 1.02)
-    ax.set_title("accuracy")
-    _style(ax, "epoch", "accuracy")
+    ax.set_title("train and validation accuracy per epoch")
+    _style(ax, "epoch", "accuracy (fraction correct)")
     ax.legend(frameon=False, loc="lower right")
-    return _png(fig)
+    return fig

@@ -7,14 +7,12 @@ missing (the stage did not run, was unavailable, failed, or the run was interrup
 
 from __future__ import annotations
 
-import shlex
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from ..processes import pid_alive
-from .markup import badge, e, figure, figures_from_files, fmt, key_values, pre, table
+from .markup import badge, e, figures_from_files, fmt, key_values, table
 from .readers import Read, RunFiles
 
 
@@ -99,9 +97,12 @@ def overview(run: RunFiles) -> Section:
         return Section("overview", "Run", "info", "no run.json (not a babysit run workflow)", body)
     stages = [s for s in info.get("stages", []) if isinstance(s, dict)]
     rows = [{"stage": s.get("name", "?"), "status": s.get("status", "?"),
-             "verdict": s.get("verdict", ""), "seconds": s.get("seconds", "")} for s in stages]
-    facts = [("status", status), ("started", info.get("started", "?")),
-             ("finished", info.get("finished", "—")), ("seconds", info.get("seconds", "—")),
+             "verdict": s.get("verdict", ""), "seconds": s.get("seconds")} for s in stages]
+    for row in rows:  # this page is written inside the report stage: its time is not known yet
+        if row["stage"] == "report" and row["verdict"] == "report.html":
+            row["verdict"], row["seconds"] = "this page", None
+    facts = [("status", status), ("started", _iso(info.get("started"))),
+             ("finished", _iso(info.get("finished"))), ("seconds", info.get("seconds")),
              ("quick", info.get("quick", False)), ("force", info.get("force", False))]
     body = key_values(facts)
     if info.get("reason"):
@@ -115,49 +116,21 @@ def overview(run: RunFiles) -> Section:
     return Section("overview", "Run", st, f"{status}; {done} of {len(stages)} stages done", body)
 
 
+def _iso(moment) -> str | None:
+    """'2026-12-04T20:55:52+00:00' as '2026-12-04 20:55:52 UTC'."""
+    if not isinstance(moment, str):
+        return moment
+    return moment.replace("T", " ").replace("+00:00", " UTC")
+
+
 # --------------------------------------------------------------------------------------------
-# Gradient check and preflight
-
-def gradcheck_section(run: RunFiles, info: dict, status: str) -> Section:
-    read = run.gradcheck()
-    extra = figures_from_files(run.plots("gradcheck"), run.path)
-    if not read.ok or not isinstance(read.data, dict):
-        return _absent("gradcheck", "Gradient check", read, run, info, status,
-                       "'babysit gradcheck' (or 'babysit run')", extra)
-    rep = read.data
-    passed = bool(rep.get("passed"))
-    outcome = rep.get("outcome") if rep.get("outcome") in ("passed", "failed", "inconclusive") \
-        else ("passed" if passed else "failed")
-    status_of = {"passed": "ok", "failed": "fail", "inconclusive": "warn"}
-    body = f"<p>{badge(status_of[outcome], outcome)}"
-    body += f" {e(rep['rule'])}</p>" if isinstance(rep.get("rule"), str) else "</p>"
-    if rep.get("zero_rows"):  # 0 = 0 rows agree without testing anything: said apart
-        reasons = "; ".join(f"{n} {why}" for why, n in (rep.get("zero_reasons") or {}).items())
-        body += f"<p>{e(rep['zero_rows'])} rows exactly 0 on both sides, counted apart: {e(reasons)}</p>"
-    if rep.get("depth"):
-        body += (f"<p>Depth {e(rep['depth'])} (layers with weights); the notes: relative errors "
-                 "accumulate with depth, so ~1e-2 can be fine far from the loss of a deep net.</p>")
-    for w in rep.get("warnings", []) or []:
-        body += f"<p class=\"warn\">⚠ {e(w)}</p>"
-    rows = rep.get("rows", []) or []
-    if rows:
-        body += table(rows, preferred=["name", "index", "analytic", "numeric", "rel_error", "kink", "verdict"],
-                      caption="Analytic against centered-difference gradients, a few coordinates of every tensor")
-    if rep.get("sweep"):
-        sweep = rep["sweep"]
-        rows = sweep if isinstance(sweep, list) else [{"h": k, "value": v} for k, v in sweep.items()] \
-            if isinstance(sweep, dict) else []
-        if rows:
-            body += "<h3>Step size sweep</h3>" + table(rows)
-    body += extra
-    return Section("gradcheck", "Gradient check", status_of[outcome], rep.get("summary") or outcome, body)
-
+# Preflight (the gradient check: gradcheck_view)
 
 def preflight_section(run: RunFiles, info: dict, status: str) -> Section:
     read = run.preflight()
     extra = figures_from_files(run.plots("preflight"), run.path)
     if not read.ok or not isinstance(read.data, dict):
-        return _absent("preflight", "Sanity checks before learning", read, run, info, status,
+        return absent_section("preflight", "Sanity checks before learning", read, run, info, status,
                        "'babysit preflight' (or 'babysit run')", extra)
     rep = read.data
     checks = rep.get("checks", {}) or {}
@@ -179,101 +152,22 @@ def preflight_section(run: RunFiles, info: dict, status: str) -> Section:
 
 
 # --------------------------------------------------------------------------------------------
-# Search
+# Shared readers (the search section: search_view)
 
-def search_section(run: RunFiles, info: dict, status: str) -> Section:
-    board, alarms, stages = run.search_leaderboard(), run.search_alarms(), run.search_stages()
-    plot_html = figures_from_files(run.plots("search"), run.path)
-    if not board.ok and not alarms.ok and not stages.ok:
-        return _absent("search", "Hyperparameter search", board, run, info, status,
-                       "'babysit search' (or 'babysit run')", plot_html,
-                       more=[alarms.rel, stages.rel])
-    body = error_body([board, alarms, stages])
-    rows = _records(board.data)
-    verdict = "no finished trial"
-    if rows:
-        best = rows[0]
-        value = best.get("value", best.get("val_acc", best.get("best_value")))
-        verdict = f"{len(rows)} trials; best {fmt(value)}" if value is not None else f"{len(rows)} trials"
-    alarm_rows = _records(alarms.data)
-    state = "warn" if alarm_rows else "ok"
-    if alarm_rows:
-        verdict += f"; {len(alarm_rows)} border alarm{'s' if len(alarm_rows) > 1 else ''}"
-        items = "".join(f"<li>{e(a.get('message') or fmt(a))}</li>" for a in alarm_rows)
-        body += f"<div class=\"alarms\"><h3>Border alarms</h3><ul>{items}</ul></div>"
-    elif alarms.ok:
-        body += "<p class=\"ok\">No border alarm: the best values lie inside their ranges.</p>"
-    stage_rows = [search_stage_row(r) for r in _records(stages.data)]
-    if stage_rows:
-        body += "<h3>Stages (coarse to fine)</h3>" + table(stage_rows)
-    if rows:
-        body += "<h3>Leaderboard</h3>" + table(rows, preferred=["rank", "stage", "number", "trial", "value",
-                                                                "val_acc", "epochs", "state"], limit=25)
-    elif board.missing:
-        body += missing_body([board.rel], why_missing(run, info, status, "search", "'babysit search'"))
-    body += plot_html
-    return Section("search", "Hyperparameter search", state, verdict, body)
-
-
-def search_stage_row(record: dict) -> dict:
-    """One line per search stage: its budget, outcome and the ranges it searched."""
-    spec = record.get("spec") if isinstance(record.get("spec"), dict) else {}
-    if not spec:
-        return record  # a format this reader does not know: show it as it is
-    row = {"stage": record.get("index"), "status": record.get("status", ""),
-           "trials": spec.get("trials"), "epochs": spec.get("epochs"), "sampler": spec.get("sampler", "")}
-    row.update({k: v for k, v in (record.get("counts") or {}).items()})
-    best = record.get("best") or {}
-    if best.get("val_acc") is not None:
-        row["best val_acc"] = best["val_acc"]
-    row["ranges"] = "; ".join(_describe_range(k, v) for k, v in (spec.get("space") or {}).items())
-    return row
-
-
-def _describe_range(key: str, param) -> str:
-    if not isinstance(param, dict):
-        return f"{key}={fmt(param)}"
-    if "choices" in param:
-        return f"{key} in {{{', '.join(map(str, param['choices']))}}}"
-    scale = " log" if param.get("log") else ""
-    return f"{key} [{fmt(param.get('low'))}, {fmt(param.get('high'))}]{scale}"
-
-
-def _records(data) -> list[dict]:
+def records_of(data) -> list[dict]:
     """A list of dicts from a JSON value that is a list, or a dict holding one list."""
     if isinstance(data, list):
         return [r if isinstance(r, dict) else {"value": r} for r in data]
     if isinstance(data, dict):
         for key in ("rows", "trials", "alarms", "stages", "leaderboard"):
             if isinstance(data.get(key), list):
-                return _records(data[key])
+                return records_of(data[key])
         return [{"name": k, **v} if isinstance(v, dict) else {"name": k, "value": v} for k, v in data.items()]
     return []
 
 
 # --------------------------------------------------------------------------------------------
 # The final training and the monitor
-
-# Monitor plots go to the section whose name part matches first (order matters: an
-# "update_ratio" plot is not a loss plot even if it mentions one).
-WATCH_TOPICS = (
-    ("filters", ("filter", "first_layer", "firstlayer", "weights_image")),
-    ("ratios", ("update", "ratio")),
-    ("histograms", ("hist", "activation", "gradient", "grad", "saturat", "dead")),
-    ("accuracy", ("acc",)),
-    ("curves", ("loss",)),
-)
-
-
-def watch_plots_by_topic(run: RunFiles) -> dict[str, list[Path]]:
-    topics: dict[str, list[Path]] = {t: [] for t, _ in WATCH_TOPICS}
-    topics["other"] = []
-    for p in run.plots("watch"):
-        name = p.stem.lower()
-        topic = next((t for t, words in WATCH_TOPICS if any(w in name for w in words)), "other")
-        topics[topic].append(p)
-    return topics
-
 
 def training_summary(run: RunFiles, metrics: list[dict], config: dict | None) -> str:
     if not metrics:
@@ -294,81 +188,106 @@ def training_summary(run: RunFiles, metrics: list[dict], config: dict | None) ->
     return text
 
 
-def curves_section(run: RunFiles, info: dict, status: str, topics: dict) -> Section:
-    from . import plots  # matplotlib: only when a plot must be drawn
+# Stage PNGs in watch/plots/ go to the section whose name part matches first, where the
+# monitor's records cannot be redrawn (an installation without the monitor).
+WATCH_TOPICS = (
+    ("filters", ("filter", "first_layer", "firstlayer", "weights_image")),
+    ("ratios", ("update", "ratio")),
+    ("histograms", ("hist", "activation", "gradient", "grad", "saturat", "dead")),
+    ("accuracy", ("acc",)),
+    ("curves", ("loss",)),
+)
 
+
+def watch_pngs_by_topic(run: RunFiles) -> dict[str, list[str]]:
+    topics: dict[str, list[str]] = {t: [] for t, _ in WATCH_TOPICS}
+    for p in run.plots("watch"):
+        name = p.stem.lower()
+        topic = next((t for t, words in WATCH_TOPICS if any(w in name for w in words)), None)
+        if topic:
+            topics[topic].append(figures_from_files([p], run.path))
+    return topics
+
+
+def figures_html(found: list[str]) -> str:
+    return f"<div class=\"figures\">{''.join(found)}</div>" if found else ""
+
+
+def curves_section(run: RunFiles, info: dict, status: str, figures: dict, finding: str | None) -> Section:
     metrics, config = run.metrics(), run.config()
     records = metrics.data if metrics.ok else []
     verdict = training_summary(run, records, config.data if config.ok else None)
-    body = error_body([metrics])
-    if topics["curves"]:
-        body += figures_from_files(topics["curves"], run.path)
-    elif records and (png := plots.loss_curves(records)):
-        body += ("<p class=\"note\">Drawn from <code>metrics.jsonl</code> (one point per epoch): "
-                 "the monitor's per-iteration plots are not in <code>watch/plots/</code>.</p>")
-        body += f"<div class=\"figures\">{figure(png, 'loss per epoch, linear and log scale (from metrics.jsonl)')}</div>"
+    body = error_body([metrics]) + figures_html(figures["curves"])
     if not body:
         return Section("curves", "Learning curves", "missing", "no training recorded",
-                       missing_body(["metrics.jsonl", "watch/plots/*loss*.png"],
+                       missing_body(["metrics.jsonl", "watch/"],
                                     why_missing(run, info, status, "train", "'babysit train' (or 'babysit run')")))
     if records:
         cols = [c for c in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "val_acc_avg", "lr",
                             "seconds", "stopped")
                 if any(c in r for r in records)]
         body += "<details><summary>metrics.jsonl, epoch by epoch</summary>" + table(records, cols) + "</details>"
-    stopped = records and records[-1].get("stopped")
-    return Section("curves", "Learning curves", "warn" if stopped else "ok", verdict, body)
+    return Section("curves", "Learning curves", finding or "ok", verdict, body)
 
 
-def accuracy_section(run: RunFiles, info: dict, status: str, topics: dict) -> Section:
-    from . import plots
-
+def accuracy_section(run: RunFiles, info: dict, status: str, figures: dict, finding: str | None) -> Section:
     metrics = run.metrics()
     records = metrics.data if metrics.ok else []
-    body, verdict = "", "no accuracy recorded"
-    if topics["accuracy"]:
-        body = figures_from_files(topics["accuracy"], run.path)
-    elif records and (png := plots.accuracy_curves(records)):
-        body = f"<div class=\"figures\">{figure(png, 'train and validation accuracy (from metrics.jsonl)')}</div>"
+    body, verdict = figures_html(figures["accuracy"]), "no accuracy recorded"
     last = records[-1] if records else {}
     if isinstance(last.get("train_acc"), (int, float)) and isinstance(last.get("val_acc"), (int, float)):
         gap = last["train_acc"] - last["val_acc"]
-        verdict = f"train {fmt(last['train_acc'])}, val {fmt(last['val_acc'])} (gap {gap:+.3f})"
+        verdict = f"last epoch: train {fmt(last['train_acc'])}, val {fmt(last['val_acc'])} (train − val {gap:+.3f})"
         if isinstance(last.get("val_acc_avg"), (int, float)):
             verdict += f"; the running average of the weights: val {fmt(last['val_acc_avg'])}"
     if not body:
         return Section("accuracy", "Train and validation accuracy", "missing", verdict,
                        missing_body(["metrics.jsonl"], why_missing(run, info, status, "train",
                                                                    "'babysit train' (or 'babysit run')")))
-    return Section("accuracy", "Train and validation accuracy", "ok", verdict, body)
+    return Section("accuracy", "Train and validation accuracy", finding or "ok", verdict, body)
 
 
-def monitor_plot_section(run: RunFiles, info: dict, status: str, topics: dict, topic: str,
-                         title: str, pattern: str, explain: str) -> Section:
-    found = topics[topic]
+def monitor_plot_section(run: RunFiles, info: dict, status: str, figures: dict, topic: str,
+                         title: str, explain: str, finding: str | None) -> Section:
+    found = figures[topic]
     if not found:
         return Section(topic, title, "missing", "not recorded",
-                       missing_body([f"watch/plots/{pattern}"],
-                                    why_missing(run, info, status, "train",
-                                                "training with the monitor on ('babysit run', or "
-                                                "'babysit plots RUN_DIR' after a monitored training)")))
-    return Section(topic, title, "ok", f"{len(found)} plot{'s' if len(found) > 1 else ''}",
-                   f"<p class=\"note\">{e(explain)}</p>" + figures_from_files(found, run.path))
+                       missing_body(["watch/"], why_missing(run, info, status, "train",
+                                                          "training with the monitor on ('babysit run', or "
+                                                          "'babysit train' with watch.enabled)")))
+    verdict = "a problem is diagnosed here (see the verdict)" if finding else "nothing diagnosed here"
+    return Section(topic, title, finding or "ok", verdict,
+                   f"<p class=\"note\">{e(explain)}</p>" + figures_html(found))
+
+
+def activation_note(config: dict | None) -> str:
+    """What the activation histograms should look like, for the network's own nonlinearity."""
+    activation = ((config or {}).get("model") or {}).get("activation", "")
+    per_kind = {
+        "relu": "ReLU outputs are 0 for about half the inputs; a unit that is 0 for all of them is dead.",
+        "leaky_relu": "leaky ReLU outputs lean positive; a unit stuck negative hardly learns.",
+        "tanh": "tanh outputs should spread over [-1, 1], not sit at 0 or at ±1 (saturated).",
+        "sigmoid": "sigmoid outputs should spread over [0, 1], not sit at 0 or 1 (saturated).",
+        "maxout": "maxout outputs should spread; units always far from 0 saturate nothing but may diverge.",
+    }
+    lead = per_kind.get(str(activation), "")
+    return ((f"This network uses {activation}: {lead} " if lead else "")
+            + "Gradients shrinking layer by layer vanish; growing ones explode. Layers are named by their "
+              "module's qualified name (see Reproduce for the architecture).")
 
 
 SEVERITY_ORDER = {"critical": 0, "error": 0, "fatal": 0, "warning": 1, "warn": 1, "info": 2}
 
 
-def diagnoses_section(run: RunFiles, info: dict, status: str, topics: dict) -> Section:
+def diagnoses_section(run: RunFiles, info: dict, status: str) -> Section:
     read = run.diagnoses()
-    other = figures_from_files(topics["other"], run.path)
     if not read.ok:
-        return _absent("diagnoses", "Diagnoses", read, run, info, status,
-                       "training with the monitor on ('babysit run')", other)
-    items = _records(read.data) if not isinstance(read.data, list) else [d for d in read.data if isinstance(d, dict)]
+        return absent_section("diagnoses", "Diagnoses", read, run, info, status,
+                              "training with the monitor on ('babysit run')", "")
+    items = records_of(read.data) if not isinstance(read.data, list) else [d for d in read.data if isinstance(d, dict)]
     if not items:
-        body = "<p class=\"ok\">The monitor found nothing wrong in this training.</p>"
-        return Section("diagnoses", "Diagnoses", "ok", "none: training looks healthy", body + other)
+        body = "<p class=\"ok\">The monitor's rules found nothing wrong in this training.</p>"
+        return Section("diagnoses", "Diagnoses", "ok", "none of the monitor's rules fired", body)
     items.sort(key=lambda d: SEVERITY_ORDER.get(str(d.get("severity", "")).lower(), 3))
     cards = []
     for d in items:
@@ -383,87 +302,61 @@ def diagnoses_section(run: RunFiles, info: dict, status: str, topics: dict) -> S
             + (f"<p class=\"evidence\">evidence: {e(fmt(evidence))}</p>" if evidence else "") + "</div>")
     worst = min(SEVERITY_ORDER.get(str(d.get("severity", "")).lower(), 3) for d in items)
     codes = ", ".join(str(d.get("code", "?")) for d in items)
-    return Section("diagnoses", "Diagnoses", "fail" if worst == 0 else "warn",
-                   f"{len(items)}: {codes}", "".join(cards) + other)
+    return Section("diagnoses", "Diagnoses", {0: "fail", 1: "warn"}.get(worst, "info"),
+                   f"{len(items)}: {codes}", "".join(cards))
 
 
 # --------------------------------------------------------------------------------------------
-# Ensembles and reproduction
+# Ensembles
 
 def ensemble_section(run: RunFiles, info: dict, status: str) -> Section:
+    from .verdict import points
+
     read = run.ensemble_table()
     extra = figures_from_files(run.plots("ensemble"), run.path)
     if not read.ok:
-        return _absent("ensemble", "Ensembles", read, run, info, status,
-                       "'babysit ensemble' (or 'babysit run')", extra)
-    rows = _records(read.data)
+        return absent_section("ensemble", "Ensembles", read, run, info, status,
+                              "'babysit ensemble' (or 'babysit run')", extra)
+    rows = records_of(read.data)
+    shown = []
+    for r in rows:
+        acc, low, high = r.get("val_acc"), r.get("val_low"), r.get("val_high")
+        shown.append({"kind": r.get("kind"), "members": r.get("members"), "n": r.get("n"),
+                      "val acc (95% CI)": _percent(acc, low, high),
+                      "best member": _percent(r.get("best_member_acc")),
+                      "gain over it (pt, 95% CI)": points(r.get("gain"), r.get("gain_low"), r.get("gain_high")),
+                      "verdict": r.get("verdict"), "eval_seconds": r.get("eval_seconds"),
+                      "x time": r.get("time_ratio"), "detail": r.get("detail")})
     best = max((r for r in rows if isinstance(r.get("val_acc"), (int, float))),
                key=lambda r: r["val_acc"], default=None)
-    verdict = (f"best: {best.get('kind', '?')} at val acc {fmt(best['val_acc'])}"
-               + (f" ({100 * float(best['gain']):+.2f} pt over its best member"
-                  + (f", {best['verdict']}" if best.get("verdict") else "") + ")"
-                  if isinstance(best.get("gain"), (int, float)) else "")) if best else "no ensemble"
-    body = table(rows, preferred=["kind", "members", "n", "val_acc", "val_low", "val_high", "best_member_acc",
-                                  "gain", "gain_low", "gain_high", "verdict", "eval_seconds",
-                                  "eval_memory_mb"]) + extra
-    return Section("ensemble", "Ensembles", "ok" if rows else "warn", verdict, body)
-
-
-def reproduction_section(run: RunFiles, info: dict) -> Section:
-    config_text, config = run.config_text(), run.config()
-    facts: list[tuple[str, object]] = []
-    seed = (config.data or {}).get("seed") if config.ok else info.get("seed")
-    facts.append(("seed", seed if seed is not None else "not recorded"))
-    if info.get("command"):
-        cmd = info["command"]
-        facts.append(("command", shlex.join(cmd) if isinstance(cmd, list) else cmd))
-    if info.get("cwd"):
-        facts.append(("working directory", info["cwd"]))
-    for key, value in (info.get("versions") or {}).items():
-        facts.append((key, value))
-    device = info.get("device")
-    if isinstance(device, dict):
-        facts.extend((f"device {k}", v) for k, v in device.items())
-    elif device:
-        facts.append(("device", device))
-    if not info:
-        facts.append(("versions, device", "not recorded (no run.json)"))
-    best = [p.name for p in run.checkpoints()]
+    verdict = "no ensemble"
     if best:
-        facts.append(("checkpoints", f"{len(best)} in checkpoints/, last {best[-1]}"))
-    body = key_values(facts)
-    body += (f"<p>Retrain the final model with the same numbers: <code>babysit train "
-             f"{e(run.path / 'config.toml')} --run-dir NEW_DIR</code> (same machine, same seed).</p>")
-    if config_text.ok:
-        body += "<h3>config.toml (the final training, as resolved)</h3>" + pre(config_text.data)
-    if isinstance(info.get("input_config"), dict):
-        import tomli_w
-        try:
-            body += "<h3>The workflow's input config</h3>" + pre(tomli_w.dumps(info["input_config"]))
-        except (TypeError, ValueError):
-            pass
-    status = "ok" if config_text.ok and info else ("warn" if config_text.ok or info else "missing")
-    if not config_text.ok:
-        body = missing_body(["config.toml"], "No training wrote its config here.") + error_body([config_text]) + body
-    verdict = f"seed {seed}" + (f", {info['versions'].get('torch', '')} on {_device_name(device)}"
-                                if info.get("versions") else "")
-    return Section("reproduce", "Reproduce this run", status, verdict, body)
+        verdict = (f"best: {best.get('kind', '?')} at val acc {_percent(best['val_acc'])}, "
+                   f"{points(best.get('gain'), best.get('gain_low'), best.get('gain_high'))} over its best member"
+                   + (f" ({best['verdict']})" if best.get("verdict") else ""))
+    body = table(shown, caption="validation accuracy; gains in percentage points with their paired 95% interval")
+    return Section("ensemble", "Ensembles", "ok" if rows else "warn", verdict, body + extra)
 
 
-def _device_name(device) -> str:
-    if isinstance(device, dict):
-        return str(device.get("name") or device.get("type") or "?")
-    return str(device or "?")
+def _percent(acc, low=None, high=None) -> str:
+    if not isinstance(acc, (int, float)):
+        return "—"
+    text = f"{100 * acc:.1f}%"
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        text += f" ({100 * low:.1f}–{100 * high:.1f})"
+    return text
 
 
-def _absent(sid: str, title: str, read: Read, run: RunFiles, info: dict, status: str, command: str,
-            extra: str, more: list[str] | None = None) -> Section:
+def absent_section(sid: str, title: str, read: Read, run: RunFiles, info: dict, status: str, command: str,
+                   extra: str, more: list[str] | None = None) -> Section:
     """A section whose main file is missing (or unreadable): say which, and why it may be."""
     stage = sid if sid not in ("diagnoses",) else "train"
     if read.error:
         return Section(sid, title, "fail", "unreadable", error_body([read]) + extra)
     record = stage_record(info, stage)
-    state = "warn" if record and record.get("status") in ("unavailable", "skipped") else "missing"
+    recorded = record.get("status") if record else None
+    # Skipped on request is the user's choice, not a problem; unavailable is a stage that could not run.
+    state = {"skipped": "info", "unavailable": "warn"}.get(recorded, "missing")
     reason = why_missing(run, info, status, stage, command)
     return Section(sid, title, state, "missing" if state == "missing" else record.get("status"),
                    missing_body([read.rel, *(more or [])], reason) + extra)
@@ -471,31 +364,52 @@ def _absent(sid: str, title: str, read: Read, run: RunFiles, info: dict, status:
 
 # --------------------------------------------------------------------------------------------
 
-def build_sections(run: RunFiles) -> list[Section]:
-    """Every section of the report, in the order of the notes' workflow."""
+def build_sections(run: RunFiles, verdict=None) -> list[Section]:
+    """Every section of the report, in the order of the notes' workflow; each plot section's
+    status is what the verdict found in it."""
+    from .evaluation import test_section
+    from .figures import metrics_figures, monitor_figures
+    from .gradcheck_view import gradcheck_section
+    from .reproduce import described, reproduction_section
+    from .search_view import search_section
+    from .verdict import compute_verdict
+
+    verdict = verdict or compute_verdict(run)
     status, info = run_state(run)
-    topics = watch_plots_by_topic(run)
+    config = run.config()
+    description = described(run)
+    n_val = description.get("n_val")
+    figures = monitor_figures(run, n_val)
+    pngs = watch_pngs_by_topic(run)
+    for topic, found_pngs in pngs.items():
+        figures[topic] = figures[topic] or found_pngs
+    metrics = run.metrics()
+    if metrics.ok and metrics.data:
+        own = metrics_figures(metrics.data, n_val) if not (figures["curves"] and figures["accuracy"]) else {}
+        for topic in ("curves", "accuracy"):
+            figures[topic] = figures[topic] or own.get(topic, [])
+    found = verdict.section_status
     sections: list[Callable[[], Section]] = [
         lambda: overview(run),
-        lambda: gradcheck_section(run, info, status),
+        lambda: test_section(run, info, status),
+        lambda: gradcheck_section(run, info, status, description),
         lambda: preflight_section(run, info, status),
-        lambda: search_section(run, info, status),
-        lambda: curves_section(run, info, status, topics),
-        lambda: accuracy_section(run, info, status, topics),
+        lambda: search_section(run, info, status, found("search")),
+        lambda: curves_section(run, info, status, figures, found("curves")),
+        lambda: accuracy_section(run, info, status, figures, found("accuracy")),
         lambda: monitor_plot_section(
-            run, info, status, topics, "ratios", "Update:weight ratios per layer", "*update*.png",
+            run, info, status, figures, "ratios", "Update:weight ratios per layer",
             "||Δw|| / ||w|| per parameter tensor, from the step the optimizer actually took; "
-            "the notes' target is about 1e-3 (much lower: learning rate too low; higher: too high)."),
+            "the notes' target is about 1e-3 (the shaded band: 1e-4 to 1e-2).", found("ratios")),
         lambda: monitor_plot_section(
-            run, info, status, topics, "histograms", "Activation and gradient histograms", "*hist*.png",
-            "Per layer: tanh units should spread over [-1, 1], not sit at 0 or ±1; ReLU units that "
-            "never fire are dead; gradients shrinking layer by layer vanish."),
+            run, info, status, figures, "histograms", "Activations and gradients per layer",
+            activation_note(config.data if config.ok else None), found("histograms")),
         lambda: monitor_plot_section(
-            run, info, status, topics, "filters", "First-layer weights", "*filters*.png",
-            "Smooth, diverse filters are a good sign; noisy ones mean training has not converged, the "
-            "learning rate is off, or regularization is too weak."),
-        lambda: diagnoses_section(run, info, status, topics),
+            run, info, status, figures, "filters", "First-layer weights",
+            "The notes: smooth, diverse filters are a good sign; noisy ones mean training has not converged, "
+            "the learning rate is off, or regularization is too weak.", found("filters")),
+        lambda: diagnoses_section(run, info, status),
         lambda: ensemble_section(run, info, status),
-        lambda: reproduction_section(run, info),
+        lambda: reproduction_section(run, info, description),
     ]
     return [build() for build in sections]

@@ -20,9 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ..errors import UserError
 from ..rundir import atomic_write_text
 from .html import render
-from .monitor import refresh_monitor_plots
 from .readers import RunFiles
 from .sections import build_sections, run_state
+from .verdict import compute_verdict
 
 
 # A run without run.json counts as in progress while its metrics.jsonl is younger than this.
@@ -32,8 +32,8 @@ RECENT_S = 120.0
 class LiveReport:
     """The page of one run directory, rebuilt when the directory changed since the last build."""
 
-    def __init__(self, run: RunFiles, poll_ms: int = 3000, redraw_s: float = 10.0):
-        self.run, self.poll_ms, self.redraw_s = run, poll_ms, redraw_s
+    def __init__(self, run: RunFiles, poll_ms: int = 3000):
+        self.run, self.poll_ms = run, poll_ms
         self._lock = threading.Lock()
         self._signature: tuple | None = None
         self._html = ""
@@ -56,16 +56,17 @@ class LiveReport:
 
     def page(self) -> str:
         with self._lock:
-            refresh_monitor_plots(self.run.path, min_interval=self.redraw_s)
             version = self.version()
             if version != self._signature:
-                self._html = render(self.run, build_sections(self.run), live=True, version=version,
-                                    poll_ms=self.poll_ms, in_progress=self.live())
+                verdict = compute_verdict(self.run)
+                sections = build_sections(self.run, verdict)
+                self._html = render(self.run, sections, live=True, version=version,
+                                    poll_ms=self.poll_ms, in_progress=self.live(), verdict=verdict)
                 self._signature = version
                 # The file on disk is the static page (no live script): keep it current too.
                 try:
                     atomic_write_text(self.run.path / "report.html",
-                                      render(self.run, build_sections(self.run)))
+                                      render(self.run, sections, verdict=verdict))
                 except OSError:
                     pass  # a read-only run directory can still be served
             return self._html

@@ -100,7 +100,8 @@ def _progress(names: list[str], quiet: bool):
         return
     from tqdm import tqdm
 
-    with tqdm(names, desc="preflight", unit="check", file=sys.stderr, leave=False) as bar:
+    with tqdm(names, desc="preflight", unit="check", file=sys.stderr, leave=False,
+              disable=None) as bar:  # None: no bar where stderr is not a terminal (a log)
         for name in bar:
             bar.set_postfix_str(name)
             yield name

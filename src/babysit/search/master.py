@@ -474,7 +474,7 @@ class Supervisor:
         m = self.master
         self.study, self.spec = study, spec
         bar = tqdm(total=spec.trials, desc=f"stage {spec.index}/{len(m.stage_plans)} ({spec.epochs} ep)",
-                   unit="trial", file=sys.stderr, disable=m.quiet, dynamic_ncols=True)
+                   unit="trial", file=sys.stderr, disable=m.quiet or None, dynamic_ncols=True)
         self.shown = None
         try:
             if not self.procs:

@@ -1,7 +1,7 @@
 """What a search found, as records and pictures in ``run_dir/search/``.
 
 - ``leaderboard.json`` / ``leaderboard.txt``: every trial of every stage, best first, each
-  validation accuracy with its n and 95% Wilson interval (``n``, ``val_low``, ``val_high``)
+  validation accuracy with its n and 95% Wilson interval (``val_n``, ``val_low``, ``val_high``)
   where the trial recorded its n, and the best trial against the runner-up.
 - ``plots/scores_vs_params.png``: validation accuracy against each hyperparameter on its own
   scale (log axes for log ranges), one row per stage, so the narrowing is visible.
@@ -36,12 +36,11 @@ def trial_record(frozen, stage: int) -> dict:
     fail = state == "fail"
     value = frozen.value if frozen.value is not None else (
         max(frozen.intermediate_values.values()) if frozen.intermediate_values else None)
-    noise = interval_fields(value if not fail else None, trained.get("val_n"))
     return {"trial": trial_dir_id(frozen), "number": frozen.number, "stage": stage,
             "params": dict(frozen.params), "val_acc": value if not fail else None,
             "epochs": trained.get("epochs", len(frozen.intermediate_values)),
-            "epochs_trained": trained.get("epochs_trained", 0), "state": "failed" if fail else state,
-            **noise,
+            "epochs_trained": trained.get("epochs_trained", 0), "val_n": trained.get("val_n"),
+            "state": "failed" if fail else state,
             "checkpoint_dir": f"trials/{trial_dir_id(frozen)}",
             "continued_from": attrs.get("continue_from"), "seconds": trained.get("seconds"),
             "started": frozen.datetime_start.timestamp() if frozen.datetime_start else None,
@@ -50,13 +49,15 @@ def trial_record(frozen, stage: int) -> dict:
             or attrs.get("error") or "", **({"error": attrs["error"]} if "error" in attrs else {})}
 
 
-def interval_fields(value, n) -> dict:
-    """``n``, ``val_low``, ``val_high`` of a validation accuracy measured on n examples (none
-    when the trial did not record its n: a user's objective reports a bare fraction)."""
+def interval_fields(record: dict) -> dict:
+    """``val_low``, ``val_high``: the 95% Wilson interval of a trial's validation accuracy on
+    its ``val_n`` examples (none when the trial recorded no n: a user's objective reports a
+    bare fraction)."""
+    value, n = record.get("val_acc"), record.get("val_n")
     if not isinstance(n, int) or n <= 0 or not isinstance(value, (int, float)) or not math.isfinite(value):
         return {}
     low, high = Accuracy.from_rate(value, n).interval
-    return {"n": n, "val_low": low, "val_high": high}
+    return {"val_low": low, "val_high": high}
 
 
 def top_difference(ranked: list[dict]) -> tuple[dict, dict, UnpairedDifference] | None:
@@ -67,12 +68,12 @@ def top_difference(ranked: list[dict]) -> tuple[dict, dict, UnpairedDifference] 
     wider than the paired one would be, so "within noise" here errs on the side of caution.
     """
     scored = [r for r in ranked if r["state"] in ("complete", "pruned")
-              and isinstance(r.get("val_acc"), (int, float)) and isinstance(r.get("n"), int)]
+              and isinstance(r.get("val_acc"), (int, float)) and isinstance(r.get("val_n"), int)]
     if len(scored) < 2:
         return None
     best, second = scored[0], scored[1]
-    return best, second, UnpairedDifference(Accuracy.from_rate(best["val_acc"], best["n"]),
-                                            Accuracy.from_rate(second["val_acc"], second["n"]))
+    return best, second, UnpairedDifference(Accuracy.from_rate(best["val_acc"], best["val_n"]),
+                                            Accuracy.from_rate(second["val_acc"], second["val_n"]))
 
 
 def top_comparison(ranked: list[dict]) -> str | None:
@@ -88,7 +89,7 @@ def top_comparison(ranked: list[dict]) -> str | None:
 def best_accuracy(ranked: list[dict], value: float) -> str:
     """The search's best validation accuracy as a user reads it: with its n and interval when
     the best trial recorded its n."""
-    n = next((r.get("n") for r in ranked if r.get("val_acc") == value and isinstance(r.get("n"), int)), None)
+    n = next((r["val_n"] for r in ranked if r.get("val_acc") == value and isinstance(r.get("val_n"), int)), None)
     return str(Accuracy.from_rate(value, n)) if n else f"{value:.4f} (n not recorded)"
 
 
@@ -98,7 +99,7 @@ def rank(records: list[dict]) -> list[dict]:
         value = r["val_acc"] if isinstance(r["val_acc"], (int, float)) and math.isfinite(r["val_acc"]) else -1
         return (r["state"] not in ("complete", "pruned", "diverged"), -value, STATE_ORDER.get(r["state"], 9))
     ranked = sorted(records, key=key)
-    return [{"rank": i, **r} for i, r in enumerate(ranked, 1)]
+    return [{"rank": i, **r, **interval_fields(r)} for i, r in enumerate(ranked, 1)]
 
 
 def write_leaderboard(run_dir: RunDir, ranked: list[dict]) -> None:
@@ -117,7 +118,7 @@ def leaderboard_table(ranked: list[dict], limit: int | None = None) -> str:
                      r["state"]] + [fmt(r["params"].get(k)) for k in keys])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
-    sizes = sorted({r["n"] for r in ranked if isinstance(r.get("n"), int)})
+    sizes = sorted({r["val_n"] for r in ranked if isinstance(r.get("val_n"), int)})
     if sizes:
         lines.append(f"validation accuracies on n = {', '.join(map(str, sizes))} examples, 95% Wilson intervals")
     if (top := top_comparison(ranked)) is not None:
@@ -248,7 +249,7 @@ def plot_learning_curves(run_dir: RunDir, ranked: list[dict], top: int = 5) -> P
             continue
         epochs = [rec["epoch"] for rec in records]
         line, = ax.plot(epochs, [rec["val_acc"] for rec in records], marker="o", ms=3,
-                        label=f"trial {r['trial']} (stage {r['stage']}): {r['val_acc']:.4f}")
+                        label=f"trial {r['trial']} (stage {r['stage']}): {_acc_cell(r)}")
         if all("train_acc" in rec for rec in records):  # a user's objective may report none
             ax.plot(epochs, [rec["train_acc"] for rec in records], ls="--", color=line.get_color(), alpha=0.6)
     ax.set_xlabel("epoch")

@@ -113,14 +113,14 @@ class Worker:
         started = time.perf_counter()
         try:
             exp, state = experiment.train(config, trial_dir, callbacks=[ReportToStudy(trial)], quiet=True,
-                                          checkpoint_dir=trial_dir, resume=resumed)
+                                        checkpoint_dir=trial_dir, resume=resumed)
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # the master queues it again on --resume
             raise
         records = read_jsonl(trial_dir / "metrics.jsonl")
         trial.set_user_attr("trained", {"epochs": len(records), "epochs_trained": len(state.history),
                                         "seconds": round(time.perf_counter() - started, 3),
-                                        "val_n": len(exp.data.y_val)})  # the leaderboard's n
+                                        "val_n": len(exp.data.y_val)})  # for the accuracy's interval
         best = max((r["val_acc"] for r in records if isinstance(r.get("val_acc"), float)), default=0.0)
         if state.stop_reason and "loss" in state.stop_reason:
             trial.set_user_attr("diverged", state.stop_reason)

@@ -1,4 +1,8 @@
-"""A progress bar per epoch and a one-line summary after each (to stderr; off with quiet)."""
+"""A progress bar per epoch and a one-line summary after each (to stderr; off with quiet).
+
+The bar is drawn only on a terminal: written to a log file or a CI console its carriage-return
+redraws become fragments between the epoch lines, so there only the plain epoch lines appear.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ class ProgressBar(Callback):
 
     def on_epoch_begin(self, state: TrainState) -> None:
         self.bar = tqdm(total=state.steps_per_epoch, desc=f"{self.desc} epoch {state.epoch}/{state.epochs}",
-                        leave=False, file=self.file, unit="batch", dynamic_ncols=True)
+                        leave=False, file=self.file, unit="batch", dynamic_ncols=True,
+                        disable=None)  # None: tqdm draws no bar where the file is not a terminal
 
     def on_batch_end(self, state: TrainState) -> None:
         self.bar.update(1)

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..models.layers import Maxout
 from .histograms import FIXED_RANGES as BOUNDS, histogram
+from .records import pack
 
 # Activation module type -> kind (matched along the class hierarchy: ReLU6 is a Hardtanh).
 KINDS: dict[type, str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu",
@@ -57,10 +58,10 @@ class ActivationProbe:
     requires grad, so the gradient probe can watch the gradient flowing back into it.
     """
 
-    def __init__(self, model: nn.Module, bins: int = 40, on_output=None):
+    def __init__(self, model: nn.Module, bins: int, pending: list, on_output=None):
         self.model, self.bins, self.on_output = model, bins, on_output
         self.layers = activation_layers(model)
-        self.pending: list = []  # ("activations", record with device tensors)
+        self.pending = pending  # the monitor's: ("activations", device vector, fill), see records.pack
         self.input_shape: tuple | None = None
         self._step = 0
         self._handles: list = []
@@ -68,13 +69,9 @@ class ActivationProbe:
         self._active: dict[str, torch.Tensor] = {}
         self._shares: dict[str, dict[str, list[torch.Tensor]]] = {}  # "saturated"/"near_zero" -> layer -> shares
 
-    @property
-    def armed(self) -> bool:
-        return bool(self._handles)
-
     def arm(self, step: int) -> None:
         """Sample the next training forward pass (recorded as optimizer step `step`)."""
-        if self.armed:
+        if self._handles:  # armed already
             return
         self._step = step
         self._handles = [module.register_forward_hook(self._hook(name, kind)) for name, module, kind in self.layers]
@@ -95,15 +92,15 @@ class ActivationProbe:
             # Only training forwards: validation passes (eval mode or no_grad) are not sampled.
             if not (module.training and torch.is_grad_enabled()) or not isinstance(output, torch.Tensor):
                 return
-            self.pending.append(("activations", {"step": self._step, "layer": name, "kind": kind,
-                                                 **self.summarize(name, kind, output)}))
+            self.pending.append(("activations", *pack({"step": self._step, "layer": name, "kind": kind},
+                                                      self.summarize(name, kind, output))))
             if self.on_output is not None and output.requires_grad:
                 self.on_output(self._step, name, output)
         return hook
 
     def summarize(self, name: str, kind: str, a: torch.Tensor) -> dict:
         """The histogram and the layer's summaries, as device tensors (a few ops: they run on a
-        sampled step only)."""
+        sampled step only); a fixed histogram range as floats."""
         a = a.detach()
         counts, low, high = histogram(a, kind, self.bins)
         stats: dict = {"low": low, "high": high, "counts": counts}
@@ -125,17 +122,20 @@ class ActivationProbe:
             self._active[name] = active if name not in self._active else self._active[name].logical_or_(active)
         return stats
 
-    def end_window(self) -> dict:
-        """The epoch's unit statistics over its sampled steps, as device tensors: per ReLU
-        layer the share of units never active ("dead"), per tanh/sigmoid layer the mean
-        saturated share (and, zero-centred ones, the mean near-zero share). Starts a new window."""
-        found = {key: {name: torch.stack(shares).mean() for name, shares in layers.items()}
-                 for key, layers in self._shares.items()}
-        if self._active:
-            found["dead"] = {name: 1 - active.float().mean() for name, active in self._active.items()}
+    def end_window(self, record: dict) -> tuple:
+        """The epoch's unit statistics over its sampled steps, for the epoch's `record`: per
+        ReLU layer the share of units never active ("dead"), per tanh/sigmoid layer the mean
+        saturated share (and, zero-centred ones, the mean near-zero share), as ``(device
+        vector, fill)`` (see :func:`pack`; None when no step was sampled). Starts a new window."""
+        found = [(key, name, torch.stack(shares).mean()) for key, layers in self._shares.items()
+                 for name, shares in layers.items()]
+        found += [("dead", name, 1 - active.float().mean()) for name, active in self._active.items()]
         self._active, self._shares = {}, {}
-        return found
+        if not found:
+            return None, lambda values: record
 
-    def drain(self) -> list:
-        taken, self.pending = self.pending, []
-        return taken
+        def fill(values: list[float]) -> dict:
+            for (key, name, _), value in zip(found, values):
+                record.setdefault(key, {})[name] = value
+            return record
+        return torch.stack([share for _, _, share in found]), fill

@@ -38,6 +38,7 @@ class MonitorCallback(Callback):
                  and isinstance(v, (int, float)) and not isinstance(v, bool)}
         self.monitor.epoch(train_acc=logs.get("train_acc"), val_acc=logs.get("val_acc"),
                            val_loss=logs.get("val_loss"), **extra)
+        self.monitor.flush()  # on disk before the epoch's checkpoint: a run resumed from it finds them
 
     def on_train_end(self, state: TrainState) -> None:
         if self.monitor is not None:

@@ -16,13 +16,13 @@ from functools import partial
 import torch
 
 from .histograms import histogram
+from .records import pack
 
 
 class GradientProbe:
-    def __init__(self, params: list[torch.Tensor], bins: int = 40):
-        self.params, self.bins = params, bins
+    def __init__(self, params: list[torch.Tensor], bins: int, pending: list):
+        self.params, self.bins, self.pending = params, bins, pending  # the monitor's, see records.pack
         self.sizes = [float(p.numel()) ** 0.5 for p in params]
-        self.pending: list = []  # (stream, record with device tensors)
 
     def watch_output(self, step: int, name: str, output: torch.Tensor) -> None:
         """Histogram the gradient that reaches `output` in the coming backward pass: a hook
@@ -37,17 +37,13 @@ class GradientProbe:
             grad = grad.detach()
             counts, low, high = histogram(grad, "gradient", self.bins)
             rms = torch.linalg.vector_norm(grad) / grad.numel() ** 0.5
-            self.pending.append(("gradients", {"step": step, "layer": name, "low": low, "high": high,
-                                               "counts": counts, "rms": rms}))
+            self.pending.append(("gradients", *pack({"step": step, "layer": name}, {
+                "low": low, "high": high, "counts": counts, "rms": rms})))
 
     def record_norms(self, step: int) -> None:
         """RMS gradient ``||g|| / sqrt(n)`` of every parameter (0 where one got no gradient
         this step), on the device."""
         grads = [p.grad if p.grad is not None else torch.zeros((), device=p.device, dtype=p.dtype)
                  for p in self.params]
-        self.pending.append(("grad_norms", {"step": step, "rms": torch._foreach_div(torch._foreach_norm(grads),
-                                                                                     self.sizes)}))
-
-    def drain(self) -> list:
-        taken, self.pending = self.pending, []
-        return taken
+        rms = torch.stack(torch._foreach_div(torch._foreach_norm(grads), self.sizes))
+        self.pending.append(("grad_norms", rms, lambda values: {"step": step, "rms": values}))

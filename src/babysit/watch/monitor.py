@@ -16,7 +16,6 @@ no host-device synchronization per step.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -30,15 +29,11 @@ from . import first_layer as first_layer_weights
 from .activations import ActivationProbe
 from .diagnoses import Diagnosis, Thresholds, diagnose
 from .gradients import GradientProbe
-from .records import History, Recorder
+from .records import History, Recorder, read_back
 from .tensorboard import export, tensorboard_writer
-from .updates import UpdateRatios, ratios
+from .updates import UpdateRatios
 
 WATCH = DEFAULTS["watch"]  # the defaults of every option below, in the one table
-# Diagnosing every epoch would cost several percent of a tiny model's epoch.
-DIAGNOSE_SHARE = 0.002  # at epoch ends, diagnose only while that stays under 0.2% of the time
-FIRST_DIAGNOSE_COST = 1e-3  # seconds, the guess until the first diagnosis is measured
-NEVER = sys.maxsize  # the next sampled step of a monitor that samples none
 MAX_BATCHES = 20  # flush_every steps at most this many times over before a batch read is forced
 
 
@@ -47,7 +42,7 @@ class Monitor:
 
     Options (defaults and rules in ``babysit.config``'s ``[watch]``): `ratio_every` and
     `hist_every` (sample ratios / histograms every N steps; 0: off), `bins`, `flush_every`
-    and `flush_seconds` (batch reads: see :meth:`_flush_due`; always at epoch ends),
+    and `flush_seconds` (batch reads: see :meth:`_flush_due`),
     `first_layer` (save its weights at :meth:`close`), `plots` (draw PNGs at close),
     `tensorboard`, `thresholds` (a :class:`Thresholds` or a dict of its fields),
     `steps_per_epoch`, and `start_step`/`start_epoch` (a resumed run keeps the records up to
@@ -78,63 +73,36 @@ class Monitor:
         self.recorder = Recorder(run_dir, self.history)
         self.recorder.start(start_step, start_epoch)
         self.run_dir = self.recorder.run_dir
-        self.updates = UpdateRatios(self.params) if ratio_every else None
-        self.gradients = GradientProbe(self.params, bins)
-        self.activations = (ActivationProbe(model, bins, on_output=self.gradients.watch_output)
+        self._pending: list = []  # (stream, device vector, fill) of every probe: see records.pack
+        self.updates = UpdateRatios(self.params, self._pending) if ratio_every else None
+        self.gradients = GradientProbe(self.params, bins, self._pending)
+        self.activations = (ActivationProbe(model, bins, self._pending, on_output=self.gradients.watch_output)
                             if hist_every else None)
         if self.activations is not None:
             self.history.meta["layers"] = [{"name": n, "kind": k} for n, _, k in self.activations.layers]
         self.tensorboard = tensorboard_writer(self.run_dir) if tensorboard else None
         self.steps_taken, self.epochs_done = start_step, start_epoch
         self._losses: list = []  # the losses (floats or 0-d device tensors) of the latest steps, not yet written
-        self._epochs: list = []  # epoch records, their unit statistics still device tensors
+        self._epoch_ends: list[int] = []  # how many of them there were at each epoch end since
         self._handles: list = []  # the optimizer hooks of the sampled step in progress
         self._closed = False
-        self._started = self._flushed = time.perf_counter()
-        self._diagnose_seconds = 0.0  # spent diagnosing at epoch ends
-        self._diagnose_cost = FIRST_DIAGNOSE_COST  # the latest one's
-        self._diagnosed = None  # (the history's size, what diagnose() found then)
+        self._flushed = time.perf_counter()
         self.recorder.write_meta()
-        self._next_sample = self._sample_after(start_step)
-        self._hook_if_sampled()
+        self._hook(start_step + 1)
 
     # -- the sampled steps ---------------------------------------------------------------------
 
-    # Sampled steps are 1, 1 + N, 1 + 2N, ...: even a short run gets one, and the first
-    # step shows where training started.
-    def _ratio_due(self, step: int) -> bool:
-        return self.updates is not None and (step - 1) % self.ratio_every == 0
-
-    def _hist_due(self, step: int) -> bool:
-        return self.activations is not None and (step - 1) % self.hist_every == 0
-
-    def _sample_after(self, step: int) -> int:
-        """The first step after `step` that has something to measure."""
-        due = [step + 1 + (-step % every) for every, probe in ((self.ratio_every, self.updates),
-                                                                (self.hist_every, self.activations)) if probe]
-        return min(due, default=NEVER)
-
-    def _hook_if_sampled(self) -> None:
-        """Hook into the coming step where it is sampled: its forward pass (the activation
-        probe), the gradients before the optimizer's step, the weights around it."""
-        coming = self.steps_taken + 1
-        if coming != self._next_sample:
-            return
-        if self._hist_due(coming):
+    def _hook(self, coming: int) -> None:
+        """Hook into step `coming` if it is sampled (steps 1, 1 + N, 1 + 2N, ...: even a short
+        run gets one, and the first shows where training started): for histograms its forward
+        pass and the gradients before the optimizer's step, for ratios the weights around it."""
+        if self.activations is not None and (coming - 1) % self.hist_every == 0:
             self.activations.arm(coming)
-        self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
-        if self._ratio_due(coming):
-            self._handles.append(self.optimizer.register_step_post_hook(self._after_step))
-
-    def _before_step(self, optimizer, args, kwargs) -> None:
-        coming = self.steps_taken + 1
-        if self._ratio_due(coming):
-            self.updates.before_step()
-        if self._hist_due(coming):
-            self.gradients.record_norms(coming)
-
-    def _after_step(self, optimizer, args, kwargs) -> None:
-        self.updates.after_step(self.steps_taken + 1)
+            self._handles.append(self.optimizer.register_step_pre_hook(
+                lambda *_: self.gradients.record_norms(coming)))
+        if self.updates is not None and (coming - 1) % self.ratio_every == 0:
+            self._handles += [self.optimizer.register_step_pre_hook(lambda *_: self.updates.before_step()),
+                              self.optimizer.register_step_post_hook(lambda *_: self.updates.after_step(coming))]
 
     def _unhook(self) -> None:
         for handle in self._handles:
@@ -151,11 +119,9 @@ class Monitor:
             loss = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
         self._losses.append(loss)
         self.steps_taken += 1
-        if self.steps_taken + 1 >= self._next_sample:  # a sampled step ended or comes next
-            if self.steps_taken == self._next_sample:
-                self._unhook()
-                self._next_sample = self._sample_after(self.steps_taken)
-            self._hook_if_sampled()
+        if self._handles:  # a sampled step ended
+            self._unhook()
+        self._hook(self.steps_taken + 1)
         if len(self._losses) % self.flush_every == 0 and self._flush_due():
             self.flush()
 
@@ -168,29 +134,22 @@ class Monitor:
 
     def epoch(self, train_acc: float | None = None, val_acc: float | None = None,
               val_loss: float | None = None, **metrics) -> None:
-        """Close one epoch: record its metrics and the window's unit statistics, write every
-        record so far (in :func:`babysit.fit` the epoch's checkpoint comes next: a run resumed
-        from it finds all its records) and diagnose."""
+        """Close one epoch: record its metrics and the window's unit statistics. When a batch
+        read is due (:meth:`_flush_due`) the records reach the disk and diagnoses.json is
+        rewritten: diagnosing every epoch would cost several percent of a tiny model's epoch,
+        once a second (`flush_seconds`) a tenth of a percent. Call :meth:`flush` before saving
+        a checkpoint to resume from, as :func:`babysit.fit` does."""
         record = {"epoch": self.epochs_done + 1, "step": self.steps_taken}
         for key, value in {"train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss, **metrics}.items():
             if value is not None:
                 record[key] = float(value.item() if isinstance(value, torch.Tensor) else value)
-        if self.activations is not None:
-            record.update(self.activations.end_window())
-        self._epochs.append(record)
-        self.flush()  # the pending losses are this epoch's
+        window = self.activations.end_window(record) if self.activations is not None else (None, None)
+        self._pending.append(("epochs", *window) if window[0] is not None else ("epochs", None, record))
+        self._epoch_ends.append(len(self._losses))
         self.epochs_done += 1
-        if self._diagnosis_due():
-            started = time.perf_counter()
+        if self._flush_due():
+            self.flush()
             self.recorder.write_diagnoses(self._diagnose())
-            self._diagnose_cost = time.perf_counter() - started
-            self._diagnose_seconds += self._diagnose_cost
-
-    def _diagnosis_due(self) -> bool:
-        """Rewrite diagnoses.json at this epoch's end unless diagnosing would then take more
-        than DIAGNOSE_SHARE of the time since the monitor started (close() always writes it)."""
-        elapsed = time.perf_counter() - self._started
-        return self._diagnose_seconds + self._diagnose_cost <= DIAGNOSE_SHARE * elapsed
 
     def diagnoses(self) -> list[Diagnosis]:
         """What looks wrong so far, most severe first (see :mod:`babysit.watch.diagnoses`)."""
@@ -198,12 +157,7 @@ class Monitor:
         return self._diagnose()
 
     def _diagnose(self) -> list[Diagnosis]:
-        """:func:`diagnose` over the history, reused while no record was added since."""
-        h = self.history
-        state = tuple(map(len, (h.steps, h.ratios, h.grad_norms, h.activations, h.gradients, h.epochs)))
-        if self._diagnosed is None or self._diagnosed[0] != state:
-            self._diagnosed = (state, diagnose(h, self.thresholds))
-        return list(self._diagnosed[1])
+        return diagnose(self.history, self.thresholds)
 
     def close(self) -> list[Diagnosis]:
         """Read everything back, write the final diagnoses (and plots), unhook. Idempotent."""
@@ -234,31 +188,34 @@ class Monitor:
 
     def flush(self) -> None:
         """Read the pending device numbers back in one transfer and append them to the records."""
-        pending = self.updates.drain() if self.updates is not None else []
-        pending += self.gradients.drain() + (self.activations.drain() if self.activations is not None else [])
-        pending += [("epochs", record) for record in self._epochs]
-        losses, first, epoch = self._losses, self.steps_taken - len(self._losses) + 1, self.epochs_done + 1
+        pending = self._pending[:]  # an epoch with no device numbers: ("epochs", None, its record)
+        losses, first = self._losses, self.steps_taken - len(self._losses) + 1
+        epoch, ends = self.epochs_done + 1 - len(self._epoch_ends), self._epoch_ends + [len(losses)]
         if not pending and not losses:
             return
         self._flushed = time.perf_counter()
-        self._losses, self._epochs = [], []
+        self._losses, self._epoch_ends = [], []
+        self._pending.clear()  # the probes hold this list
         on_device = [i for i, loss in enumerate(losses) if type(loss) is not float]
-        tensors: list = [losses[i] for i in on_device]
-        holds = [_collect(record, tensors) for _, record in pending]  # whether each holds a tensor
-        values = iter(read_back(tensors))
-        for i in on_device:
-            losses[i] = next(values)
-        streams: dict[str, list] = {"steps": [{"step": first + i, "epoch": epoch, "loss": loss}
-                                              for i, loss in enumerate(losses)]}
-        for (stream, record), held in zip(pending, holds):
-            record = _filled(record, values) if held else record
-            if stream == "ratios":
-                record = {"step": record["step"], "ratios": ratios(record.pop("norms"))}
-            streams.setdefault(stream, []).append(record)
+        vectors = [vector for _, vector, _ in pending if vector is not None]
+        if on_device:
+            vectors.append(torch.stack([losses[i] for i in on_device]))
+        values = iter(read_back(vectors))
+        streams: dict[str, list] = {}
+        for stream, vector, fill in pending:
+            streams.setdefault(stream, []).append(fill if vector is None else fill(next(values)))
+        for i, value in zip(on_device, next(values, ())):
+            losses[i] = value
+        steps, start = [], 0
+        for end in ends:  # each pending step in its own epoch
+            steps += [{"step": first + i, "epoch": epoch, "loss": losses[i]} for i in range(start, end)]
+            start, epoch = end, epoch + 1
+        self.recorder.append("steps", steps)
         for stream, records in streams.items():
             self.recorder.append(stream, records)
         if self.tensorboard is not None:
-            export(self.tensorboard, self.history, {stream: len(records) for stream, records in streams.items()})
+            export(self.tensorboard, self.history, {"steps": len(losses),
+                                                    **{stream: len(records) for stream, records in streams.items()}})
 
     def _save_first_layer(self) -> None:
         """The first layer's weights for their picture (see :func:`first_layer_weights.snapshot`)."""
@@ -266,26 +223,6 @@ class Monitor:
         found = first_layer_weights.snapshot(self.model, input_shape, self._first_weight)
         if found is not None:
             self.recorder.write_bytes("watch/first_layer.npy", found[1])
-
-
-def read_back(tensors: list[torch.Tensor]) -> list:
-    """The values of `tensors`, in order: a float for a 0-d tensor, a flat list otherwise;
-    per device the scalars stacked and the rest concatenated (a ``.tolist()`` waits for the
-    device: a batch costs one wait and at most two copies)."""
-    out: list = [None] * len(tensors)
-    for device in {t.device for t in tensors}:
-        scalars = [i for i, t in enumerate(tensors) if t.device == device and t.ndim == 0]
-        if scalars:
-            for i, v in zip(scalars, torch.stack([tensors[i] for i in scalars]).tolist()):
-                out[i] = float(v)
-        vectors = [i for i, t in enumerate(tensors) if t.device == device and t.ndim > 0]
-        if vectors:
-            flat = torch.cat([tensors[i].reshape(-1) for i in vectors]).tolist()
-            at = 0
-            for i in vectors:
-                out[i] = [float(v) for v in flat[at:at + tensors[i].numel()]]
-                at += tensors[i].numel()
-    return out
 
 
 def make_thresholds(values: dict) -> Thresholds:
@@ -305,29 +242,3 @@ def watched_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> tu
     if not found:
         raise UserError("the optimizer has no trainable parameters to watch: build it from model.parameters()")
     return [name for name, _ in found.values()], [p for _, p in found.values()]
-
-
-def _collect(obj, tensors: list) -> bool:
-    """Append a record's tensors (nested in dicts and lists) to `tensors`; whether it had any."""
-    found = len(tensors)
-    for v in obj.values() if isinstance(obj, dict) else obj:
-        if isinstance(v, torch.Tensor):
-            tensors.append(v)
-        elif isinstance(v, (dict, list, tuple)):
-            _collect(v, tensors)
-    return len(tensors) > found
-
-
-def _filled(obj, values):
-    """The record with each tensor replaced by the next of `values`; counts as whole numbers."""
-    if isinstance(obj, torch.Tensor):
-        return next(values)
-    if isinstance(obj, dict):
-        filled = {k: _filled(v, values) for k, v in obj.items()}
-        if "counts" in filled:
-            filled["counts"] = [round(c) for c in filled["counts"]]
-        return filled
-    if isinstance(obj, (list, tuple)):
-        return [_filled(v, values) for v in obj]
-    return obj
-

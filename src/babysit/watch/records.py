@@ -11,12 +11,14 @@ Files (JSON lines are append-only and can be read while training runs)::
     watch/gradients.jsonl      {"step", "layer", "low", "high", "counts", "rms"}
     watch/epochs.jsonl         {"epoch", "step", "train_acc", "val_acc", ..., "dead": {layer: f},
                                 "saturated": {layer: f}, "near_zero": {layer: f}}  one per epoch
-    watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  at epoch ends
-                               (within 0.2% of the training time) and at close; [] at first
+    watch/diagnoses.json       [{"code", "severity", "message", "evidence"}]  at the epoch
+                               ends that read back (once a second) and at close; [] at first
 
-The JSON lines reach the files at each batch read, and at every epoch end (before the
-epoch's checkpoint: a run resumed from it finds every record up to it). A :class:`History`
-holds the records the rules and the plots read, made just now or loaded from a run directory.
+The JSON lines reach the files at each batch read (see ``Monitor._flush_due``: every
+`flush_every` steps once `flush_seconds` have passed), at :meth:`Monitor.flush` (in
+:func:`babysit.fit` at every epoch end, before the epoch's checkpoint: a run resumed from it
+finds every record up to it) and at close. A :class:`History` holds the records the rules and
+the plots read, made just now or loaded from a run directory.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from ..rundir import RunDir, dumps, iter_jsonl, read_json
 
@@ -140,6 +144,38 @@ class Recorder:
         for f in self._files.values():
             f.close()
         self._files = {}
+
+
+def pack(record: dict, numbers: dict[str, torch.Tensor]):
+    """A record whose `numbers` are still on the device: ``(vector, fill)``, the numbers in
+    one vector (read back with the others, see :func:`read_back`) and the function that puts
+    the values read back into `record` (a 0-d tensor becomes a float, a vector a list; histogram
+    counts whole numbers). Numbers that are not tensors go into `record` at once."""
+    record.update((key, v) for key, v in numbers.items() if not isinstance(v, torch.Tensor))
+    numbers = {key: t for key, t in numbers.items() if isinstance(t, torch.Tensor)}
+    sizes = [(key, t.numel() if t.ndim else 0) for key, t in numbers.items()]
+
+    def fill(values: list[float]) -> dict:
+        at = 0
+        for key, n in sizes:
+            record[key] = values[at] if n == 0 else values[at:at + n]
+            at += n or 1
+        if "counts" in record:
+            record["counts"] = [round(c) for c in record["counts"]]
+        return record
+    return torch.cat([t.reshape(-1) for t in numbers.values()]), fill
+
+
+def read_back(vectors: list[torch.Tensor]) -> list[list[float]]:
+    """The values of each 1-D tensor in `vectors`, as floats: per device one concatenation and
+    one ``.tolist()`` (on an accelerator, one wait for the device and one copy)."""
+    out: list = [None] * len(vectors)
+    for device in {v.device for v in vectors}:
+        on_it = [i for i, v in enumerate(vectors) if v.device == device]
+        flat, at = torch.cat([vectors[i] for i in on_it]).tolist(), 0
+        for i in on_it:
+            out[i], at = flat[at:at + len(vectors[i])], at + len(vectors[i])
+    return out
 
 
 # One encoder for every line: json.dumps(record, allow_nan=False) would build a new one each

@@ -20,13 +20,12 @@ import torch
 
 class UpdateRatios:
     """The update and weight norms of the sampled steps: :meth:`before_step` and
-    :meth:`after_step` around one optimizer step leave a ``ratios`` record in :attr:`pending`
-    with the update norms and then the weight norms in one device vector (:func:`ratios`
-    turns them into ratios once read back)."""
+    :meth:`after_step` around one optimizer step leave in `pending` (the monitor's list of
+    ``(stream, device vector, fill)``, see :func:`~babysit.watch.records.pack`) the update
+    norms and then the weight norms in one vector (:func:`ratios` makes them the record)."""
 
-    def __init__(self, params: list[torch.Tensor]):
-        self.params = params
-        self.pending: list = []
+    def __init__(self, params: list[torch.Tensor], pending: list):
+        self.params, self.pending = params, pending
         self._before: list[torch.Tensor] | None = None
 
     def before_step(self) -> None:
@@ -41,11 +40,8 @@ class UpdateRatios:
             torch._foreach_sub_(before, self.params)  # w_before - w_after = -update
             # one vector (update norms, then weight norms): one tensor to read back later
             norms = torch.stack(torch._foreach_norm(before + self.params))
-            self.pending.append(("ratios", {"step": step, "norms": norms}))
+            self.pending.append(("ratios", norms, lambda values: {"step": step, "ratios": ratios(values)}))
 
-    def drain(self) -> list:
-        taken, self.pending = self.pending, []
-        return taken
 
 
 def ratios(norms: list[float]) -> list[float]:

@@ -30,7 +30,10 @@ def now_iso() -> str:
 
 def versions() -> dict[str, str]:
     """Versions of what decides the numbers: python and the libraries babysit computes with."""
-    found = {"python": platform.python_version(), "babysit": __version__}
+    from ..report.provenance import code_version
+
+    found = {"python": platform.python_version(), "babysit": __version__,
+             "babysit_code": code_version()}  # with the git commit when run from a checkout
     for dist in ("torch", "numpy", "optuna", "matplotlib", "scikit-learn"):
         try:
             found[dist] = metadata.version(dist)

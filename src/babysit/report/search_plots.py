@@ -1,0 +1,118 @@
+"""The search's figures, drawn by Optuna's own matplotlib plotting functions from the study journal.
+
+Optuna draws the optimization history, the parameter importances, a slice per parameter and the
+parallel coordinates; this module only reads the journal (a copy of it: reading must not take
+the search's file lock or write beside it), picks the stage to show, labels the objective as
+what it is (validation accuracy) and embeds each figure as SVG. ``optuna-dashboard
+RUN_DIR/search/study.journal`` opens the same journal interactively.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+from .markup import e
+
+OBJECTIVE = "validation accuracy"
+
+
+def load_studies(journal: Path) -> list:
+    """Every study in the journal at `journal`, read from a private copy."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    with tempfile.TemporaryDirectory(prefix="babysit-report-") as tmp:
+        copy = Path(tmp) / "study.journal"
+        shutil.copyfile(journal, copy)
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(copy)))
+        studies = [optuna.load_study(study_name=s.study_name, storage=storage)
+                   for s in storage.get_all_studies()]
+        return [_frozen(s) for s in studies]
+
+
+def _frozen(study):
+    """An in-memory study holding `study`'s trials (the journal copy is deleted after reading)."""
+    import optuna
+
+    copy = optuna.create_study(study_name=study.study_name, directions=study.directions)
+    copy.add_trials(study.get_trials(deepcopy=False))
+    return copy
+
+
+def optuna_figures(run) -> str:
+    """The search section's figures as HTML (SVG images), or '' when there is no study to draw."""
+    journal = run.path / "search" / "study.journal"
+    if not journal.is_file():
+        return ""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import optuna
+    import optuna.visualization.matplotlib as ovm
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        studies = [s for s in load_studies(journal) if _complete(s)]
+    except Exception:  # an unreadable journal: the search's own PNGs stand in
+        return ""
+    if not studies:
+        return ""
+    main = max(studies, key=lambda s: len(_complete(s)))  # the stage with the most finished trials
+    final = studies[-1]
+    parts = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
+        parts.append(_draw(lambda: ovm.plot_optimization_history(studies, target_name=OBJECTIVE),
+                           "optimization history, every stage (each its own study)"))
+        if len(_complete(main)) >= 3:
+            parts.append(_draw(lambda: ovm.plot_param_importances(main, target_name=OBJECTIVE),
+                               f"parameter importances (fANOVA) in {main.study_name}, "
+                               f"{len(_complete(main))} trials"))
+        for param in _params(main):
+            parts.append(_draw(lambda p=param: ovm.plot_slice(main, params=[p], target_name=OBJECTIVE),
+                               f"{param}: {OBJECTIVE} of each trial in {main.study_name}"))
+        if len(_params(final)) >= 2 and len(_complete(final)) >= 2:
+            parts.append(_draw(lambda: ovm.plot_parallel_coordinate(final, target_name=OBJECTIVE),
+                               f"parallel coordinates of {final.study_name}"))
+    parts = [p for p in parts if p]
+    return (f"<h3>Figures (Optuna's own plots)</h3><div class=\"figures\">{''.join(parts)}</div>"
+            "<p class=\"note\">Interactively: <code>optuna-dashboard "
+            f"{e(journal)}</code>.</p>") if parts else ""
+
+
+def _complete(study) -> list:
+    import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def _params(study) -> list[str]:
+    names: list[str] = []
+    for t in _complete(study):
+        names.extend(k for k in t.params if k not in names)
+    return names
+
+
+def _draw(plot, caption: str) -> str:
+    import matplotlib.pyplot as plt
+
+    from .figures import svg_figure
+
+    try:
+        ax = plot()
+    except Exception:  # too few trials for this figure, one value only, ...
+        plt.close("all")
+        return ""
+    axes = ax if hasattr(ax, "flat") else [ax]
+    fig = next(iter(axes)).figure
+    fig.set_size_inches(6.4, 4.2)
+    for a in fig.axes:
+        if a.get_ylabel() == "Objective Value":
+            a.set_ylabel(OBJECTIVE)
+        for points in a.collections:  # Optuna's pale end of "Blues" vanishes on white
+            if points.get_cmap() is not None and points.get_cmap().name == "Blues":
+                points.set_cmap("viridis")
+    return svg_figure(fig, caption)
