@@ -15,6 +15,10 @@ trial costs). With ``--paper`` it also trains the paper's own CNN (three 25-chan
 layers, Adam 1e-2, 6,000 steps of batch 100 — 150 epochs) as a side-by-side reference.
 
     python bench/mnist1d_models.py [--seeds 3] [--paper] [--only convnet] [--set key=value ...]
+
+Measured (seeds 0-2, n=1000 test each; 2-core machine shared with other jobs): logistic
+regression 30.6/30.4/32.1%, MLP 60.2/61.0/61.3%, the default convnet 97.4/97.2/97.7% in
+2.4-3.2 s CPU a training; the paper's CNN by its recipe (seeds 0-1) 91.9/92.7% in ~10 s CPU.
 """
 
 from __future__ import annotations

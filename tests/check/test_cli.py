@@ -148,7 +148,8 @@ def test_an_inconclusive_check_does_not_fail_the_preflight(tmp_path, monkeypatch
     monkeypatch.syspath_prepend(str(tmp_path))
     skip = ["--skip", "initial_loss", "--skip", "reg_increases_loss", "--skip", "overfit_tiny",
             "--skip", "input_dependence", "--skip", "deterministic"]  # their float64 calls come first
-    code = main(["preflight", *digits_args(), "-q", "--set", "loss.name=preflight_kink_loss:loss", "--set", "model.width=8",
+    code = main(["preflight", *digits_args(), "-q", "--set", "loss.name=preflight_kink_loss:loss",
+                 "--set", "model.width=8",
                  *skip, "--run-dir", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
                         help="try h = 1e-3 .. 1e-8, report the error per h and keep the best")
     parser.add_argument("--all", action="store_true", help="check every coordinate of every tensor")
     parser.add_argument("--burn-in", type=int, metavar="STEPS",
-                        help="train this many steps first, so the check runs at a characteristic point")
+                        help="check also after this many training steps, at a characteristic point "
+                             "(default gradcheck.burn_in = 20; 0: at initialization only)")
     parser.set_defaults(func=run)
 
 

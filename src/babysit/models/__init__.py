@@ -56,6 +56,6 @@ def from_config(model_config: dict, input_shape: tuple[int, ...], num_classes: i
                        **{k: v for k, v in model_config.items() if k != "name"})
 
 
-__all__ = ["build_model", "from_config", "mlp", "convnet", "convnet1d", "Maxout", "make_loss", "softmax_loss",
-           "svm_loss", "step_loss", "chance_loss", "check_loss", "l2_penalty", "regularized_parameters", "MODELS", "LOSSES",
-           "ACTIVATIONS"]
+__all__ = ["build_model", "from_config", "mlp", "convnet", "convnet1d", "Maxout", "make_loss",
+           "softmax_loss", "svm_loss", "step_loss", "chance_loss", "check_loss", "l2_penalty",
+           "regularized_parameters", "MODELS", "LOSSES", "ACTIVATIONS"]
