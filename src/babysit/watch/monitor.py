@@ -169,7 +169,6 @@ class Monitor:
         self.recorder.write_diagnoses(found)
         if self.run_dir is not None and self.first_layer:
             self._save_first_layer()
-        self.recorder.write_meta()  # a no-op unless it changed
         self.recorder.close()  # close the JSON-lines files before the plots read them back
         if self.run_dir is not None and self.plots:
             from .plots import draw_all
