@@ -149,20 +149,17 @@ class Monitor:
         self.epochs_done += 1
         if self._flush_due():
             self.flush()
-            self.recorder.write_diagnoses(self._diagnose())
+            self.recorder.write_diagnoses(diagnose(self.history, self.thresholds))
 
     def diagnoses(self) -> list[Diagnosis]:
         """What looks wrong so far, most severe first (see :mod:`babysit.watch.diagnoses`)."""
         self.flush()
-        return self._diagnose()
-
-    def _diagnose(self) -> list[Diagnosis]:
         return diagnose(self.history, self.thresholds)
 
     def close(self) -> list[Diagnosis]:
         """Read everything back, write the final diagnoses (and plots), unhook. Idempotent."""
         if self._closed:
-            return self._diagnose()
+            return diagnose(self.history, self.thresholds)
         self._closed = True
         self._unhook()
         found = self.diagnoses()
