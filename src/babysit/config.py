@@ -218,10 +218,11 @@ TABLE: dict[str, Any] = {
         # one of digits (23 steps).
         "ratio_every": (10, whole(0, COUNT_EVERY)),
         # activation/gradient histograms on steps 1, 1 + N, ... A sampled step costs the digits
-        # MLP ~1.5x a bare step (~25 hooked ops); bench/monitor_overhead.py (10 runs, CPU, machine
-        # shared) put its default monitor's own time at 37 us/step with N = 50, 33 with N = 100.
-        # The rules judge the latest epoch that has a sample, so one every few epochs is enough:
-        # every diagnosis scenario of tests/watch (6 digits epochs, ~140 steps) still fires.
+        # MLP ~1.5 bare steps (~25 small ops); bench/monitor_overhead.py (10 runs, CPU, machine
+        # shared) put the time inside its default monitor at 1.097x the bare loop with N = 50,
+        # 1.078x with N = 100. The rules judge the latest epoch that has a sample, so one every
+        # few epochs is enough: every diagnosis scenario of tests/watch (6 digits epochs, ~140
+        # steps) still fires with 100.
         "hist_every": (100, whole(0, COUNT_EVERY)),
         "bins": (40, whole(1, "histogram bins, e.g. 40")),
         # steps between reads from the device and appends to watch/*.jsonl ...
