@@ -238,7 +238,13 @@ TABLE: dict[str, Any] = {
         # did not (batch size 1, tests/watch): 10 keeps 24+ samples in such an epoch and 2-3 in
         # one of digits (23 steps).
         "ratio_every": (10, whole(0, COUNT_EVERY)),
-        "hist_every": (50, whole(0, COUNT_EVERY)),  # activation/gradient histograms on steps 1, 1 + N, ...
+        # activation/gradient histograms on steps 1, 1 + N, ... A sampled step costs the digits
+        # MLP ~1.5 bare steps (~25 small ops); bench/monitor_overhead.py (10 runs, CPU, machine
+        # shared) put the time inside its default monitor at 1.097x the bare loop with N = 50,
+        # 1.078x with N = 100. The rules judge the latest epoch that has a sample, so one every
+        # few epochs is enough: every diagnosis scenario of tests/watch (6 digits epochs, ~140
+        # steps) still fires with 100.
+        "hist_every": (100, whole(0, COUNT_EVERY)),
         "bins": (40, whole(1, "histogram bins, e.g. 40")),
         # steps between reads from the device and appends to watch/*.jsonl ...
         "flush_every": (50, whole(1, "steps between appends to watch/*.jsonl")),

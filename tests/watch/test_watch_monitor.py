@@ -442,3 +442,15 @@ def test_epochs_read_back_in_one_batch_keep_their_steps_apart(digits, tmp_path):
     assert [sorted(e["dead"]) for e in history.epochs] == [["2"]] * 3  # each epoch had a sampled step
     assert [r["step"] for r in history.ratios] == [1, 3, 5, 7, 9, 11]
     mon.close()
+
+
+def test_read_back_returns_each_group_in_its_own_order_across_dtypes_and_shapes():
+    """The probes leave 0-d and 1-d tensors of several dtypes; read_back stacks the 0-d ones per
+    dtype and joins everything in one transfer, so each group's values must come back in the
+    group's own order, exactly (float32 values stay exact as floats)."""
+    from babysit.watch.records import read_back
+
+    third = torch.tensor(1 / 3, dtype=torch.float32)
+    groups = [[torch.tensor(1.5), torch.tensor([2.0, 3.0]), torch.tensor(0.25, dtype=torch.float64)],
+              [], [torch.tensor([7.0], dtype=torch.float64), third, torch.tensor(-1.0)]]
+    assert read_back(groups) == [[1.5, 2.0, 3.0, 0.25], [], [7.0, float(third), -1.0]]

@@ -61,7 +61,7 @@ class ActivationProbe:
     def __init__(self, model: nn.Module, bins: int, pending: list, on_output=None):
         self.model, self.bins, self.on_output = model, bins, on_output
         self.layers = activation_layers(model)
-        self.pending = pending  # the monitor's: ("activations", device vector, fill), see records.pack
+        self.pending = pending  # the monitor's: ("activations", device tensors, fill), see records.pack
         self.input_shape: tuple | None = None
         self._step = 0
         self._handles: list = []
@@ -126,7 +126,7 @@ class ActivationProbe:
         """The epoch's unit statistics over its sampled steps, for the epoch's `record`: per
         ReLU layer the share of units never active ("dead"), per tanh/sigmoid layer the mean
         saturated share (and, zero-centred ones, the mean near-zero share), as ``(device
-        vector, fill)`` (see :func:`pack`; None when no step was sampled). Starts a new window."""
+        tensors, fill)`` (see :func:`pack`; None when no step was sampled). Starts a new window."""
         found = [(key, name, torch.stack(shares).mean()) for key, layers in self._shares.items()
                  for name, shares in layers.items()]
         found += [("dead", name, 1 - active.float().mean()) for name, active in self._active.items()]
@@ -138,4 +138,4 @@ class ActivationProbe:
             for (key, name, _), value in zip(found, values):
                 record.setdefault(key, {})[name] = value
             return record
-        return torch.stack([share for _, _, share in found]), fill
+        return [share for _, _, share in found], fill

@@ -5,23 +5,8 @@ loaded from a run directory) and returns a :class:`Diagnosis` or nothing. The th
 in :class:`Thresholds`; they were calibrated on real runs of small networks on the digits
 data, broken in each way and trained healthily (see ``tests/watch``).
 
-Codes (stable identifiers; the messages are prose and may change):
-
-==================== ======================================================================
-nonfinite            NaN/Inf in the loss, the weights or the gradients
-lr_too_high          the loss explodes, climbs back up, or drops fast and stalls high
-lr_too_low           the loss falls slowly along a nearly straight line
-batch_too_small      the loss wiggles a lot around its trend
-overfitting          training accuracy far above validation, and the gap widens
-underfitting         validation tracks training, both low, and the loss has flattened
-update_ratio_high    a weight tensor's ||dw||/||w|| far above ~1e-3
-update_ratio_low     a weight tensor's ||dw||/||w|| far below ~1e-3
-saturated_units      tanh/sigmoid outputs stuck near their bounds
-units_near_zero      tanh outputs all near zero (weights too small: the signal dies away)
-dead_units           ReLU units that never activate
-vanishing_gradients  the gradient shrinks on its way back to the first layers
-exploding_gradients  the gradient grows on its way back, or over time
-==================== ======================================================================
+The codes (stable identifiers; the messages are prose and may change) and what each means
+are in :data:`MEANINGS`, in the order diagnoses of one severity are listed.
 """
 
 from __future__ import annotations
@@ -35,9 +20,22 @@ import numpy as np
 from .curves import CurveShape, LossNumbers, measure, median
 from .records import History
 
-CODES = ("nonfinite", "lr_too_high", "lr_too_low", "batch_too_small", "overfitting", "underfitting",
-         "update_ratio_high", "update_ratio_low", "saturated_units", "units_near_zero", "dead_units",
-         "vanishing_gradients", "exploding_gradients")
+MEANINGS = {
+    "nonfinite": "NaN/Inf in the loss, the weights or the gradients",
+    "lr_too_high": "the loss explodes, climbs back up, or drops fast and stalls high",
+    "lr_too_low": "the loss falls slowly along a nearly straight line",
+    "batch_too_small": "the loss wiggles a lot around its trend",
+    "overfitting": "training accuracy far above validation, and the gap widens",
+    "underfitting": "validation tracks training, both low, and the loss has flattened",
+    "update_ratio_high": "a weight tensor's ||dw||/||w|| far above ~1e-3",
+    "update_ratio_low": "a weight tensor's ||dw||/||w|| far below ~1e-3",
+    "saturated_units": "tanh/sigmoid outputs stuck near their bounds",
+    "units_near_zero": "tanh outputs all near zero (weights too small: the signal dies away)",
+    "dead_units": "ReLU units that never activate",
+    "vanishing_gradients": "the gradient shrinks on its way back to the first layers",
+    "exploding_gradients": "the gradient grows on its way back, or over time",
+}
+CODES = tuple(MEANINGS)
 SEVERITIES = ("error", "warning", "info")
 
 

@@ -45,5 +45,5 @@ class GradientProbe:
         this step), on the device."""
         grads = [p.grad if p.grad is not None else torch.zeros((), device=p.device, dtype=p.dtype)
                  for p in self.params]
-        rms = torch.stack(torch._foreach_div(torch._foreach_norm(grads), self.sizes))
+        rms = torch._foreach_div(torch._foreach_norm(grads), self.sizes)
         self.pending.append(("grad_norms", rms, lambda values: {"step": step, "rms": values}))

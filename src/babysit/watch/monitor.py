@@ -73,7 +73,7 @@ class Monitor:
         self.recorder = Recorder(run_dir, self.history)
         self.recorder.start(start_step, start_epoch)
         self.run_dir = self.recorder.run_dir
-        self._pending: list = []  # (stream, device vector, fill) of every probe: see records.pack
+        self._pending: list = []  # (stream, device tensors, fill) of every probe: see records.pack
         self.updates = UpdateRatios(self.params, self._pending) if ratio_every else None
         self.gradients = GradientProbe(self.params, bins, self._pending)
         self.activations = (ActivationProbe(model, bins, self._pending, on_output=self.gradients.watch_output)
@@ -149,27 +149,23 @@ class Monitor:
         self.epochs_done += 1
         if self._flush_due():
             self.flush()
-            self.recorder.write_diagnoses(self._diagnose())
+            self.recorder.write_diagnoses(diagnose(self.history, self.thresholds))
 
     def diagnoses(self) -> list[Diagnosis]:
         """What looks wrong so far, most severe first (see :mod:`babysit.watch.diagnoses`)."""
         self.flush()
-        return self._diagnose()
-
-    def _diagnose(self) -> list[Diagnosis]:
         return diagnose(self.history, self.thresholds)
 
     def close(self) -> list[Diagnosis]:
         """Read everything back, write the final diagnoses (and plots), unhook. Idempotent."""
         if self._closed:
-            return self._diagnose()
+            return diagnose(self.history, self.thresholds)
         self._closed = True
         self._unhook()
         found = self.diagnoses()
         self.recorder.write_diagnoses(found)
         if self.run_dir is not None and self.first_layer:
             self._save_first_layer()
-        self.recorder.write_meta()  # a no-op unless it changed
         self.recorder.close()  # close the JSON-lines files before the plots read them back
         if self.run_dir is not None and self.plots:
             from .plots import draw_all
@@ -197,13 +193,13 @@ class Monitor:
         self._losses, self._epoch_ends = [], []
         self._pending.clear()  # the probes hold this list
         on_device = [i for i, loss in enumerate(losses) if type(loss) is not float]
-        vectors = [vector for _, vector, _ in pending if vector is not None]
+        groups = [tensors for _, tensors, _ in pending if tensors is not None]
         if on_device:
-            vectors.append(torch.stack([losses[i] for i in on_device]))
-        values = iter(read_back(vectors))
+            groups.append([losses[i] for i in on_device])
+        values = iter(read_back(groups))
         streams: dict[str, list] = {}
-        for stream, vector, fill in pending:
-            streams.setdefault(stream, []).append(fill if vector is None else fill(next(values)))
+        for stream, tensors, fill in pending:
+            streams.setdefault(stream, []).append(fill if tensors is None else fill(next(values)))
         for i, value in zip(on_device, next(values, ())):
             losses[i] = value
         steps, start = [], 0

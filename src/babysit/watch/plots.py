@@ -114,7 +114,8 @@ def _per_tensor(h: History, records: list[dict], key: str, tensors, cmap: str, t
                 smooth: int = 0):
     """One line per tensor index in `tensors` of ``record[key]`` against epochs, log scale;
     with `smooth`, the moving average of log10 over that many samples. Weights solid, biases dotted."""
-    x = np.array([h.epoch_position()(r["step"]) for r in records])
+    position = h.epoch_position()
+    x = np.array([position(r["step"]) for r in records])
     values = np.array([r[key] for r in records], dtype=float)
     colors, weights, tensors = plt.get_cmap(cmap), set(h.weight_indices), list(tensors)
     fig, ax = plt.subplots(figsize=(8, 4.2))

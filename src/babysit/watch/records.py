@@ -147,8 +147,8 @@ class Recorder:
 
 
 def pack(record: dict, numbers: dict[str, torch.Tensor]):
-    """A record whose `numbers` are still on the device: ``(vector, fill)``, the numbers in
-    one vector (read back with the others, see :func:`read_back`) and the function that puts
+    """A record whose `numbers` are still on the device: ``(tensors, fill)``, the numbers as
+    they are (read back with the others, see :func:`read_back`) and the function that puts
     the values read back into `record` (a 0-d tensor becomes a float, a vector a list; histogram
     counts whole numbers). Numbers that are not tensors go into `record` at once."""
     record.update((key, v) for key, v in numbers.items() if not isinstance(v, torch.Tensor))
@@ -163,18 +163,33 @@ def pack(record: dict, numbers: dict[str, torch.Tensor]):
         if "counts" in record:
             record["counts"] = [round(c) for c in record["counts"]]
         return record
-    return torch.cat([t.reshape(-1) for t in numbers.values()]), fill
+    return list(numbers.values()), fill
 
 
-def read_back(vectors: list[torch.Tensor]) -> list[list[float]]:
-    """The values of each 1-D tensor in `vectors`, as floats: per device one concatenation and
-    one ``.tolist()`` (on an accelerator, one wait for the device and one copy)."""
-    out: list = [None] * len(vectors)
-    for device in {v.device for v in vectors}:
-        on_it = [i for i, v in enumerate(vectors) if v.device == device]
-        flat, at = torch.cat([vectors[i] for i in on_it]).tolist(), 0
-        for i in on_it:
-            out[i], at = flat[at:at + len(vectors[i])], at + len(vectors[i])
+def read_back(groups: list[list[torch.Tensor]]) -> list[list[float]]:
+    """The values of each group of 0-d and 1-d tensors, as floats in the group's order: per
+    device one stack of the 0-d tensors of each dtype (a stack that mixes dtypes converts each
+    tensor: several times slower), one concatenation and one ``.tolist()`` (on an accelerator,
+    one wait for the device and one copy). The probes leave their numbers as they come (e.g.
+    ``torch._foreach_norm``'s 0-d tensors): gathered here, a sampled step launches no op of
+    its own to join them."""
+    parts = [t for group in groups for t in group]
+    values: list = [None] * len(parts)
+    for device in {t.device for t in parts}:
+        kinds: dict = {}  # a dtype: the 0-d tensors of that dtype; None: the vectors
+        for i, t in enumerate(parts):
+            if t.device == device:
+                kinds.setdefault(None if t.ndim else t.dtype, []).append(i)
+        pieces = [p for kind, at in kinds.items()
+                  for p in ([parts[i] for i in at] if kind is None else [torch.stack([parts[i] for i in at])])]
+        flat, start = torch.cat(pieces).tolist(), 0  # promoted to the widest dtype: exact as floats
+        for i in (i for at in kinds.values() for i in at):
+            n = parts[i].numel()
+            values[i], start = flat[start:start + n], start + n
+    out, start = [], 0
+    for group in groups:
+        out.append([v for piece in values[start:start + len(group)] for v in piece])
+        start += len(group)
     return out
 
 

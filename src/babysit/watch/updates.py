@@ -21,8 +21,8 @@ import torch
 class UpdateRatios:
     """The update and weight norms of the sampled steps: :meth:`before_step` and
     :meth:`after_step` around one optimizer step leave in `pending` (the monitor's list of
-    ``(stream, device vector, fill)``, see :func:`~babysit.watch.records.pack`) the update
-    norms and then the weight norms in one vector (:func:`ratios` makes them the record)."""
+    ``(stream, device tensors, fill)``, see :func:`~babysit.watch.records.pack`) the update
+    norms and then the weight norms (:func:`ratios` makes them the record)."""
 
     def __init__(self, params: list[torch.Tensor], pending: list):
         self.params, self.pending = params, pending
@@ -38,8 +38,7 @@ class UpdateRatios:
         before, self._before = self._before, None
         with torch.no_grad():
             torch._foreach_sub_(before, self.params)  # w_before - w_after = -update
-            # one vector (update norms, then weight norms): one tensor to read back later
-            norms = torch.stack(torch._foreach_norm(before + self.params))
+            norms = torch._foreach_norm(before + self.params)  # update norms, then weight norms
             self.pending.append(("ratios", norms, lambda values: {"step": step, "ratios": ratios(values)}))
 
 
