@@ -43,10 +43,21 @@ def _frozen(study):
 
 
 def optuna_figures(run) -> str:
-    """The search section's figures as HTML (SVG images), or '' when there is no study to draw."""
+    """The search section's figures as HTML (SVG images), or '' when there is no study to draw.
+
+    Drawn once per state of the journal (its size and modification time), then read from the
+    run's report cache: a dozen Optuna figures take seconds, the journal rarely changes."""
+    from .cache import cached
+
     journal = run.path / "search" / "study.journal"
     if not journal.is_file():
         return ""
+    stat = journal.stat()
+    return str(cached(run.path, "optuna-figures", f"{stat.st_size}-{stat.st_mtime_ns}",
+                      lambda: _optuna_figures(journal)))
+
+
+def _optuna_figures(journal: Path) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
