@@ -130,6 +130,8 @@ def _monitor_figures(run, n_val: int | None, modules: list[dict] | None) -> dict
 
 def _adjust(fig, name: str, n_val: int | None, modules: list[dict] | None = None) -> None:
     """The page's corrections to a monitor figure: title, axis labels, colours, intervals."""
+    from matplotlib.ticker import MaxNLocator
+
     axes = fig.axes
     if name == "accuracy" and axes:
         ax = axes[0]
@@ -138,6 +140,7 @@ def _adjust(fig, name: str, n_val: int | None, modules: list[dict] | None = None
         if n_val:
             _validation_band(ax, n_val)
         ax.set_ylim(0.0, 1.02)  # the whole scale: a small gap must not fill the panel
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # one point per epoch: no 1.5
     if name in ("activations", "gradients"):
         if fig._suptitle is not None:
             fig._suptitle.set_text(TITLES[name])
@@ -145,6 +148,9 @@ def _adjust(fig, name: str, n_val: int | None, modules: list[dict] | None = None
             if ax.has_data():
                 ax.set_ylabel("share of units", fontsize=8)
                 ax.set_title(panel_title(ax.get_title(), modules), fontsize=9)
+                # few x ticks, small values as "x 1e-3" once: -0.006 and -0.004 printed over each other
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         fig.tight_layout()
     if name in ("update_ratios", "gradient_norms") and axes:
         _darken(axes[0])
