@@ -93,7 +93,8 @@ def reproduction_section(run, info: dict, description: dict) -> Section:
         body += ("<details><summary>the workflow's input config: what differs from the defaults</summary>"
                  + (table(changes, ["key", "this run", "default"]) if changes else "<p>Nothing.</p>")
                  + "</details>")
-    status = "ok" if config_text.ok and info else ("warn" if config_text.ok or info else "missing")
+    # a plain `babysit train` writes no run.json: normal, not a problem (the facts say what is missing)
+    status = "ok" if config_text.ok else ("warn" if info else "missing")
     if not config_text.ok:
         body = missing_body(["config.toml"], "No training wrote its config here.") + error_body([config_text]) + body
     verdict = f"seed {fmt(seed)}"
