@@ -101,3 +101,23 @@ def test_the_validation_headline_carries_its_interval_and_n(run):
     assert head.split == "validation" and head.n == n_val
     assert head.low < head.acc < head.high
     assert f"n={n_val}" in head.text()
+
+
+def test_markup_planted_in_a_cached_figure_is_never_put_in_the_page(tmp_path):
+    import json
+
+    good = cache.cached(tmp_path, "figs", "k", lambda: [figures.svg_figure(_small_figure(), "a caption")],
+                        trust=cache.figure_list)
+    assert cache.figure_list(good)
+    path = tmp_path / cache.FOLDER / "figs.json"
+    entry = json.loads(path.read_text())
+    entry["value"] = ['<figure><img src="x" onerror="alert(1)"></figure>']  # the key left as it was
+    path.write_text(json.dumps(entry))
+    again = cache.cached(tmp_path, "figs", "k", lambda: ["remade"], trust=cache.figure_list)
+    assert again == ["remade"]
+
+
+def _small_figure():
+    fig, ax = figures._pyplot().subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [1, 0])
+    return fig

@@ -11,6 +11,7 @@ read-only run directory or a damaged entry just means the part is made again.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -19,15 +20,27 @@ from ..rundir import atomic_write_text
 
 FOLDER = ".report-cache"  # a dot name: the live page's change detection ignores it
 
+# A cached figure is embedded in the page as it is: only this exact shape is taken from a run
+# directory (an image as base64 data, escaped text), never markup or a script someone put there.
+FIGURE = re.compile(r'<figure><img src="data:image/(?:svg\+xml|png);base64,[A-Za-z0-9+/=]+" alt="[^"<>]*"'
+                    r'(?: style="width:\d+px")?><figcaption>[^<>]*</figcaption></figure>')
+
+
+def figure_list(value: object) -> bool:
+    """Is `value` a list of figures this package made (see FIGURE)?"""
+    return isinstance(value, list) and all(isinstance(f, str) and FIGURE.fullmatch(f) for f in value)
+
 
 def cached(run_dir: Path, name: str, key: str, make: Callable[[], object],
-           keep: Callable[[object], bool] = lambda value: True) -> object:
-    """The value stored under `name` for `key`, or `make()`, stored for next time if `keep`s it."""
+           keep: Callable[[object], bool] = lambda value: True,
+           trust: Callable[[object], bool] = lambda value: True) -> object:
+    """The value stored under `name` for `key` if `trust` accepts it, else `make()`, stored for
+    next time if `keep` says so."""
     path = Path(run_dir) / FOLDER / f"{name}.json"
     key = f"{__version__}|{_code_stamp()}|{key}"
     try:
         entry = json.loads(path.read_text())
-        if isinstance(entry, dict) and entry.get("key") == key and "value" in entry:
+        if isinstance(entry, dict) and entry.get("key") == key and "value" in entry and trust(entry["value"]):
             return entry["value"]
     except (OSError, ValueError):
         pass
@@ -43,5 +56,8 @@ def cached(run_dir: Path, name: str, key: str, make: Callable[[], object],
 
 
 def _code_stamp() -> int:
-    """The newest modification time of this package's report code: an edited drawing remakes."""
-    return max(p.stat().st_mtime_ns for p in Path(__file__).parent.glob("*.py"))
+    """The newest modification time of the code that draws (the report's, the monitor's plots):
+    an edited drawing remakes its figures."""
+    here = Path(__file__).parent
+    files = [*here.glob("*.py"), here.parent / "watch" / "plots.py"]
+    return max(p.stat().st_mtime_ns for p in files if p.is_file())

@@ -82,7 +82,7 @@ def monitor_figures(run, n_val: int | None = None, modules: list[dict] | None = 
     Drawn once per state of ``watch/`` (its files' names, sizes and modification times), then
     read from the run's report cache: a finished run's records no longer change. `modules`
     (name, type, parameters) names the histogram panels."""
-    from .cache import cached
+    from .cache import cached, figure_list
 
     watch = run.path / "watch"
     if not (watch / "meta.json").is_file():
@@ -90,10 +90,9 @@ def monitor_figures(run, n_val: int | None = None, modules: list[dict] | None = 
     state = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in watch.iterdir() if p.is_file())
     key = json.dumps([state, n_val, modules], default=str)
     topics = cached(run.path, "monitor-figures", hashlib.sha256(key.encode()).hexdigest(),
-                    lambda: _monitor_figures(run, n_val, modules))
-    if not isinstance(topics, dict):
-        return {t: [] for t in TOPICS}
-    return {t: [str(f) for f in topics.get(t, [])] for t in TOPICS}
+                    lambda: _monitor_figures(run, n_val, modules),
+                    trust=lambda v: isinstance(v, dict) and all(figure_list(v.get(t, [])) for t in TOPICS))
+    return {t: list(topics.get(t, [])) for t in TOPICS}
 
 
 def _monitor_figures(run, n_val: int | None, modules: list[dict] | None) -> dict[str, list[str]]:

@@ -47,17 +47,22 @@ def optuna_figures(run) -> str:
 
     Drawn once per state of the journal (its size and modification time), then read from the
     run's report cache: a dozen Optuna figures take seconds, the journal rarely changes."""
-    from .cache import cached
+    from .cache import cached, figure_list
 
     journal = run.path / "search" / "study.journal"
     if not journal.is_file():
         return ""
     stat = journal.stat()
-    return str(cached(run.path, "optuna-figures", f"{stat.st_size}-{stat.st_mtime_ns}",
-                      lambda: _optuna_figures(journal)))
+    parts = cached(run.path, "optuna-figures", f"{stat.st_size}-{stat.st_mtime_ns}",
+                   lambda: _optuna_figures(journal), trust=figure_list)
+    if not parts:
+        return ""
+    return (f"<h3>Figures (Optuna's own plots)</h3><div class=\"figures\">{''.join(parts)}</div>"
+            "<p class=\"note\">Interactively: <code>optuna-dashboard "
+            f"{e(journal)}</code>.</p>")
 
 
-def _optuna_figures(journal: Path) -> str:
+def _optuna_figures(journal: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,9 +73,9 @@ def _optuna_figures(journal: Path) -> str:
     try:
         studies = [s for s in load_studies(journal) if _complete(s)]
     except Exception:  # an unreadable journal: the search's own PNGs stand in
-        return ""
+        return []
     if not studies:
-        return ""
+        return []
     main = max(studies, key=lambda s: len(_complete(s)))  # the stage with the most finished trials
     final = studies[-1]
     parts = []
@@ -96,10 +101,7 @@ def _optuna_figures(journal: Path) -> str:
             parts.append(_draw(lambda: ovm.plot_parallel_coordinate(shown, target_name=OBJECTIVE),
                                f"parallel coordinates of {shown.study_name}, {len(_complete(shown))} trials",
                                title=f"parallel coordinates, {shown.study_name}", size=(8.0, 4.2)))
-    parts = [p for p in parts if p]
-    return (f"<h3>Figures (Optuna's own plots)</h3><div class=\"figures\">{''.join(parts)}</div>"
-            "<p class=\"note\">Interactively: <code>optuna-dashboard "
-            f"{e(journal)}</code>.</p>") if parts else ""
+    return [p for p in parts if p]
 
 
 def _complete(study) -> list:
