@@ -14,18 +14,16 @@ one colour scale shared by all, so that a weak filter looks weak.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 import math
 import re
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..stats import wilson_interval  # noqa: E402
-from .markup import e  # noqa: E402
+from ..stats import wilson_interval
+from .markup import e
 
 MAX_FILTERS = 256  # drawn in full up to this many; beyond, the first MAX_FILTERS, said so
 TITLES = {
@@ -35,9 +33,21 @@ TITLES = {
 }
 
 
+def _pyplot():
+    """matplotlib's pyplot on the file backend, imported only when a figure is drawn (a second
+    of the page's time when every figure comes from the cache)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def svg_figure(fig, caption: str) -> str:
     """`fig` as an embedded SVG ``<figure>`` (the figure is closed), shown at its natural size
     (10 pt text reads as about 13 px) and narrower only where the page is."""
+    plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(fig)
@@ -51,6 +61,7 @@ def svg_figure(fig, caption: str) -> str:
 
 def png2x_figure(fig, caption: str, dpi: int = 100) -> str:
     """`fig` as a PNG at twice `dpi`, shown at its 1x size (sharp on high-density screens)."""
+    plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=2 * dpi, bbox_inches="tight")
     width = int(round(fig.get_window_extent().width * dpi / fig.dpi))
@@ -62,11 +73,31 @@ def png2x_figure(fig, caption: str, dpi: int = 100) -> str:
 
 # -- the monitor's figures ---------------------------------------------------------------------
 
-def monitor_figures(run, n_val: int | None = None) -> dict[str, list[str]]:
-    """{"curves", "accuracy", "ratios", "histograms", "filters": [figure HTML]} from ``watch/``."""
-    topics: dict[str, list[str]] = {t: [] for t in ("curves", "accuracy", "ratios", "histograms", "filters")}
-    if not (run.path / "watch" / "meta.json").is_file():
-        return topics
+TOPICS = ("curves", "accuracy", "ratios", "histograms", "filters")
+
+
+def monitor_figures(run, n_val: int | None = None, modules: list[dict] | None = None) -> dict[str, list[str]]:
+    """{"curves", "accuracy", "ratios", "histograms", "filters": [figure HTML]} from ``watch/``.
+
+    Drawn once per state of ``watch/`` (its files' names, sizes and modification times), then
+    read from the run's report cache: a finished run's records no longer change. `modules`
+    (name, type, parameters) names the histogram panels."""
+    from .cache import cached, figure_list
+
+    watch = run.path / "watch"
+    if not (watch / "meta.json").is_file():
+        return {t: [] for t in TOPICS}
+    state = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in watch.iterdir() if p.is_file())
+    key = json.dumps([state, n_val, modules], default=str)
+    topics = cached(run.path, "monitor-figures", hashlib.sha256(key.encode()).hexdigest(),
+                    lambda: _monitor_figures(run, n_val, modules),
+                    trust=lambda v: isinstance(v, dict) and all(figure_list(v.get(t, [])) for t in TOPICS))
+    return {t: list(topics.get(t, [])) for t in TOPICS}
+
+
+def _monitor_figures(run, n_val: int | None, modules: list[dict] | None) -> dict[str, list[str]]:
+    plt = _pyplot()
+    topics: dict[str, list[str]] = {t: [] for t in TOPICS}
     try:
         from ..watch import plots as monitor
         from ..watch.records import load_history
@@ -88,7 +119,7 @@ def monitor_figures(run, n_val: int | None = None) -> dict[str, list[str]]:
             continue
         if fig is None:
             continue
-        _adjust(fig, name, n_val)
+        _adjust(fig, name, n_val, modules)
         topics[topic].append(svg_figure(fig, caption))
     filters = first_layer_figure(run, history.meta)
     if filters:
@@ -96,8 +127,10 @@ def monitor_figures(run, n_val: int | None = None) -> dict[str, list[str]]:
     return topics
 
 
-def _adjust(fig, name: str, n_val: int | None) -> None:
+def _adjust(fig, name: str, n_val: int | None, modules: list[dict] | None = None) -> None:
     """The page's corrections to a monitor figure: title, axis labels, colours, intervals."""
+    from matplotlib.ticker import MaxNLocator
+
     axes = fig.axes
     if name == "accuracy" and axes:
         ax = axes[0]
@@ -106,18 +139,46 @@ def _adjust(fig, name: str, n_val: int | None) -> None:
         if n_val:
             _validation_band(ax, n_val)
         ax.set_ylim(0.0, 1.02)  # the whole scale: a small gap must not fill the panel
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # one point per epoch: no 1.5
     if name in ("activations", "gradients"):
         if fig._suptitle is not None:
             fig._suptitle.set_text(TITLES[name])
         for ax in axes:
             if ax.has_data():
                 ax.set_ylabel("share of units", fontsize=8)
+                ax.set_title(panel_title(ax.get_title(), modules), fontsize=9)
+                # few x ticks, small values as "x 1e-3" once: -0.006 and -0.004 printed over each other
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         fig.tight_layout()
     if name in ("update_ratios", "gradient_norms") and axes:
         _darken(axes[0])
         axes[0].set_xlabel("epoch")
     if name == "update_ratios" and axes:
         axes[0].set_title("update:weight ratio per tensor (solid: weights, dotted: biases)")
+
+
+PANEL = re.compile(r"^layer (\S+)(?: \((\w+)\))?")
+
+
+def panel_title(title: str, modules: list[dict] | None) -> str:
+    """The monitor's "layer 2 (relu)" as the page names layers: the module's qualified name,
+    its type, and the weight layer whose output it transforms (``2: ReLU after 1 (Linear)``)."""
+    found = PANEL.match(title)
+    if not found:
+        return title
+    name, kind = found.group(1), found.group(2)
+    listed = [m for m in modules or [] if isinstance(m, dict) and m.get("name")]
+    names = [m["name"] for m in listed]
+    label = f"{name}: {kind}" if kind else name
+    if name in names:
+        at = names.index(name)
+        label = f"{name}: {listed[at].get('type') or kind}"
+        before = [m for m in listed[:at] if m.get("parameters")]
+        if before:  # the weight layer's type too, where the panel is wide enough for it
+            full = f" after {before[-1]['name']} ({before[-1].get('type')})"
+            label += full if len(label + full) <= 34 else f" after {before[-1]['name']}"
+    return label + title[found.end():]
 
 
 def _validation_band(ax, n: int) -> None:
@@ -134,6 +195,7 @@ def _validation_band(ax, n: int) -> None:
 
 def _darken(ax) -> None:
     """Recolour the per-tensor lines from a colour map without its pale end (yellow on white)."""
+    plt = _pyplot()
     lines = [line for line in ax.get_lines() if not str(line.get_label()).startswith(("_", "target"))
              and line.get_linestyle() != "--"]
     cmap = plt.get_cmap("viridis")
@@ -145,6 +207,7 @@ def _darken(ax) -> None:
 
 def first_layer_figure(run, meta: dict) -> str:
     """Every first-layer filter (up to MAX_FILTERS) on one symmetric colour scale, or ''."""
+    plt = _pyplot()
     try:
         from ..watch import first_layer
 

@@ -32,7 +32,8 @@ def gradcheck_section(run, info: dict, status: str, description: dict | None = N
     rows = [r for r in rep.get("rows", []) or [] if isinstance(r, dict)]
     zero = [r for r in rows if r.get("zero")]
     compared = sorted((r for r in rows if not r.get("zero")), key=_worst_first)
-    body = f"<p>{badge(STATUS_OF[outcome], outcome)} {e(rep['rule']) if isinstance(rep.get('rule'), str) else ''}</p>"
+    rule = f" under the rule: {e(rep['rule'])}" if isinstance(rep.get("rule"), str) else ""  # "passed fail when..." misread
+    body = f"<p>{badge(STATUS_OF[outcome], outcome)}{rule}</p>"
     if compared:
         worst = compared[0]
         body += (f"<p><strong>Worst coordinate:</strong> <code>{e(worst.get('name'))}{e(fmt(worst.get('index')))}"

@@ -186,7 +186,7 @@ def render(run: RunFiles, sections: list[Section], *, live: bool = False, versio
 <style>{STYLE}</style>
 </head>
 <body>
-<header><h1>babysit report: {e(name)} {badge(_status_badge(status), status)}</h1>
+<header><h1>babysit report: {e(name)} {badge(_status_badge(status), status if status != "unknown" else "status not recorded")}</h1>
 <p>{e(run.path.resolve())} · written {e(now)} by babysit {e(__version__)}</p></header>
 {banner}
 <nav>{nav}</nav>

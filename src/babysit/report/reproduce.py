@@ -7,9 +7,11 @@ four hide the four.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 
 from ..config import DEFAULTS
+from .cache import cached
 from .markup import e, fmt, key_values, pre, table
 from .provenance import code_version, describe_experiment
 from .sections import Section, error_body, missing_body
@@ -18,10 +20,14 @@ from .sections import Section, error_body, missing_body
 def described(run) -> dict:
     """The data fingerprint and architecture of the run's final config (see provenance), plus
     ``n_val``, the validation split's size; {} when there is no config."""
-    config = run.config()
+    config, text = run.config(), run.config_text()
     if not config.ok or not isinstance(config.data, dict):
         return {}
-    return dict(describe_experiment(config.data))
+    # Rebuilding the data and model takes seconds (imports, loading, hashing): once per config.
+    key = hashlib.sha256(text.data.encode() if text.ok else b"").hexdigest()
+    description = cached(run.path, "experiment", key, lambda: describe_experiment(config.data),
+                         keep=lambda d: isinstance(d, dict) and "error" not in d)  # a fixable failure: retry
+    return dict(description) if isinstance(description, dict) else {}
 
 
 def config_changes(config: dict, base: dict = DEFAULTS, prefix: str = "") -> list[dict]:
@@ -51,7 +57,7 @@ def reproduction_section(run, info: dict, description: dict) -> Section:
     facts.append(("code", versions.pop("babysit_code", None) or f"{code_version()} (when this page was written)"))
     if description.get("fingerprint"):
         facts.append(("data fingerprint", f"{description['fingerprint']} over {description['shapes']} "
-                                          "(the data as loaded when this page was written)"))
+                                          "(the data as loaded when a report was first written for this config)"))
     if description.get("parameters") is not None:
         facts.append(("parameters", f"{description['parameters']:,}"))
     if description.get("error"):
@@ -87,7 +93,8 @@ def reproduction_section(run, info: dict, description: dict) -> Section:
         body += ("<details><summary>the workflow's input config: what differs from the defaults</summary>"
                  + (table(changes, ["key", "this run", "default"]) if changes else "<p>Nothing.</p>")
                  + "</details>")
-    status = "ok" if config_text.ok and info else ("warn" if config_text.ok or info else "missing")
+    # a plain `babysit train` writes no run.json: normal, not a problem (the facts say what is missing)
+    status = "ok" if config_text.ok else ("warn" if info else "missing")
     if not config_text.ok:
         body = missing_body(["config.toml"], "No training wrote its config here.") + error_body([config_text]) + body
     verdict = f"seed {fmt(seed)}"

@@ -43,10 +43,26 @@ def _frozen(study):
 
 
 def optuna_figures(run) -> str:
-    """The search section's figures as HTML (SVG images), or '' when there is no study to draw."""
+    """The search section's figures as HTML (SVG images), or '' when there is no study to draw.
+
+    Drawn once per state of the journal (its size and modification time), then read from the
+    run's report cache: a dozen Optuna figures take seconds, the journal rarely changes."""
+    from .cache import cached, figure_list
+
     journal = run.path / "search" / "study.journal"
     if not journal.is_file():
         return ""
+    stat = journal.stat()
+    parts = cached(run.path, "optuna-figures", f"{stat.st_size}-{stat.st_mtime_ns}",
+                   lambda: _optuna_figures(journal), trust=figure_list)
+    if not parts:
+        return ""
+    return (f"<h3>Figures (Optuna's own plots)</h3><div class=\"figures\">{''.join(parts)}</div>"
+            "<p class=\"note\">Interactively: <code>optuna-dashboard "
+            f"{e(journal)}</code>.</p>")
+
+
+def _optuna_figures(journal: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,30 +73,35 @@ def optuna_figures(run) -> str:
     try:
         studies = [s for s in load_studies(journal) if _complete(s)]
     except Exception:  # an unreadable journal: the search's own PNGs stand in
-        return ""
+        return []
     if not studies:
-        return ""
+        return []
     main = max(studies, key=lambda s: len(_complete(s)))  # the stage with the most finished trials
     final = studies[-1]
     parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
         parts.append(_draw(lambda: ovm.plot_optimization_history(studies, target_name=OBJECTIVE),
-                           "optimization history, every stage (each its own study)"))
+                           "optimization history, every stage (each its own study)",
+                           title=f"{OBJECTIVE} per trial, every stage", legend_below=True))
         if len(_complete(main)) >= 3:
-            parts.append(_draw(lambda: ovm.plot_param_importances(main, target_name=OBJECTIVE),
+            # fANOVA's forest is random: a fixed seed keeps the page the same from one write to the next
+            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+            parts.append(_draw(lambda: ovm.plot_param_importances(main, evaluator=evaluator, target_name=OBJECTIVE),
                                f"parameter importances (fANOVA) in {main.study_name}, "
-                               f"{len(_complete(main))} trials"))
+                               f"{len(_complete(main))} trials",
+                               title=f"share of the variance of {OBJECTIVE} per parameter"))
         for param in _params(main):
             parts.append(_draw(lambda p=param: ovm.plot_slice(main, params=[p], target_name=OBJECTIVE),
-                               f"{param}: {OBJECTIVE} of each trial in {main.study_name}"))
-        if len(_params(final)) >= 2 and len(_complete(final)) >= 2:
-            parts.append(_draw(lambda: ovm.plot_parallel_coordinate(final, target_name=OBJECTIVE),
-                               f"parallel coordinates of {final.study_name}"))
-    parts = [p for p in parts if p]
-    return (f"<h3>Figures (Optuna's own plots)</h3><div class=\"figures\">{''.join(parts)}</div>"
-            "<p class=\"note\">Interactively: <code>optuna-dashboard "
-            f"{e(journal)}</code>.</p>") if parts else ""
+                               f"{param}: {OBJECTIVE} of each trial in {main.study_name}",
+                               title=f"{OBJECTIVE} against {param}"))
+        # the parallel coordinates of the stage with the most trials: two lines make no picture
+        shown = final if len(_complete(final)) >= 5 else main
+        if len(_params(shown)) >= 2 and len(_complete(shown)) >= 3:
+            parts.append(_draw(lambda: ovm.plot_parallel_coordinate(shown, target_name=OBJECTIVE),
+                               f"parallel coordinates of {shown.study_name}, {len(_complete(shown))} trials",
+                               title=f"parallel coordinates, {shown.study_name}", size=(8.0, 4.2)))
+    return [p for p in parts if p]
 
 
 def _complete(study) -> list:
@@ -96,7 +117,10 @@ def _params(study) -> list[str]:
     return names
 
 
-def _draw(plot, caption: str) -> str:
+def _draw(plot, caption: str, title: str | None = None, size: tuple[float, float] = (6.4, 4.2),
+          legend_below: bool = False) -> str:
+    """Optuna's figure from `plot()`, titled by what it plots (Optuna's titles name the plot
+    type), as an SVG ``<figure>``; '' when Optuna cannot draw it."""
     import matplotlib.pyplot as plt
 
     from .figures import svg_figure
@@ -108,7 +132,14 @@ def _draw(plot, caption: str) -> str:
         return ""
     axes = ax if hasattr(ax, "flat") else [ax]
     fig = next(iter(axes)).figure
-    fig.set_size_inches(6.4, 4.2)
+    fig.set_size_inches(*size)
+    if title:
+        for loc in ("left", "right"):  # Optuna's own title sits on the left: one title only
+            fig.axes[0].set_title("", loc=loc)
+        fig.axes[0].set_title(title)
+    if legend_below and fig.axes[0].get_legend() is not None:
+        # Optuna puts the legend right of the axes, which squeezes them to half the figure
+        fig.axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8, frameon=False)
     for a in fig.axes:
         if a.get_ylabel() == "Objective Value":
             a.set_ylabel(OBJECTIVE)

@@ -379,7 +379,7 @@ def build_sections(run: RunFiles, verdict=None) -> list[Section]:
     config = run.config()
     description = described(run)
     n_val = description.get("n_val")
-    figures = monitor_figures(run, n_val)
+    figures = monitor_figures(run, n_val, description.get("modules"))
     pngs = watch_pngs_by_topic(run)
     for topic, found_pngs in pngs.items():
         figures[topic] = figures[topic] or found_pngs

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..stats import wilson_interval
 from .readers import RunFiles
 from .sections import run_state
 
@@ -168,7 +169,19 @@ def _headline(run: RunFiles, records: list[dict]) -> tuple[Headline, str, str]:
     if not val:
         return Headline(""), note, best
     chosen = max(val, key=lambda r: r["val_acc"])
-    return Headline("validation", float(chosen["val_acc"])), note, best
+    acc, n = float(chosen["val_acc"]), _validation_size(run)
+    if not n:
+        return Headline("validation", acc), note, best
+    low, high = wilson_interval(round(acc * n), n)
+    return Headline("validation", acc, low, high, n), note, best
+
+
+def _validation_size(run: RunFiles) -> int | None:
+    """The validation split's size, from the run's data as rebuilt (and cached) for the page."""
+    from .reproduce import described
+
+    n = described(run).get("n_val")
+    return n if isinstance(n, int) and n > 0 else None
 
 
 def _best_checkpoint(run: RunFiles) -> str:
@@ -238,7 +251,7 @@ def _training_problems(run: RunFiles, records: list[dict]) -> list[Finding]:
     if not diagnoses.ok and (gap := _overfit_gap(records)) is not None:
         found.append(Finding("warn", f"overfitting: training accuracy is {100 * gap:.0f} points above validation "
                              "and the gap widened.", NOTES_FIX["overfitting"], "accuracy", specific=1))
-    if not any(p.severity == "fail" for p in found) and (rise := _still_rising(records)) is not None:
+    if not any(p.severity == "fail" for p in found) and (rise := _still_rising(records, _validation_size(run))) is not None:
         found.append(Finding("warn", f"Still improving at the end: validation accuracy rose {100 * rise:.1f} "
                              f"points over the last {STILL_RISING_EPOCHS} epochs.",
                              "train longer (more epochs) before judging the model", "curves"))
@@ -255,13 +268,21 @@ def _overfit_gap(records: list[dict]) -> float | None:
     return gaps[-1] if gaps[-1] > 0.10 and gaps[-1] > gaps[len(gaps) // 2] else None
 
 
-def _still_rising(records: list[dict]) -> float | None:
+def _still_rising(records: list[dict], n: int | None = None) -> float | None:
+    """The validation accuracy's rise over the last epochs, when it rose each epoch by enough in
+    all: STILL_RISING_GAIN, and more than the half-width of the last accuracy's 95% interval on
+    the `n` validation examples (a smaller rise may be noise, not learning)."""
     val = [r["val_acc"] for r in records if _is_number(r.get("val_acc"))]
     if len(val) <= STILL_RISING_EPOCHS:
         return None
     tail = val[-STILL_RISING_EPOCHS - 1:]
+    rise = tail[-1] - tail[0]
+    noise = 0.0
+    if n:
+        low, high = wilson_interval(round(tail[-1] * n), n)
+        noise = (high - low) / 2
     rising = all(b > a for a, b in zip(tail, tail[1:]))
-    return tail[-1] - tail[0] if rising and tail[-1] - tail[0] >= STILL_RISING_GAIN else None
+    return rise if rising and rise >= max(STILL_RISING_GAIN, noise) else None
 
 
 def current_alarms(run: RunFiles) -> tuple[list[dict], list[dict]]:
