@@ -231,7 +231,8 @@ class _Stage:
             self.teacher = (kind, members, row, models[best])
         self.tested[kind] = evaluation.Candidate(
             f"ensemble:{kind}", models, vs="best member", baseline_models=[models[best]],
-            detail=f"{len(models)} members; best member {members[best].name} (on validation)")
+            detail=f"{len(models)} members; best member {members[best].name} (on validation)",
+            curve=True)  # the members curve and disagreement on the test split, in test.json
         return row
 
     def _row(self, kind: str, models: list[nn.Module], baseline: list[nn.Module], cost, single,
