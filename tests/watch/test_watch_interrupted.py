@@ -80,8 +80,9 @@ def test_sigint_to_babysit_train_then_resume_keeps_every_record(tmp_path):
     run_dir = tmp_path / "run"
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    # The slow model goes last: DIGITS (in OVERRIDES) names the MLP, and the last --set wins.
     command = [sys.executable, "-m", "babysit.cli", "train", "--quiet", "--run-dir", str(run_dir),
-               "--set", "model.name=tests.watch.slow_model:build", *sum((["--set", o] for o in OVERRIDES), [])]
+               *sum((["--set", o] for o in OVERRIDES), []), "--set", "model.name=tests.watch.slow_model:build"]
     process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     epochs_file = run_dir / "watch" / "epochs.jsonl"
     deadline = time.monotonic() + 120
@@ -90,6 +91,8 @@ def test_sigint_to_babysit_train_then_resume_keeps_every_record(tmp_path):
             break
         time.sleep(0.02)
     time.sleep(0.05)  # into the next epoch
+    # Still training: a signal after the last epoch would test nothing (or only the exit).
+    assert process.poll() is None and len(epochs_file.read_text().splitlines()) < 8
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
