@@ -80,6 +80,19 @@ class Accuracy:
         low, high = self.interval
         return f"{self.value:.4f} (n={self.n}, 95% CI {low:.4f}-{high:.4f})"
 
+    def brief(self, n: bool = True) -> str:
+        """Short, for lines that carry several: ``97.3% (96.1-98.1, n=359)``, the brackets
+        holding the 95% interval (`n` False leaves the n to a line that states it once)."""
+        low, high = self.interval
+        size = f", n={self.n}" if n else ""
+        return f"{100 * self.value:.1f}% ({100 * low:.1f}-{100 * high:.1f}{size})"
+
+
+def brief(value: float, n: int | None) -> str:
+    """An accuracy `value` (a fraction) measured on `n` examples, as :meth:`Accuracy.brief`;
+    the bare value where n was not recorded."""
+    return Accuracy.from_rate(value, n).brief() if n else f"{100 * value:.1f}% (n not recorded)"
+
 
 @dataclass(frozen=True)
 class PairedDifference:

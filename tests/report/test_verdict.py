@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import types
 
 from babysit.report.gradcheck_view import per_tensor
 from babysit.report.markup import duration, fmt, fmt_in, table
@@ -114,9 +115,11 @@ def test_progress_is_plain_lines_when_not_a_terminal():
     state = TrainState.__new__(TrainState)
     state.epoch, state.epochs, state.steps_per_epoch, state.stop_reason = 1, 2, 5, None
     state.logs = {"train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.1, "val_acc": 0.4, "seconds": 0.2}
+    state.data = types.SimpleNamespace(y_train=[0] * 500, y_val=[0] * 100)  # train_acc on 100 of them
     bar.on_epoch_begin(state)
     for _ in range(5):
         bar.on_batch_end(state)
     bar.on_epoch_end(state)
     assert out.getvalue().splitlines() == [
-        "epoch   1/2  train loss 1.0000 acc 0.500  |  val loss 1.1000 acc 0.400  (0.2s)"]
+        "epoch   1/2  train loss 1.0000 acc 50.0% (40.4-59.6)  |  val loss 1.1000 acc 40.0% (30.9-49.8)"
+        "  n=100  (0.2s)"]

@@ -148,11 +148,16 @@ def train_sample(data, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     drawn once by `seed`, so every epoch (and every run on the same data) scores the same ones
     and the train/val gap compares like with like."""
     n_train, n_val = len(data.y_train), len(data.y_val)
-    if n_val >= n_train:
+    if train_sample_size(data) == n_train:
         return data.x_train, data.y_train
     pick = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))[:n_val]
     pick = pick.to(data.y_train.device)
     return data.x_train[pick], data.y_train[pick]
+
+
+def train_sample_size(data) -> int:
+    """How many training examples :func:`train_sample` scores (the n of ``train_acc``)."""
+    return min(len(data.y_train), len(data.y_val))
 
 
 def _train_one_epoch(state: TrainState, hooks: CallbackList, stepping: Stepping,
