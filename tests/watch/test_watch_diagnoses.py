@@ -13,6 +13,7 @@ import math
 
 import pytest
 
+from babysit.stats import Accuracy
 from babysit.watch import CODES, Diagnosis
 from .watch_scenarios import SCENARIOS, run_scenario
 
@@ -68,6 +69,17 @@ def test_diagnosis_names_a_fix_and_shows_numbers(runs, code):
     fixes = {"lr_too_high": "Lower it", "overfitting": "Regularize more", "dead_units": "leaky ReLU",
              "saturated_units": "smaller scale"}
     assert fixes[code] in found.message
+
+
+def test_the_accuracies_a_diagnosis_quotes_carry_their_interval_and_n(runs):
+    run = runs("overfitting")
+    found = next(d for d in run.diagnoses if d.code == "overfitting")
+    n = run.history.meta["accuracy_n"]
+    assert n["val_acc"] > 0 and n["train_acc"] > 0  # the monitor was told what they are scored on
+    last = run.history.epochs[-1]
+    for name in ("train_acc", "val_acc"):
+        quoted = Accuracy.from_rate(last[name], n[name]).brief()  # "97.3% (96.1-98.1, n=359)"
+        assert quoted in found.message
 
 
 def test_diagnoses_json_matches_and_is_rewritten(runs):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..config import DEFAULTS
 from ..train import Callback, TrainState
+from ..train.fit import train_sample_size
 from .monitor import Monitor
 
 
@@ -24,9 +25,11 @@ class MonitorCallback(Callback):
         self.monitor: Monitor | None = None
 
     def on_train_begin(self, state: TrainState) -> None:
+        n_val = len(state.data.y_val)
         self.monitor = Monitor(state.model, state.optimizer, self.run_dir,
                                steps_per_epoch=state.steps_per_epoch, start_step=state.step,
-                               start_epoch=state.epoch, **self.options)
+                               start_epoch=state.epoch, **self.options,
+                               accuracy_n={"train_acc": train_sample_size(state.data), "val_acc": n_val})
 
     def on_batch_end(self, state: TrainState) -> None:
         self.monitor.step(state.loss)  # fit already read the loss: a float, no further sync

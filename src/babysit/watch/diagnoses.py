@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..stats import brief
 from .curves import CurveShape, LossNumbers, measure, median
 from .records import History
 
@@ -247,6 +248,13 @@ def batch_too_small(h: History, t: Thresholds) -> Diagnosis | None:
                      {"relative_noise": c.noise, "threshold": t.noise})
 
 
+def accuracy(h: History, record: dict, name: str) -> str:
+    """An epoch's accuracy as the messages quote it: with its 95% interval and n when the
+    monitor was told the n (``97.3% (96.1-98.1, n=359)``), else the bare value."""
+    n = h.meta.get("accuracy_n", {}).get(name)
+    return brief(record[name], n) if isinstance(n, int) and n > 0 else f"{record[name]:.3f}"
+
+
 def overfitting(h: History, t: Thresholds) -> Diagnosis | None:
     rows = [r for r in h.epochs if "train_acc" in r and "val_acc" in r]
     if len(rows) < t.min_epochs:
@@ -259,8 +267,9 @@ def overfitting(h: History, t: Thresholds) -> Diagnosis | None:
         return None
     last = rows[-1]
     return Diagnosis("overfitting", "warning",
-                     f"Training accuracy {last['train_acc']:.3f} is far above validation "
-                     f"{last['val_acc']:.3f} (gap {gaps[-1]:.3f}, up from {min(gaps):.3f}): the model "
+                     f"Training accuracy {accuracy(h, last, 'train_acc')} is far above validation "
+                     f"{accuracy(h, last, 'val_acc')} (gap {100 * gaps[-1]:.1f} pt, up from "
+                     f"{100 * min(gaps):.1f}): the model "
                      "is overfitting. Regularize more (stronger L2, dropout), get more data, or stop "
                      "at the best validation epoch.",
                      {"train_acc": last["train_acc"], "val_acc": last["val_acc"], "gap": gaps[-1],
@@ -281,7 +290,8 @@ def underfitting(h: History, t: Thresholds) -> Diagnosis | None:
             and c.progress > t.min_progress and c.bend < t.straight_bend and median_ratio < t.stall_ratio):
         return None
     return Diagnosis("underfitting", "warning",
-                     f"Validation accuracy {last['val_acc']:.3f} tracks training {last['train_acc']:.3f}, "
+                     f"Validation accuracy {accuracy(h, last, 'val_acc')} tracks training "
+                     f"{accuracy(h, last, 'train_acc')}, "
                      "both are low and the loss has flattened: the model lacks capacity. Make it "
                      "bigger (more units or layers), and regularize less.",
                      {"train_acc": last["train_acc"], "val_acc": last["val_acc"], "gap": gap,

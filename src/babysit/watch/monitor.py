@@ -45,8 +45,10 @@ class Monitor:
     and `flush_seconds` (batch reads: see :meth:`_flush_due`),
     `first_layer` (save its weights at :meth:`close`), `plots` (draw PNGs at close),
     `tensorboard`, `thresholds` (a :class:`Thresholds` or a dict of its fields),
-    `steps_per_epoch`, and `start_step`/`start_epoch` (a resumed run keeps the records up to
-    there; a fresh monitor clears an earlier run's).
+    `steps_per_epoch`, `start_step`/`start_epoch` (a resumed run keeps the records up to
+    there; a fresh monitor clears an earlier run's), and `accuracy_n` (how many examples the
+    accuracies given to :meth:`epoch` are scored on, by name: the diagnoses quote them with
+    their 95% intervals).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -55,7 +57,8 @@ class Monitor:
                  flush_every: int = WATCH["flush_every"], flush_seconds: float = WATCH["flush_seconds"],
                  first_layer: bool = WATCH["first_layer"], plots: bool = WATCH["plots"],
                  tensorboard: bool = WATCH["tensorboard"], thresholds: Thresholds | dict | None = None,
-                 steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0):
+                 steps_per_epoch: int | None = None, start_step: int = 0, start_epoch: int = 0,
+                 accuracy_n: dict[str, int] | None = None):
         for key, value in dict(ratio_every=ratio_every, hist_every=hist_every, bins=bins,
                                flush_every=flush_every, flush_seconds=flush_seconds).items():
             check_value(f"watch.{key}", value)  # the config's rule and message for the same key
@@ -69,7 +72,10 @@ class Monitor:
         self.history = History(meta={
             "params": [{"name": n, "shape": list(p.shape)} for n, p in zip(names, self.params)],
             "layers": [], "bins": bins, "first_layer": (self._first_weight or (None,))[0],
-            "steps_per_epoch": steps_per_epoch, "target_ratio": self.thresholds.target_ratio})
+            "steps_per_epoch": steps_per_epoch, "target_ratio": self.thresholds.target_ratio,
+            # the examples each accuracy of epoch() is scored on, for the 95% intervals the
+            # diagnoses quote: {"train_acc": n, "val_acc": n} (empty: not known)
+            "accuracy_n": dict(accuracy_n or {})})
         self.recorder = Recorder(run_dir, self.history)
         self.recorder.start(start_step, start_epoch)
         self.run_dir = self.recorder.run_dir
