@@ -20,7 +20,7 @@ def test_shares_and_bests_follow_the_stages():
     assert first["best_after"]["low"] < 0.60 < first["best_after"]["high"] and first["best_after"]["n"] == 800
     assert second["best_before"] == first["best_after"] and second["best_after"]["acc"] == 0.70
     lines = summary_lines(records)
-    assert lines[0].startswith("stage 1: 3 epochs (30% of the search); best val acc none -> 0.6000 [")
+    assert lines[0].startswith("stage 1: 3 epochs (30% of the search); best val acc none -> 60.0% (56.6-63.3, n=800)")
     assert lines[1].endswith("(+10.0 pt)")  # 0.70 lies above 0.60's interval on 800 examples
 
 

@@ -17,7 +17,7 @@ found that the stages before it had not.
 
 from __future__ import annotations
 
-from ..stats import wilson_interval
+from ..stats import Accuracy, wilson_interval
 
 
 def best_accuracy(rows: list[dict]) -> dict | None:
@@ -63,7 +63,7 @@ def describe(best: dict | None) -> str:
         return "none"
     if best["n"] is None:
         return f"{best['acc']:.4f}"
-    return f"{best['acc']:.4f} [{best['low']:.4f}, {best['high']:.4f}]"
+    return Accuracy.from_rate(best["acc"], best["n"]).brief()  # its 95% interval and n
 
 
 def gain(before: dict | None, after: dict | None) -> str:

@@ -381,7 +381,8 @@ class Master:
                  f"{c['pruned']} pruned, {c['diverged']} diverged, {c['failed']} failed; "
                  f"{record['epochs_trained']} epochs trained"]
         if best and best["val_acc"] is not None:
-            lines.append(f"  best: trial {best['trial']} val acc {best['val_acc']:.4f}  "
+            scored = next((r for r in ranked if r["trial"] == best["trial"]), best)  # it has val_n
+            lines.append(f"  best: trial {best['trial']} val acc {results.brief_accuracy(scored)}  "
                          + ", ".join(f"{k}={results.fmt(v)}" for k, v in best["params"].items()))
         lines += [f"  {line}" for line in summary_lines([record], finished=False)]
         lines += [f"  border alarm: {a['message']}" for a in alarms]
@@ -592,9 +593,13 @@ class Supervisor:
         running = sum(1 for t in trials if t.state == TrialState.RUNNING)
         line = f"running {running}"
         if scored:
-            leader = "  ".join(f"#{r['trial']} {r['val_acc']:.3f}" for r in scored[:3])
+            # Each accuracy with its 95% interval; the n once (the trials share the validation split).
+            sizes = {r.get("val_n") for r in scored[:3]}
+            one_n = len(sizes) == 1 and isinstance(next(iter(sizes)), int)
+            leader = ", ".join(f"#{r['trial']} {results.brief_accuracy(r, n=not one_n)}" for r in scored[:3])
             params = ", ".join(f"{k.rsplit('.', 1)[-1]}={results.fmt(v)}" for k, v in scored[0]["params"].items())
-            line = f"best {scored[0]['val_acc']:.4f} ({params}) | top: {leader} | {line}"
+            size = f" n={next(iter(sizes))}" if one_n else ""
+            line = f"top: {leader}{size} | #{scored[0]['trial']}: {params} | {line}"
         if (done_count, line) != self.shown:
             self.shown = (done_count, line)
             bar.n = min(self.spec.trials, done_count)

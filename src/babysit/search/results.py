@@ -93,6 +93,17 @@ def best_accuracy(ranked: list[dict], value: float) -> str:
     return str(Accuracy.from_rate(value, n)) if n else f"{value:.4f} (n not recorded)"
 
 
+def brief_accuracy(record: dict, n: bool = True) -> str:
+    """A trial's validation accuracy, short: ``97.3% (96.1-98.1, n=359)`` (its 95% interval);
+    the bare value when the trial recorded no n (a user's objective may not be an accuracy)."""
+    value, size = record.get("val_acc"), record.get("val_n")
+    if not isinstance(value, (int, float)):
+        return "-"
+    if not isinstance(size, int) or size <= 0:
+        return f"{value:.4f}"
+    return Accuracy.from_rate(value, size).brief(n=n)
+
+
 def rank(records: list[dict]) -> list[dict]:
     """Best first: finished trials by validation accuracy, then the others."""
     def key(r):
