@@ -48,6 +48,12 @@ def test_rows_carry_test_accuracy_and_paired_gain_over_the_member_best_on_valida
     assert report["models"]["average"]["vs"] == "final"
     text = (tmp_path / "ensemble" / "table.txt").read_text()
     assert "test acc (95% CI)" in text and f"test: n = {data.n_test} examples" in text
+    # every accuracy in it with its interval: the baselines too, and the members curve
+    best = seeds.test_best_member
+    assert "test best member (95% CI)" in text and f"{best['acc']:.4f} ({best['low']:.3f}-{best['high']:.3f})" in text
+    points = ", ".join("{acc:.4f} ({low:.3f}-{high:.3f})".format(**Accuracy.from_rate(acc, data.n_test).to_dict())
+                       for acc in seeds.curve)
+    assert f"seeds: test accuracy of the first 1..3 members (95% CI), n = {data.n_test}: {points}" in text
 
 
 def test_the_student_keeps_a_share_of_the_test_gain(tmp_path, small):

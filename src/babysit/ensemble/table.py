@@ -10,6 +10,8 @@ paired 95% interval of the gain, :mod:`babysit.stats`) and verdict ("gain", "los
 together: the notes' diminishing gains) and disagreement (the members' mean pairwise share of
 examples labelled differently), both on ``curve_split``.
 
+The text table shows each accuracy with its 95% interval and says the n's once, below it.
+
 When the data has a test split, the rows measured there once, at the end, after validation
 made every choice (:mod:`babysit.evaluation`, ``RUN_DIR/test.json``): ``test`` ({acc, n,
 low, high}: the test accuracy and its 95% Wilson interval), ``test_best_member`` (the same for
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..rundir import RunDir
+from ..stats import Accuracy
 
 
 @dataclass
@@ -66,17 +69,22 @@ class EnsembleRow:
         return line
 
 
-HEADERS = {"kind": "kind", "members": "members", "val_acc": "val acc (95% CI)", "best_member_acc": "best member",
-           "gain": "gain (95% CI)", "verdict": "verdict", "test": "test acc (95% CI)",
+HEADERS = {"kind": "kind", "members": "members", "val_acc": "val acc (95% CI)",
+           "best_member_acc": "best member (95% CI)", "gain": "gain (95% CI)", "verdict": "verdict",
+           "test": "test acc (95% CI)", "test_best_member": "test best member (95% CI)",
            "test_gain": "test gain (95% CI)", "test_verdict": "test verdict", "disagreement": "disagree",
            "eval_seconds": "eval s", "eval_memory_mb": "eval MB",
            "time_ratio": "x time", "memory_ratio": "x memory", "detail": "detail"}
 
 
+def _accuracy(figure: dict | None) -> str:
+    """{acc, low, high} as a cell: ``0.9410 (0.925-0.954)`` (n in the footer)."""
+    return "-" if not figure else f"{figure['acc']:.4f} ({figure['low']:.3f}-{figure['high']:.3f})"
+
+
 def _cell(row: EnsembleRow, name: str) -> str:
-    if name == "test":
-        t = row.test
-        return "-" if not t else f"{t['acc']:.4f} ({t['low']:.3f}-{t['high']:.3f})"
+    if name in ("test", "test_best_member"):
+        return _accuracy(getattr(row, name))
     if name == "test_gain":
         g = row.test_gain
         return "-" if not g else f"{100 * g['diff']:+.2f} pt ({100 * g['low']:+.1f} to {100 * g['high']:+.1f})"
@@ -87,8 +95,8 @@ def _cell(row: EnsembleRow, name: str) -> str:
         return f"{100 * value:+.2f} pt ({100 * row.gain_low:+.1f} to {100 * row.gain_high:+.1f})"
     if name == "val_acc":
         return f"{value:.4f} ({row.val_low:.3f}-{row.val_high:.3f})"
-    if name == "best_member_acc":
-        return f"{value:.4f}"
+    if name == "best_member_acc":  # on the row's n validation examples, like val_acc
+        return _accuracy(Accuracy.from_rate(value, row.n).to_dict()) if row.n else f"{value:.4f}"
     if name == "eval_seconds":
         return f"{value:.4f}"
     if name == "eval_memory_mb":
@@ -118,10 +126,11 @@ def format_table(rows: list[EnsembleRow]) -> str:
         n_test = sorted({r.test["n"] for r in rows if r.test})
         lines.append(f"test: n = {', '.join(map(str, n_test))} examples, read once after validation chose "
                      "the members and the best member (the baseline of every gain)")
-    curves = [r for r in rows if len(r.curve) >= 2]
+    curves = [r for r in rows if len(r.curve) >= 2 and r.n]
     for r in curves:
-        lines.append(f"{r.kind}: {r.curve_split} accuracy of the first 1..{len(r.curve)} members: "
-                     + " ".join(f"{acc:.4f}" for acc in r.curve))
+        n = r.test["n"] if r.curve_split == "test" and r.test else r.n
+        lines.append(f"{r.kind}: {r.curve_split} accuracy of the first 1..{len(r.curve)} members (95% CI), "
+                     f"n = {n}: " + ", ".join(_accuracy(Accuracy.from_rate(acc, n).to_dict()) for acc in r.curve))
     return "\n".join(lines) + "\n"
 
 
