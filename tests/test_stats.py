@@ -6,7 +6,7 @@ import math
 import pytest
 from scipy.stats import binomtest
 
-from babysit.stats import Accuracy, PairedDifference, wilson_interval
+from babysit.stats import Accuracy, PairedDifference, brief, wilson_interval
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (10, 10), (3, 10), (50, 100), (352, 359), (1, 1), (930, 1000)])
@@ -100,3 +100,11 @@ def test_accuracy_from_a_rate_counts_the_examples():
     acc = Accuracy.from_rate(0.9375, 288)
     assert (acc.correct, acc.n) == (270, 288)
     assert str(acc) == "0.9375 (n=288, 95% CI " + f"{acc.interval[0]:.4f}-{acc.interval[1]:.4f})"
+
+
+def test_brief_is_the_value_its_wilson_interval_and_n_in_percent():
+    low, high = wilson_interval(973, 1000)
+    assert Accuracy(973, 1000).brief() == f"97.3% ({100 * low:.1f}-{100 * high:.1f}, n=1000)"
+    assert Accuracy(973, 1000).brief(n=False) == f"97.3% ({100 * low:.1f}-{100 * high:.1f})"
+    assert brief(0.973, 1000) == Accuracy(973, 1000).brief()
+    assert brief(0.973, None) == "97.3% (n not recorded)"
