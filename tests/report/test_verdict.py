@@ -80,9 +80,12 @@ def test_config_is_shown_as_what_differs_from_the_defaults():
     from babysit.config import default_config
 
     config = default_config()
-    config["optim"]["lr"] = 0.01
+    lr = config["optim"]["lr"] * 10  # a change whatever the default learning rate is
+    config["optim"]["lr"] = lr
     config["model"]["dropout"] = 0.3
-    assert {r["key"] for r in config_changes(config)} == {"optim.lr", "model.dropout"}
+    rows = {r["key"]: r for r in config_changes(config)}
+    assert set(rows) == {"optim.lr", "model.dropout"}
+    assert rows["optim.lr"]["this run"] == lr and rows["optim.lr"]["default"] == default_config()["optim"]["lr"]
 
 
 def test_numbers_read_as_a_person_reads_them():
