@@ -144,7 +144,9 @@ def test_healthy_run_gets_no_false_alarm(browser, planted_runs):
     assert code == 0
     found = _verdict(browser, path)
     assert found["status"] == "ok" and found["problems"] == 0, found["text"]
-    assert "validation accuracy" in found["text"] and "no test split evaluated" in found["text"]
+    test = json.loads((path / "test.json").read_text())  # `babysit run` evaluates the test split
+    head = test["models"][test["headline"]]
+    assert f"test accuracy {100 * head['acc']:.1f}%" in found["text"] and f"n={test['n']}" in found["text"]
     assert "Use checkpoints/epoch_" in found["text"]
 
 
