@@ -59,9 +59,11 @@ def test_continuations_are_one_configuration_with_their_lineage():
 
 def test_stage_summary_fields_are_shown_when_present():
     record = dict(_stage(2), epochs_spent=8.0, budget_share=0.25,
-                  best_before={"acc": 0.9, "n": 359, "low": 0.865, "high": 0.927}, best_after=None)
+                  best_before={"acc": 0.9, "n": 359, "low": 0.865, "high": 0.927}, best_after=None,
+                  counts={"complete": 3, "pruned": 1, "diverged": 0, "failed": 0})
     row = stage_row(record)
-    assert row["epochs spent"] == 8.0 and row["budget_share"] == "25%"
+    assert row["outcome"] == "3 complete, 1 pruned"  # the trials' fates in one cell, zeros left out
+    assert row["epochs spent"] == "8 (25%)" and row["trials × epochs"] == "4 × 2"
     assert row["best before"] == "90.0% (86.5–92.7, n=359)" and row["best after"] == "—"
 
 
