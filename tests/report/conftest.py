@@ -49,14 +49,14 @@ def complete_run(quick_run, tmp_path_factory):
 
 def _run_and_capture(path, *settings):
     """``babysit run`` of the final training only (no search, no ensembles), monitored, with
-    `settings`; returns (exit code, what it printed on stdout, on stderr)."""
+    `settings` over the ``DIGITS`` experiment; returns (exit code, what it printed on stdout, on stderr)."""
     import contextlib
     import io
 
     from babysit.cli import main
 
     args = ["run", "--skip", "gradcheck,preflight,search,ensemble", "--run-dir", str(path)]
-    for item in settings:
+    for item in (*DIGITS, *settings):  # digits with the MLP, as the planted runs were designed on
         args += ["--set", item]
     out, err = io.StringIO(), io.StringIO()  # not terminals, as a log file is not
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

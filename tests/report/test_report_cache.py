@@ -97,7 +97,9 @@ def test_a_rise_inside_the_validation_noise_is_not_called_still_improving():
 
 def test_the_validation_headline_carries_its_interval_and_n(run):
     head = compute_verdict(RunFiles.open(run)).headline
-    n_val = reproduce.described(RunFiles.open(run))["n_val"]
+    described = reproduce.described(RunFiles.open(run))
+    n_val = described["n_val"]
+    assert "x_test" in described["shapes"]  # the fingerprint covers the held-out test split too
     assert head.split == "validation" and head.n == n_val
     assert head.low < head.acc < head.high
     assert f"n={n_val}" in head.text()

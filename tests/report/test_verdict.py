@@ -60,9 +60,11 @@ def test_continuations_are_one_configuration_with_their_lineage():
 
 def test_stage_summary_fields_are_shown_when_present():
     record = dict(_stage(2), epochs_spent=8.0, budget_share=0.25,
-                  best_before={"acc": 0.9, "n": 359, "low": 0.865, "high": 0.927}, best_after=None)
+                  best_before={"acc": 0.9, "n": 359, "low": 0.865, "high": 0.927}, best_after=None,
+                  counts={"complete": 3, "pruned": 1, "diverged": 0, "failed": 0})
     row = stage_row(record)
-    assert row["epochs spent"] == 8.0 and row["budget_share"] == "25%"
+    assert row["outcome"] == "3 complete, 1 pruned"  # the trials' fates in one cell, zeros left out
+    assert row["epochs spent"] == "8 (25%)" and row["trials × epochs"] == "4 × 2"
     assert row["best before"] == "90.0% (86.5–92.7, n=359)" and row["best after"] == "—"
 
 
@@ -81,9 +83,12 @@ def test_config_is_shown_as_what_differs_from_the_defaults():
     from babysit.config import default_config
 
     config = default_config()
-    config["optim"]["lr"] = 0.01
+    lr = config["optim"]["lr"] * 10  # a change whatever the default learning rate is
+    config["optim"]["lr"] = lr
     config["model"]["dropout"] = 0.3
-    assert {r["key"] for r in config_changes(config)} == {"optim.lr", "model.dropout"}
+    rows = {r["key"]: r for r in config_changes(config)}
+    assert set(rows) == {"optim.lr", "model.dropout"}
+    assert rows["optim.lr"]["this run"] == lr and rows["optim.lr"]["default"] == default_config()["optim"]["lr"]
 
 
 def test_numbers_read_as_a_person_reads_them():

@@ -56,9 +56,9 @@ def _described(frozen: str) -> dict:
     data = load_split(config)
     digest = hashlib.sha256()
     arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_val": data.x_val, "y_val": data.y_val}
-    for name in ("x_test", "y_test"):  # the test split, where the data has one
-        if getattr(data, name, None) is not None:
-            arrays[name] = getattr(data, name)
+    if data.n_test:  # the test split, where the data has one: hashed, never evaluated on, so
+        with data.unlocked_test():  # a page describing the run is no peek that chooses anything
+            arrays["x_test"], arrays["y_test"] = data.x_test, data.y_test
     for name, tensor in arrays.items():
         array = tensor.detach().cpu().contiguous().numpy()
         digest.update(f"{name}{array.shape}{array.dtype}".encode())

@@ -100,7 +100,8 @@ def _optuna_figures(journal: Path) -> list[str]:
         if len(_params(shown)) >= 2 and len(_complete(shown)) >= 3:
             parts.append(_draw(lambda: ovm.plot_parallel_coordinate(shown, target_name=OBJECTIVE),
                                f"parallel coordinates of {shown.study_name}, {len(_complete(shown))} trials",
-                               title=f"parallel coordinates, {shown.study_name}", size=(8.0, 4.2)))
+                               title=f"parallel coordinates, {shown.study_name}", size=(8.0, 4.2),
+                               names_apart=True))
     return [p for p in parts if p]
 
 
@@ -118,7 +119,7 @@ def _params(study) -> list[str]:
 
 
 def _draw(plot, caption: str, title: str | None = None, size: tuple[float, float] = (6.4, 4.2),
-          legend_below: bool = False) -> str:
+          legend_below: bool = False, names_apart: bool = False) -> str:
     """Optuna's figure from `plot()`, titled by what it plots (Optuna's titles name the plot
     type), as an SVG ``<figure>``; '' when Optuna cannot draw it."""
     import matplotlib.pyplot as plt
@@ -137,6 +138,8 @@ def _draw(plot, caption: str, title: str | None = None, size: tuple[float, float
         for loc in ("left", "right"):  # Optuna's own title sits on the left: one title only
             fig.axes[0].set_title("", loc=loc)
         fig.axes[0].set_title(title)
+    if names_apart:
+        _axis_names_apart(fig.axes[0])
     if legend_below and fig.axes[0].get_legend() is not None:
         # Optuna puts the legend right of the axes, which squeezes them to half the figure
         fig.axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8, frameon=False)
@@ -147,3 +150,18 @@ def _draw(plot, caption: str, title: str | None = None, size: tuple[float, float
             if points.get_cmap() is not None and points.get_cmap().name == "Blues":
                 points.set_cmap("viridis")
     return svg_figure(fig, caption)
+
+
+def _axis_names_apart(ax) -> None:
+    """Optuna slants the parameter names under their axes, where long neighbours ('optim.name',
+    'optim.schedule') print over each other: each name upright, broken after its dots, and
+    turned on end only when even so two neighbours would touch."""
+    ticks, names = ax.get_xticks(), [t.get_text() for t in ax.get_xticklabels()]
+    if len(names) < 2:
+        return
+    ax.set_xticks(ticks, [n.replace(".", ".\n") for n in names], rotation=0, ha="center")
+    ax.figure.canvas.draw()  # the labels' places at the figure's final size
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+    if min(right.x0 - left.x1 for left, right in zip(boxes, boxes[1:])) < 4:  # pixels apart
+        ax.set_xticks(ticks, names, rotation=90, ha="center")

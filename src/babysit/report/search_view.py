@@ -43,7 +43,7 @@ def search_section(run, info: dict, status: str, finding: str | None) -> Section
                  f"(history: later stages searched other ranges)</summary><ul class=\"note\">{items}</ul></details>")
     stage_rows = [stage_row(r) for r in records_of(stages.data)]
     if stage_rows:
-        body += "<h3>Stages (coarse to fine)</h3>" + table(stage_rows, headers={"budget_share": "share of epochs"})
+        body += "<h3>Stages (coarse to fine)</h3>" + table(stage_rows)
     if groups:
         params = [k for k in groups[0].get("params", {})] if isinstance(groups[0].get("params"), dict) else []
         shown = [_leader_row(g, params) for g in groups]
@@ -121,14 +121,12 @@ def stage_row(record: dict) -> dict:
     spec = record.get("spec") if isinstance(record.get("spec"), dict) else {}
     if not spec:
         return record  # a format this reader does not know: show it as it is
+    # Few, dense columns: the table must fit the page at 1400 px beside the budget columns.
     row = {"stage": record.get("index"), "status": record.get("status"),
-           "trials": spec.get("trials"), "epochs each": spec.get("epochs"), "sampler": spec.get("sampler")}
-    row.update({k: v for k, v in (record.get("counts") or {}).items()})
-    if "epochs_spent" in record:
-        row["epochs spent"] = record.get("epochs_spent")
-    if "budget_share" in record:
-        share = record.get("budget_share")
-        row["budget_share"] = f"{100 * share:.0f}%" if isinstance(share, (int, float)) else share
+           "trials × epochs": f"{fmt(spec.get('trials'))} × {fmt(spec.get('epochs'))}",
+           "sampler": spec.get("sampler"), "outcome": _outcome(record.get("counts"))}
+    if "epochs_spent" in record or "budget_share" in record:
+        row["epochs spent"] = _spent(record.get("epochs_spent"), record.get("budget_share"))
     if "best_before" in record or "best_after" in record:
         row["best before"] = _acc_dict(record.get("best_before"))
         row["best after"] = _acc_dict(record.get("best_after"))
@@ -137,6 +135,21 @@ def stage_row(record: dict) -> dict:
         row["best val acc"] = best.get("val_acc") if isinstance(best, dict) else None
     row["ranges"] = "; ".join(describe_range(k, v) for k, v in (spec.get("space") or {}).items())
     return row
+
+
+def _spent(epochs, share) -> str:
+    """'8 (25%)': the epochs a stage trained and their share of all the search's epochs."""
+    text = f"{epochs:g}" if isinstance(epochs, (int, float)) else fmt(epochs)
+    return text + (f" ({100 * share:.0f}%)" if isinstance(share, (int, float)) else "")
+
+
+def _outcome(counts) -> str:
+    """The trials' fates in one cell, '5 complete, 1 pruned' (zeros left out): four columns of
+    mostly zeros made the stage table too wide for the page once the budget columns came."""
+    if not isinstance(counts, dict):
+        return "—"
+    said = [f"{n} {fate}" for fate, n in counts.items() if n]
+    return ", ".join(said) if said else "no trial finished"
 
 
 def _acc_dict(best) -> str:
