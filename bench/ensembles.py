@@ -192,7 +192,8 @@ def main() -> int:
           f"{config['model']['depth']} width {config['model']['width']}, {config['optim']['name']} lr "
           f"{config['optim']['lr']} {config['optim']['schedule']}, batch {config['train']['batch_size']}, "
           f"{config['train']['epochs']} epochs; K={K}; ema_decay {config['ensemble']['ema_decay']}, "
-          f"T={config['ensemble']['temperature']}, alpha={config['ensemble']['alpha']}, student "
+          f"T={config['ensemble']['temperature']}, alpha={config['ensemble']['alpha']}, "
+          f"shift {config['ensemble']['shift']}, student "
           f"{config['ensemble']['student_budget']:g}x the epochs; "
           f"overrides {args.overrides or 'none'}", flush=True)
     groups = []

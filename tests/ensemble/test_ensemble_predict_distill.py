@@ -1,4 +1,5 @@
 import math
+import types
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ import torch.nn.functional as F
 
 from babysit import experiment
 from babysit.config import DEFAULTS, read_toml
-from babysit.ensemble.distill import DistillationLoss, distill, distillation_loss
+from babysit.ensemble.distill import DistillationLoss, SoftTargets, distill, distillation_loss, random_shift
 from babysit.ensemble.predict import PeakTensorMemory, compare_cost, ensemble_probabilities
 from babysit.models import mlp
 from babysit.rundir import RunDir
@@ -149,3 +150,38 @@ def test_the_student_trains_its_budget_of_epochs(tmp_path, small):
     assert saved["ensemble"]["student_budget"] == 1.5 and saved["train"]["epochs"] == 3
     _, state = distill(config, teachers, None, seed=7, budget=0.1, quiet=True)
     assert len(state.history) == 1  # at least one epoch
+
+
+def test_random_shift_rolls_each_example_circularly_by_its_own_offset():
+    x = torch.arange(40.0).repeat(64, 1) + 100 * torch.arange(64.0)[:, None]
+    shifted = random_shift(x, 4)
+    offsets = set()
+    for row, original in zip(shifted, x):
+        matches = [k for k in range(-4, 5) if torch.equal(row, torch.roll(original, k))]
+        assert len(matches) == 1  # a circular shift of its own example, by at most 4
+        offsets.add(matches[0])
+    assert len(offsets) > 1  # each example draws its own shift
+    assert random_shift(x, 0) is x
+    images = torch.randn(8, 1, 8, 8)  # the last axis of an image: its rows shift sideways
+    assert torch.equal(random_shift(images, 2).sort(-1).values, images.sort(-1).values)
+
+
+def test_the_teachers_are_asked_about_the_shifted_inputs_the_student_sees():
+    """Function matching: the soft targets belong to the batch the student trains on."""
+    torch.manual_seed(0)
+    teachers = [mlp((40,), 10, width=16) for _ in range(2)]
+    soft = SoftTargets(teachers, temperature=2.0, shift=3)
+    original = torch.randn(32, 40)
+    state = types.SimpleNamespace(xb=original)
+    soft.on_batch_begin(state)
+    assert not torch.equal(state.xb, original)
+    assert torch.allclose(soft.current, ensemble_probabilities(teachers, state.xb, 2.0))
+
+
+def test_distill_takes_the_shift_from_the_config_and_records_it(tmp_path, small):
+    config = small("train.epochs=1", "ensemble.shift=2")
+    teachers = [experiment.new_model(small("seed=1"), experiment.load_split(config))]
+    _, state = distill(config, teachers, RunDir(tmp_path / "student"), seed=7, quiet=True)
+    assert state.loss_fn.soft_targets.shift == 2
+    assert read_toml(tmp_path / "student" / "config.toml")["ensemble"]["shift"] == 2
+    assert DEFAULTS["ensemble"]["shift"] == 0  # the half-the-gain target not met with it (distill.py)
