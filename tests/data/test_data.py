@@ -68,6 +68,21 @@ def test_the_test_split_is_locked_until_unlocked_and_moves_locked():
         moved.y_test
 
 
+def test_the_test_digest_tells_test_splits_apart_and_leaves_them_locked():
+    """A run's data fingerprint covers the held-out examples without reading them out."""
+    a, b, c = load_data("digits", split_seed=3), load_data("digits", split_seed=3), load_data("digits", split_seed=4)
+    assert a.test_digest() == b.test_digest() != c.test_digest()
+    with pytest.raises(TestSplitLocked):  # hashing opened nothing
+        a.x_test
+    with a.unlocked_test():  # the digest is of the tensors the final evaluation reads
+        import hashlib
+        digest = hashlib.sha256()
+        for name, t in (("x_test", a.x_test), ("y_test", a.y_test)):
+            digest.update(f"{name}{t.numpy().shape}{t.numpy().dtype}".encode())
+            digest.update(t.numpy().tobytes())
+    assert a.test_digest() == digest.hexdigest()
+
+
 def test_split_is_fixed_by_its_seed_and_disjoint():
     a, b = load_data("digits", split_seed=3), load_data("digits", split_seed=3)
     assert torch.equal(a.x_val, b.x_val) and torch.equal(a.y_train, b.y_train)

@@ -10,6 +10,7 @@ loudly instead of quietly reporting an optimistic number.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from dataclasses import InitVar, dataclass, field
 from typing import Iterator
@@ -90,6 +91,16 @@ class DataSplit:
             raise UserError(f"{self.name} has no test split (data.test_fraction = 0): set "
                             "data.test_fraction, e.g. 0.2, to hold one out")
         return self._test
+
+    def test_digest(self) -> str:
+        """SHA-256 of the test tensors, for a run's data fingerprint. The tensors themselves stay
+        locked: a hash tells which examples were held out and lets no one choose by them."""
+        digest = hashlib.sha256()
+        for name, tensor in zip(("x_test", "y_test"), self._test or ()):
+            array = tensor.detach().cpu().contiguous().numpy()
+            digest.update(f"{name}{array.shape}{array.dtype}".encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
 
     @contextlib.contextmanager
     def unlocked_test(self) -> Iterator["DataSplit"]:

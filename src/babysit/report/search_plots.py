@@ -137,7 +137,9 @@ def _draw(plot, caption: str, title: str | None = None, size: tuple[float, float
     if title:
         for loc in ("left", "right"):  # Optuna's own title sits on the left: one title only
             fig.axes[0].set_title("", loc=loc)
-        fig.axes[0].set_title(title)
+        # parallel coordinates label each axis's top value just under the axes' top edge, where
+        # the title's default 6 pt gap is too small: a name such as 'adam' ran into it
+        fig.axes[0].set_title(title, pad=18 if names_apart else 6)
     if names_apart:
         _axis_names_apart(fig.axes[0])
     if legend_below and fig.axes[0].get_legend() is not None:
