@@ -16,7 +16,7 @@ from tests.search.processes import kill_with_workers, wait_for
 
 pytestmark = pytest.mark.slow
 
-TRIALS, EPOCHS = 3, 6
+TRIALS, EPOCHS = 3, 10
 
 
 def stage_trials(run_dir):
@@ -29,10 +29,12 @@ def stage_trials(run_dir):
         return []
 
 
-def running_with_checkpoint(run_dir):
+def running_with_checkpoint(run_dir, epochs_left=1):
+    """A running trial with a checkpoint and at least `epochs_left` epochs still to train (so
+    that a kill sent now still finds it running: each look at the journal takes a while)."""
     for t in stage_trials(run_dir):
-        if t.state.name == "RUNNING" and "worker" in t.user_attrs and list_checkpoints(
-                run_dir / f"trials/{t._trial_id}"):
+        if t.state.name == "RUNNING" and "worker" in t.user_attrs and 0 < len(list_checkpoints(
+                run_dir / f"trials/{t._trial_id}")) <= EPOCHS - epochs_left:
             return t
     return None
 
@@ -57,7 +59,7 @@ def test_kill_worker_then_kill_search_then_resume(tmp_path, tiny_config, cli, cl
         assert retry[0].user_attrs["continue_from"] == victim._trial_id
 
         # 2. kill -9 the master and its workers while trials run
-        wait_for(lambda: running_with_checkpoint(run_dir), what="another running trial")
+        wait_for(lambda: running_with_checkpoint(run_dir, epochs_left=5), what="another running trial")
         kill_with_workers(master)
     finally:
         if master.poll() is None:
