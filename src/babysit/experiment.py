@@ -6,7 +6,6 @@ search trial and each ensemble member build their data, model, loss and optimize
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from .config import to_toml, validate_config
 from .errors import UserError
 from .plugins import describe_error, refuse_code_from
 from .rundir import RunDir, dumps, load_checkpoint
-from .train import (Callback, Checkpointer, MetricsLogger, ParameterAverage, ProgressBar,
+from .train import (Callback, cpu_threads, Checkpointer, MetricsLogger, ParameterAverage, ProgressBar,
                     TrainState, fit, latest_checkpoint, resolve_device, schedule_callbacks,
                     seed_everything)
 from .watch.callback import from_config as watch_companion
@@ -163,21 +162,6 @@ def train(config: dict, run_dir: RunDir | str | Path | None = None, *,
                     seed=config["seed"], max_loss=config["train"]["max_loss"], config=config,
                     resume=resume_state)
     return exp, state
-
-
-@contextlib.contextmanager
-def cpu_threads(threads: int):
-    """Run with `threads` intra-op CPU threads (0: as they are), restored afterwards.
-
-    ``train.threads``: small models train faster on one thread than on several that wait
-    on each other (see its comment in :mod:`babysit.config`)."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def companions(config: dict, run_dir: RunDir | None, exp: Experiment) -> list[Callback]:

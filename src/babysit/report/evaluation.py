@@ -10,7 +10,7 @@ evaluated: every accuracy elsewhere on it is a validation accuracy.
 from __future__ import annotations
 
 from .markup import e, table
-from .sections import Section, error_body
+from .sections import Section, error_body, percent
 from .verdict import points
 
 
@@ -31,13 +31,13 @@ def test_section(run, info: dict, status: str) -> Section:
             continue
         diff = model.get("diff") if isinstance(model.get("diff"), dict) else {}
         rows.append({"model": name + (" (headline)" if name == data.get("headline") else ""),
-                     "test acc (95% CI)": _percent(model), "n": model.get("n", data.get("n")),
+                     "test acc (95% CI)": _shown(model), "n": model.get("n", data.get("n")),
                      "compared with": model.get("vs"),
                      "difference (pt, 95% CI)": points(diff.get("diff"), diff.get("low"), diff.get("high"))
                      if diff else None,
                      "verdict": diff.get("verdict"), "file": model.get("file")})
     head = data["models"].get(data.get("headline")) or {}
-    verdict = (f"{data.get('headline')}: {_percent(head)} on n={head.get('n', data.get('n'))}"
+    verdict = (f"{data.get('headline')}: {_shown(head)} on n={head.get('n', data.get('n'))}"
                if head else f"{len(rows)} models evaluated")
     body = (f"<p>Source: {e(data.get('source', '—'))}; n = {e(data.get('n', '—'))}. Evaluated once, after "
             "everything was chosen on validation.</p>"
@@ -46,11 +46,5 @@ def test_section(run, info: dict, status: str) -> Section:
     return Section("test", title, "ok", verdict, body)
 
 
-def _percent(model: dict) -> str:
-    acc, low, high = model.get("acc"), model.get("low"), model.get("high")
-    if not isinstance(acc, (int, float)):
-        return "—"
-    text = f"{100 * acc:.1f}%"
-    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
-        text += f" ({100 * low:.1f}–{100 * high:.1f})"
-    return text
+def _shown(model: dict) -> str:
+    return percent(model.get("acc"), model.get("low"), model.get("high"))

@@ -322,8 +322,8 @@ def ensemble_section(run: RunFiles, info: dict, status: str) -> Section:
     for r in rows:
         acc, low, high = r.get("val_acc"), r.get("val_low"), r.get("val_high")
         shown.append({"kind": r.get("kind"), "members": r.get("members"), "n": r.get("n"),
-                      "val acc (95% CI)": _percent(acc, low, high),
-                      "best member": _percent(r.get("best_member_acc")),
+                      "val acc (95% CI)": percent(acc, low, high),
+                      "best member": percent(r.get("best_member_acc")),
                       "gain over it (pt, 95% CI)": points(r.get("gain"), r.get("gain_low"), r.get("gain_high")),
                       "verdict": r.get("verdict"), "eval_seconds": r.get("eval_seconds"),
                       "x time": r.get("time_ratio"), "detail": r.get("detail")})
@@ -331,14 +331,15 @@ def ensemble_section(run: RunFiles, info: dict, status: str) -> Section:
                key=lambda r: r["val_acc"], default=None)
     verdict = "no ensemble"
     if best:
-        verdict = (f"best: {best.get('kind', '?')} at val acc {_percent(best['val_acc'])}, "
+        verdict = (f"best: {best.get('kind', '?')} at val acc {percent(best['val_acc'])}, "
                    f"{points(best.get('gain'), best.get('gain_low'), best.get('gain_high'))} over its best member"
                    + (f" ({best['verdict']})" if best.get("verdict") else ""))
     body = table(shown, caption="validation accuracy; gains in percentage points with their paired 95% interval")
     return Section("ensemble", "Ensembles", "ok" if rows else "warn", verdict, body + extra)
 
 
-def _percent(acc, low=None, high=None) -> str:
+def percent(acc, low=None, high=None) -> str:
+    """`acc` as "97.3% (96.1–98.1)" with its interval when given; "—" when there is none."""
     if not isinstance(acc, (int, float)):
         return "—"
     text = f"{100 * acc:.1f}%"

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..train import cpu_threads
 from .determinism import check_deterministic
 from .gradients import check_gradcheck
 from .initial_loss import check_initial_loss
@@ -58,7 +59,7 @@ def preflight(make_model, loss=None, data=None, *, num_classes: int, **options) 
     started = time.perf_counter()
     results: dict[str, CheckResult] = {}
     # Checks reseed; the caller's random streams go on as before, and its thread count too.
-    with _random_state_kept(pipeline.device), _cpu_threads(opts.threads):
+    with _random_state_kept(pipeline.device), cpu_threads(opts.threads):
         pipeline.measure(pipeline.fresh_model(), *pipeline.sample(2))  # shapes right, before any check
         for name in _progress(names, opts.quiet):
             t0 = time.perf_counter()
@@ -78,20 +79,6 @@ def _random_state_kept(device: torch.device):
         finally:
             random.setstate(python_state)
             np.random.set_state(numpy_state)
-
-
-@contextlib.contextmanager
-def _cpu_threads(threads: int):
-    """Run with `threads` intra-op CPU threads. The preflight's workloads are tiny by design
-    (20 examples, 3 datapoints, batches of 64): one thread does them about as fast as many on
-    an idle machine, and far faster on a busy one, where OpenMP threads wait on each other."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _progress(names: list[str], quiet: bool):

@@ -4,14 +4,14 @@ that write the run directory."""
 
 from .averaging import ParameterAverage
 from .callbacks import HOOKS, Callback, CallbackList, TrainState
-from .fit import TrainingDiverged, evaluate, fit, objective, resolve_device, seed_everything
+from .fit import TrainingDiverged, cpu_threads, evaluate, fit, objective, resolve_device, seed_everything
 from .progress import ProgressBar
 from .records import Checkpointer, MetricsLogger, best_checkpoint, latest_checkpoint
 from .schedules import (IterationLRSchedule, LRSchedule, MomentumSchedule, PlateauSchedule,
                         schedule_callbacks)
 from .step import Stepping, take_step, take_steps
 
-__all__ = ["fit", "evaluate", "objective", "seed_everything", "resolve_device", "Callback",
+__all__ = ["fit", "evaluate", "objective", "seed_everything", "resolve_device", "cpu_threads", "Callback",
            "CallbackList", "TrainState", "HOOKS", "ProgressBar", "Checkpointer", "MetricsLogger",
            "best_checkpoint", "latest_checkpoint", "TrainingDiverged", "ParameterAverage",
            "LRSchedule", "IterationLRSchedule", "PlateauSchedule", "MomentumSchedule",

@@ -13,6 +13,8 @@ ask you to read (train far above val: overfitting; both low: too little capacity
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 import random
 import time
@@ -38,6 +40,21 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int):
+    """Run with `threads` intra-op CPU threads (0: as they are), restored afterwards.
+
+    ``train.threads``: small models train faster on one thread than on several that wait
+    on each other (see its comment in :mod:`babysit.config`); the preflight's tiny workloads likewise."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
