@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import UserError
-from .layers import Maxout, activation, check_activation
+from .layers import activation, check_activation, classifier
 
 
 def convnet(input_shape: tuple[int, ...], num_classes: int, *, depth: int = 2, width: int = 16,
@@ -34,10 +34,5 @@ def convnet(input_shape: tuple[int, ...], num_classes: int, *, depth: int = 2, w
         channels, out = out, out * 2
     layers.append(nn.Flatten())
     features = channels * height * width_px
-    if dropout:
-        layers.append(nn.Dropout(dropout))
-    if activation_name == "maxout":
-        layers += [Maxout(features, 64), nn.Linear(64, num_classes)]
-    else:
-        layers.append(nn.Linear(features, num_classes))
+    layers += classifier(features, num_classes, dropout=dropout, activation_name=activation_name)
     return nn.Sequential(*layers)

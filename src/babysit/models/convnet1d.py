@@ -13,7 +13,7 @@ import math
 from torch import nn
 
 from ..errors import UserError
-from .layers import Maxout, activation, check_activation
+from .layers import activation, check_activation, classifier
 
 KERNEL = 5  # taps per filter: a template is ~12 samples wide, so two stacked 5-tap layers span it
 
@@ -52,10 +52,5 @@ def convnet1d(input_shape: tuple[int, ...], num_classes: int, *, depth: int = 3,
             length = math.floor(length / 2)
         channels = width
     layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten()]
-    if dropout:
-        layers.append(nn.Dropout(dropout))
-    if activation_name == "maxout":
-        layers += [Maxout(width, 64), nn.Linear(64, num_classes)]
-    else:
-        layers.append(nn.Linear(width, num_classes))
+    layers += classifier(width, num_classes, dropout=dropout, activation_name=activation_name)
     return nn.Sequential(*layers)

@@ -34,3 +34,13 @@ def activation(name: str) -> nn.Module:
 def check_activation(name: str) -> None:
     if name not in ACTIVATIONS:
         raise UserError(f"unknown activation {name!r}: use one of {', '.join(ACTIVATIONS)}")
+
+
+def classifier(features: int, num_classes: int, *, dropout: float, activation_name: str) -> list[nn.Module]:
+    """The convnets' head on `features` pooled values: dropout when asked, then the linear
+    classifier; a maxout net gets its maxout hidden layer (64 units) here, since maxout is not
+    a convolutional activation in babysit's convnets."""
+    head: list[nn.Module] = [nn.Dropout(dropout)] if dropout else []
+    if activation_name == "maxout":
+        return head + [Maxout(features, 64), nn.Linear(64, num_classes)]
+    return head + [nn.Linear(features, num_classes)]
