@@ -16,7 +16,7 @@ from tests.search.processes import kill_with_workers, wait_for
 
 pytestmark = pytest.mark.slow
 
-TRIALS, EPOCHS = 3, 10
+TRIALS, EPOCHS = 4, 10  # a fourth trial starts fresh after the retry: one to catch early
 
 
 def stage_trials(run_dir):
@@ -39,17 +39,25 @@ def running_with_checkpoint(run_dir, epochs_left=1):
     return None
 
 
-def test_kill_worker_then_kill_search_then_resume(tmp_path, tiny_config, cli, cli_env):
-    config = tiny_config(stages=[{"trials": TRIALS, "epochs": EPOCHS}])
+def start_search(tmp_path, tiny_config, cli, cli_env, *, trials, epochs, dropout=None):
+    """`babysit search` with 2 workers in a process of its own, on trials slow enough (batches
+    of 16 from all the data, about 0.2 s an epoch) to be caught mid-trial; run dir tmp_path/run."""
+    config = tiny_config(stages=[{"trials": trials, "epochs": epochs}])
     config["data"]["limit"] = 0
     config["model"].update(width=64)
-    config["train"]["batch_size"] = 16  # slow enough (about 0.2 s an epoch) to be caught mid-trial
+    config["train"]["batch_size"] = 16
     config["search"]["space"] = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True}}
+    if dropout:
+        config["search"]["space"]["model.dropout"] = dropout
     path = tmp_path / "exp.toml"
     path.write_text(to_toml(config))
+    return subprocess.Popen(cli("search", str(path), "--run-dir", str(tmp_path / "run"), "--workers", "2", "-q"),
+                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_kill_worker_then_kill_search_then_resume(tmp_path, tiny_config, cli, cli_env):
     run_dir = tmp_path / "run"
-    master = subprocess.Popen(cli("search", str(path), "--run-dir", str(run_dir), "--workers", "2", "-q"),
-                              env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    master = start_search(tmp_path, tiny_config, cli, cli_env, trials=TRIALS, epochs=EPOCHS)
     try:
         # 1. kill -9 one worker in the middle of a trial: the master retries that trial
         victim = wait_for(lambda: running_with_checkpoint(run_dir), what="a trial with a checkpoint")
@@ -59,7 +67,7 @@ def test_kill_worker_then_kill_search_then_resume(tmp_path, tiny_config, cli, cl
         assert retry[0].user_attrs["continue_from"] == victim._trial_id
 
         # 2. kill -9 the master and its workers while trials run
-        wait_for(lambda: running_with_checkpoint(run_dir, epochs_left=5), what="another running trial")
+        wait_for(lambda: running_with_checkpoint(run_dir, epochs_left=4), what="another running trial")
         kill_with_workers(master)
     finally:
         if master.poll() is None:
@@ -94,17 +102,9 @@ def test_a_second_master_is_refused_and_a_resume_after_a_kill_draws_new_settings
     --resume the workers' seeds started over: the stage trained its first settings again."""
     from babysit.cli import main
 
-    config = tiny_config(stages=[{"trials": 8, "epochs": 3}])
-    config["data"]["limit"] = 0
-    config["model"].update(width=64)
-    config["train"]["batch_size"] = 16
-    config["search"]["space"] = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True},
-                                 "model.dropout": {"low": 0.0, "high": 0.5}}
-    path = tmp_path / "exp.toml"
-    path.write_text(to_toml(config))
     run_dir = tmp_path / "run"
-    master = subprocess.Popen(cli("search", str(path), "--run-dir", str(run_dir), "--workers", "2", "-q"),
-                              env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    master = start_search(tmp_path, tiny_config, cli, cli_env, trials=8, epochs=3,
+                          dropout={"low": 0.0, "high": 0.5})
     try:
         wait_for(lambda: sum(t.state.name == "COMPLETE" for t in stage_trials(run_dir)) >= 2,
                  what="two complete trials")
