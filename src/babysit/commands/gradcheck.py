@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from ..config import set_key
+from ..config import DEFAULTS, set_key
 from .common import add_experiment_args, config_from_args, writable_folder
 
 
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
     parser.add_argument("--all", action="store_true", help="check every coordinate of every tensor")
     parser.add_argument("--burn-in", type=int, metavar="STEPS",
                         help="check also after this many training steps, at a characteristic point "
-                             "(default gradcheck.burn_in = 20; 0: at initialization only)")
+                             f"(default gradcheck.burn_in = {DEFAULTS['gradcheck']['burn_in']}; 0: at initialization only)")
     parser.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config import DEFAULTS
 from ..errors import UserError
 from ..plugins import call_user, is_reference, load_callable
 from . import builtin, files
@@ -16,8 +17,9 @@ from .split import DataSplit, TestSplitLocked, split_and_standardize, validate
 DATASETS = ("digits", "mnist1d", "cifar10", "mnist")
 
 
-def load_data(dataset: str = "digits", *, path: str = "", val_fraction: float = 0.2,
-              test_fraction: float = 0.2, split_seed: int = 0, standardize: bool = True,
+def load_data(dataset: str = "digits", *, path: str = "",
+              val_fraction: float = DEFAULTS["data"]["val_fraction"],
+              test_fraction: float = DEFAULTS["data"]["test_fraction"], split_seed: int = 0, standardize: bool = True,
               limit: int = 0, kwargs: dict | None = None) -> DataSplit:
     """Load a data set and split it into training, validation and test parts (see ``[data]``
     in the config)."""
